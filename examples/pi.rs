@@ -1,0 +1,85 @@
+//! The pi calculator from "gRPC principles and practice": `Calc` approximates pi with the series
+//! pi^2 / 8 = sum over i >= 0 of 1 / (2i + 1)^2.
+//!
+//! `cargo run --example pi` runs a demo; `serve ADDR` serves; `proto` prints the `.proto`.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use protoless::{Message, Server, Status};
+
+/// Asks for a pi approximation.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct PiRequest {
+    /// How many terms of the series to sum; must be positive.
+    pub n: i32,
+}
+
+/// A pi approximation.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct PiResponse {
+    /// The approximation of pi.
+    pub value: f64,
+}
+
+/// Approximates pi.
+#[protoless::service(package = "pi")]
+pub trait PiCalculator {
+    /// Sums the first `n` terms of the series and returns the resulting value of pi.
+    async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status>;
+}
+
+/// The approximation `Calc` returns: sqrt(8 * sum_{i=0}^{n-1} 1/(2i+1)^2).
+pub fn approximate_pi(n: i32) -> f64 {
+    let sum: f64 = (0..n).map(|i| 1.0 / f64::from(2 * i + 1).powi(2)).sum();
+    (8.0 * sum).sqrt()
+}
+
+struct Calculator;
+
+impl PiCalculator for Calculator {
+    async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status> {
+        if req.n <= 0 {
+            return Err(Status::invalid_argument(format!(
+                "n must be positive, got {}",
+                req.n
+            )));
+        }
+        Ok(PiResponse {
+            value: approximate_pi(req.n),
+        })
+    }
+}
+
+fn server() -> Server {
+    Server::builder().add(PiCalculatorServer::new(Calculator))
+}
+
+async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    let running = common::Background::start(server()).await?;
+    println!("PiCalculator serving on {}", running.addr);
+    let client = PiCalculatorClient::connect(&running.url()).await?;
+    for n in [1, 10, 100, 1000, 100_000] {
+        let reply = client.calc(PiRequest { n }).await?;
+        println!("Calc(n = {n:>6}) = {:.10}", reply.value);
+    }
+    match client.calc(PiRequest { n: -5 }).await {
+        Ok(reply) => return Err(format!("Calc(-5) should fail, got {reply:?}").into()),
+        Err(status) => println!("Calc(n = {:>6}) failed: {status}", -5),
+    }
+    running.stop().await?;
+    println!("server stopped");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match common::mode() {
+        common::Mode::Demo => demo().await,
+        common::Mode::Serve(addr) => common::serve(server(), &addr).await,
+        common::Mode::Proto => {
+            print!("{}", PiCalculatorServer::schema().to_proto()?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `#[proto(...)]` attributes on messages, fields, enums and variants.
+
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, LitInt, LitStr, Path};
+
+use crate::errors::Errors;
+
+/// The wire encoding a field's integers use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Plain,
+    Sint,
+    Fixed,
+}
+
+/// `#[proto(...)]` on a field.
+#[derive(Default)]
+pub(crate) struct FieldAttrs {
+    pub(crate) tag: Option<LitInt>,
+    pub(crate) encoding: Option<(Encoding, Path)>,
+    pub(crate) name: Option<LitStr>,
+}
+
+/// `#[proto(...)]` on a struct or enum.
+#[derive(Default)]
+pub(crate) struct TypeAttrs {
+    pub(crate) name: Option<LitStr>,
+}
+
+/// Stores `value` in `slot`, or reports a duplicate at the second occurrence.
+fn set_once<T>(slot: &mut Option<T>, value: T, meta: &ParseNestedMeta, errors: &mut Errors) {
+    if slot.is_some() {
+        let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+        errors.at(&meta.path, format!("duplicate #[proto({key})]"));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+/// Calls `each` for every key of every `#[proto(...)]` in `attrs`, collecting syntax errors.
+fn for_each_key(
+    attrs: &[Attribute],
+    errors: &mut Errors,
+    mut each: impl FnMut(&ParseNestedMeta, &mut Errors) -> syn::Result<()>,
+) {
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("proto")) {
+        let mut local = Errors::default();
+        let parsed = attr.parse_nested_meta(|meta| each(&meta, &mut local));
+        if let Err(error) = parsed {
+            errors.push(error);
+        }
+        if let Err(error) = local.finish() {
+            errors.push(error);
+        }
+    }
+}
+
+pub(crate) fn field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
+    let mut out = FieldAttrs::default();
+    for_each_key(attrs, errors, |meta, errors| {
+        if meta.path.is_ident("tag") {
+            let tag: LitInt = meta.value()?.parse()?;
+            set_once(&mut out.tag, tag, meta, errors);
+        } else if meta.path.is_ident("name") {
+            let name: LitStr = meta.value()?.parse()?;
+            set_once(&mut out.name, name, meta, errors);
+        } else if meta.path.is_ident("sint") || meta.path.is_ident("fixed") {
+            let encoding = if meta.path.is_ident("sint") {
+                Encoding::Sint
+            } else {
+                Encoding::Fixed
+            };
+            if out.encoding.is_some() {
+                errors.at(&meta.path, "a field takes one of #[proto(sint)] and #[proto(fixed)]");
+            } else {
+                out.encoding = Some((encoding, meta.path.clone()));
+            }
+        } else {
+            return Err(meta.error(
+                "unknown #[proto] key on a field: expected `tag = N`, `name = \"...\"`, `sint` or `fixed`",
+            ));
+        }
+        Ok(())
+    });
+    out
+}
+
+pub(crate) fn type_attrs(attrs: &[Attribute], errors: &mut Errors) -> TypeAttrs {
+    let mut out = TypeAttrs::default();
+    for_each_key(attrs, errors, |meta, errors| {
+        if meta.path.is_ident("name") {
+            let name: LitStr = meta.value()?.parse()?;
+            set_once(&mut out.name, name, meta, errors);
+            Ok(())
+        } else {
+            Err(meta.error("unknown #[proto] key on a type: expected `name = \"...\"`"))
+        }
+    });
+    out
+}
+
+/// Whether `name` is a valid proto identifier: a letter, then letters, digits or underscores.
+pub(crate) fn is_proto_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

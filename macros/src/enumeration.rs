@@ -1,0 +1,220 @@
+//! `#[derive(Enumeration)]`: a Rust enum of unit variants as a proto enum.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{Data, DeriveInput, Expr, ExprLit, ExprUnary, Fields, Ident, Lit, UnOp};
+
+use crate::attr;
+use crate::docs::doc_lines;
+use crate::errors::Errors;
+use crate::names::{unraw, upper_snake};
+
+struct Enumeration<'a> {
+    ident: &'a Ident,
+    proto_name: String,
+    docs: TokenStream,
+    variants: Vec<Variant<'a>>,
+}
+
+struct Variant<'a> {
+    ident: &'a Ident,
+    /// `COLOR_RED` for `Color::Red`: prefixed, as the style guide asks, because proto enum values
+    /// share their package's namespace.
+    proto_name: String,
+    number: i32,
+    docs: TokenStream,
+}
+
+pub(crate) fn expand(input: DeriveInput) -> TokenStream {
+    match parse(&input) {
+        Ok(enumeration) => generate(&enumeration),
+        Err(error) => error.to_compile_error(),
+    }
+}
+
+fn parse(input: &DeriveInput) -> syn::Result<Enumeration<'_>> {
+    let mut errors = Errors::default();
+    if !input.generics.params.is_empty() {
+        errors.at(&input.generics, "a proto enum cannot be generic");
+    }
+    let type_attrs = attr::type_attrs(&input.attrs, &mut errors);
+    let proto_name = type_attrs.name.map_or_else(|| unraw(&input.ident), |name| name.value());
+    let Data::Enum(data) = &input.data else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "#[derive(Enumeration)] is for enums of unit variants; use #[derive(Message)] for a struct",
+        ));
+    };
+    let prefix = upper_snake(&proto_name);
+    let mut next = 0i32;
+    let mut variants = Vec::new();
+    for variant in &data.variants {
+        if !matches!(variant.fields, Fields::Unit) {
+            errors.at(&variant.fields, "a proto enum value carries no data: remove the fields");
+        }
+        let number = match &variant.discriminant {
+            Some((_, expr)) => match literal_i32(expr) {
+                Some(number) => number,
+                None => {
+                    errors.at(expr, "a proto enum value's number must be an i32 literal");
+                    next
+                }
+            },
+            None => next,
+        };
+        next = number.wrapping_add(1);
+        variants.push(Variant {
+            ident: &variant.ident,
+            proto_name: format!("{prefix}_{}", upper_snake(&unraw(&variant.ident))),
+            number,
+            docs: doc_lines(&variant.attrs),
+        });
+    }
+    check_numbers(input, &variants, &mut errors);
+    errors.finish()?;
+    Ok(Enumeration {
+        ident: &input.ident,
+        proto_name,
+        docs: doc_lines(&input.attrs),
+        variants,
+    })
+}
+
+fn literal_i32(expr: &Expr) -> Option<i32> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse().ok(),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => literal_i32(expr).and_then(i32::checked_neg),
+        _ => None,
+    }
+}
+
+fn check_numbers(input: &DeriveInput, variants: &[Variant], errors: &mut Errors) {
+    // proto3 makes the first value the default, and requires it to be zero.
+    match variants.first() {
+        None => errors.at(&input.ident, "a proto enum needs at least one value, and the first must be 0"),
+        Some(first) if first.number != 0 => errors.at(
+            first.ident,
+            "the first value of a proto3 enum must be 0 (it is the default): add a variant such as `Unspecified = 0` first",
+        ),
+        Some(_) => {}
+    }
+    for (index, variant) in variants.iter().enumerate() {
+        if let Some(first) = variants[..index].iter().find(|other| other.number == variant.number) {
+            errors.at(
+                variant.ident,
+                format!("enum value number {} is already used by `{}`", variant.number, first.ident),
+            );
+        }
+    }
+}
+
+fn generate(enumeration: &Enumeration) -> TokenStream {
+    let ident = enumeration.ident;
+    let variant: Vec<_> = enumeration.variants.iter().map(|v| v.ident).collect();
+    let number: Vec<_> = enumeration.variants.iter().map(|v| v.number).collect();
+    let value_name = enumeration.variants.iter().map(|v| &v.proto_name);
+    let value_docs = enumeration.variants.iter().map(|v| &v.docs);
+    let first = variant[0];
+    let proto_name = &enumeration.proto_name;
+    let docs = &enumeration.docs;
+    let remote = ident.to_string();
+    let mirror = format_ident!("__{}Serde", ident);
+    quote! {
+        #[allow(non_local_definitions)]
+        const _: () = {
+            use ::protoless::__private as __p;
+
+            impl ::core::default::Default for #ident {
+                /// The zero value, proto3's default.
+                fn default() -> Self {
+                    #ident::#first
+                }
+            }
+
+            impl ::protoless::Enumeration for #ident {
+                fn to_i32(self) -> i32 {
+                    match self {
+                        #( #ident::#variant => #number, )*
+                    }
+                }
+                fn from_i32(value: i32) -> ::core::option::Option<Self> {
+                    match value {
+                        #( #number => ::core::option::Option::Some(#ident::#variant), )*
+                        _ => ::core::option::Option::None,
+                    }
+                }
+                fn schema() -> __p::EnumSchema {
+                    __p::EnumSchema {
+                        name: #proto_name,
+                        docs: #docs,
+                        values: ::std::vec![#(
+                            __p::EnumValueSchema { name: #value_name, number: #number, docs: #value_docs }
+                        ),*],
+                    }
+                }
+            }
+
+            impl __p::IsValue for #ident {}
+
+            impl __p::Value for #ident {
+                const WIRE_TYPE: __p::wire::WireType = __p::wire::WireType::Varint;
+                const PACKED: bool = true;
+
+                fn value_type() -> __p::ValueType {
+                    __p::ValueType::Enum(<Self as ::protoless::Enumeration>::schema)
+                }
+                fn is_default(&self) -> bool {
+                    ::protoless::Enumeration::to_i32(*self) == 0
+                }
+                fn encoded_len(&self) -> usize {
+                    <i32 as __p::Value>::encoded_len(&::protoless::Enumeration::to_i32(*self))
+                }
+                fn encode(&self, buf: &mut __p::BytesMut) {
+                    <i32 as __p::Value>::encode(&::protoless::Enumeration::to_i32(*self), buf)
+                }
+                fn merge(
+                    &mut self,
+                    buf: &mut __p::Bytes,
+                    depth: u32,
+                ) -> ::core::result::Result<(), ::protoless::DecodeError> {
+                    let mut number = 0i32;
+                    <i32 as __p::Value>::merge(&mut number, buf, depth)?;
+                    // proto3 enums are open: an unknown number leaves the field as it was.
+                    if let ::core::option::Option::Some(value) =
+                        <Self as ::protoless::Enumeration>::from_i32(number)
+                    {
+                        *self = value;
+                    }
+                    ::core::result::Result::Ok(())
+                }
+            }
+
+            #[derive(__p::serde::Serialize, __p::serde::Deserialize)]
+            #[serde(crate = "__p::serde", remote = #remote)]
+            enum #mirror { #( #variant, )* }
+
+            impl __p::serde::Serialize for #ident {
+                fn serialize<S: __p::serde::Serializer>(
+                    &self,
+                    serializer: S,
+                ) -> ::core::result::Result<S::Ok, S::Error> {
+                    #mirror::serialize(self, serializer)
+                }
+            }
+
+            impl<'de> __p::serde::Deserialize<'de> for #ident {
+                fn deserialize<D: __p::serde::Deserializer<'de>>(
+                    deserializer: D,
+                ) -> ::core::result::Result<Self, D::Error> {
+                    #mirror::deserialize(deserializer)
+                }
+            }
+        };
+    }
+}

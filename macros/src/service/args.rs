@@ -1,0 +1,66 @@
+//! The arguments of `#[service(...)]`: `package = "..."`, `name = "..."`, `crate = "..."`.
+
+use proc_macro2::TokenStream;
+use syn::meta::ParseNestedMeta;
+use syn::parse::Parser;
+use syn::{LitStr, Path};
+
+use crate::attr::is_proto_identifier;
+use crate::errors::Errors;
+
+#[derive(Default)]
+pub(super) struct Args {
+    /// The proto package, dotted, or empty for none.
+    pub(super) package: Option<LitStr>,
+    /// A proto name replacing the trait's.
+    pub(super) name: Option<LitStr>,
+    /// Where the protoless crate is, when it was renamed in Cargo.toml.
+    pub(super) krate: Option<Path>,
+}
+
+impl Args {
+    pub(super) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
+        let mut args = Args::default();
+        let parser = syn::meta::parser(|meta| args.key(&meta, errors));
+        if let Err(error) = parser.parse2(tokens) {
+            errors.push(error);
+        }
+        args
+    }
+
+    fn key(&mut self, meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<()> {
+        let duplicate = |key: &str, errors: &mut Errors| {
+            errors.at(&meta.path, format!("duplicate `{key}` in #[service]"));
+        };
+        if meta.path.is_ident("package") {
+            let package: LitStr = meta.value()?.parse()?;
+            if !package.value().split('.').all(is_proto_identifier) {
+                errors.at(
+                    &package,
+                    "invalid package name: use dot-separated identifiers such as \"pi\" or \"acme.cache.v1\"",
+                );
+            }
+            if self.package.replace(package).is_some() {
+                duplicate("package", errors);
+            }
+        } else if meta.path.is_ident("name") {
+            let name: LitStr = meta.value()?.parse()?;
+            if !is_proto_identifier(&name.value()) {
+                errors.at(&name, "a service name starts with a letter and holds only letters, digits and `_`");
+            }
+            if self.name.replace(name).is_some() {
+                duplicate("name", errors);
+            }
+        } else if meta.path.is_ident("crate") {
+            let path: LitStr = meta.value()?.parse()?;
+            if self.krate.replace(path.parse()?).is_some() {
+                duplicate("crate", errors);
+            }
+        } else {
+            return Err(meta.error(
+                "unknown #[service] argument: expected `package = \"...\"`, `name = \"...\"` or `crate = \"...\"`",
+            ));
+        }
+        Ok(())
+    }
+}

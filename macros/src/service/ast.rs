@@ -1,0 +1,236 @@
+//! The model of a service trait: parsed from syn, checked, with the original nodes kept for spans.
+
+use proc_macro2::TokenStream;
+use syn::{
+    FnArg, GenericArgument, Ident, Item, ItemTrait, Pat, PathArguments, ReturnType, TraitItem,
+    TraitItemFn, Type,
+};
+
+use super::args::Args;
+use crate::docs::doc_lines;
+use crate::errors::Errors;
+use crate::names::{unraw, upper_camel};
+
+pub(super) struct Service<'a> {
+    pub(super) item: &'a ItemTrait,
+    /// The path of the protoless crate in generated code.
+    pub(super) krate: syn::Path,
+    pub(super) package: String,
+    pub(super) proto_name: String,
+    pub(super) methods: Vec<Method<'a>>,
+}
+
+pub(super) struct Method<'a> {
+    pub(super) item: &'a TraitItemFn,
+    pub(super) ident: &'a Ident,
+    pub(super) proto_name: String,
+    pub(super) request_arg: &'a Ident,
+    pub(super) request: &'a Type,
+    pub(super) response: &'a Type,
+    /// The whole declared return type, `Result<Response, Status>`.
+    pub(super) output: &'a Type,
+    /// `#[cfg(...)]` attributes, repeated on every item generated for the method.
+    pub(super) cfgs: Vec<&'a syn::Attribute>,
+    pub(super) docs: TokenStream,
+}
+
+/// Inherent methods of the generated client; an RPC method of the same name would clash.
+const CLIENT_METHODS: &[&str] = &["new", "connect", "channel"];
+
+impl<'a> Service<'a> {
+    pub(super) fn parse(args: TokenStream, item: &'a Item) -> syn::Result<Service<'a>> {
+        let mut errors = Errors::default();
+        let args = Args::parse(args, &mut errors);
+        let Item::Trait(item) = item else {
+            errors.at(
+                item_keyword(item),
+                "#[service] goes on a trait: declare the RPC methods as `async fn` in a trait",
+            );
+            return Err(errors.finish().expect_err("an error was recorded"));
+        };
+        if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+            errors.at(&item.generics, "a service trait cannot be generic");
+        }
+        let methods: Vec<Method> = item
+            .items
+            .iter()
+            .filter_map(|trait_item| Method::parse(trait_item, &mut errors))
+            .collect();
+        check_unique_names(&methods, &mut errors);
+        errors.finish()?;
+        let proto_name = args
+            .name
+            .map_or_else(|| unraw(&item.ident), |name| name.value());
+        Ok(Service {
+            item,
+            krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::protoless)),
+            package: args.package.map(|package| package.value()).unwrap_or_default(),
+            proto_name,
+            methods,
+        })
+    }
+
+    /// `package.Service`, or `Service` without a package: the first part of every method path.
+    pub(super) fn full_name(&self) -> String {
+        if self.package.is_empty() {
+            self.proto_name.clone()
+        } else {
+            format!("{}.{}", self.package, self.proto_name)
+        }
+    }
+}
+
+fn item_keyword(item: &Item) -> TokenStream {
+    use quote::ToTokens;
+    match item {
+        Item::Struct(item) => item.struct_token.to_token_stream(),
+        Item::Enum(item) => item.enum_token.to_token_stream(),
+        Item::Fn(item) => item.sig.fn_token.to_token_stream(),
+        Item::Impl(item) => item.impl_token.to_token_stream(),
+        Item::Mod(item) => item.mod_token.to_token_stream(),
+        other => other.to_token_stream(),
+    }
+}
+
+impl<'a> Method<'a> {
+    fn parse(trait_item: &'a TraitItem, errors: &mut Errors) -> Option<Method<'a>> {
+        let item = match trait_item {
+            TraitItem::Fn(item) => item,
+            TraitItem::Type(item) => {
+                errors.at(item, "a service trait holds only RPC methods: remove this associated type");
+                return None;
+            }
+            TraitItem::Const(item) => {
+                errors.at(item, "a service trait holds only RPC methods: remove this associated const");
+                return None;
+            }
+            other => {
+                errors.at(other, "a service trait holds only RPC methods (`async fn`)");
+                return None;
+            }
+        };
+        let sig = &item.sig;
+        let found = std::cell::RefCell::new(Vec::new());
+        let fail = |tokens: &dyn quote::ToTokens, message: &str| {
+            found.borrow_mut().push(syn::Error::new_spanned(tokens, message));
+        };
+        let fail_at_parens = |message: &str| {
+            found.borrow_mut().push(syn::Error::new(sig.paren_token.span.join(), message));
+        };
+        if sig.asyncness.is_none() {
+            fail(&sig.fn_token, "an RPC method must be an `async fn`");
+        }
+        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+            fail(&sig.generics, "an RPC method cannot have generic parameters or lifetimes: its request and response are fixed proto messages");
+        }
+        if let Some(variadic) = &sig.variadic {
+            fail(variadic, "an RPC method cannot be variadic");
+        }
+        let mut inputs = sig.inputs.iter();
+        match inputs.next() {
+            Some(FnArg::Receiver(receiver))
+                if receiver.reference.is_some() && receiver.mutability.is_none() && receiver.colon_token.is_none() => {}
+            Some(FnArg::Receiver(receiver)) if receiver.mutability.is_some() => {
+                fail(receiver, "an RPC method takes `&self`, not `&mut self`: calls run concurrently, so use interior mutability (a Mutex, an atomic) for state");
+            }
+            Some(FnArg::Receiver(receiver)) => {
+                fail(receiver, "an RPC method takes `&self`: the server calls it many times, concurrently");
+            }
+            _ => fail(&sig.ident, "an RPC method takes `&self` as its first parameter"),
+        }
+        let request = inputs.next();
+        if let Some(extra) = inputs.next() {
+            fail(extra, "an RPC method takes one request message: put the values in one struct");
+        }
+        let (request_arg, request) = match request {
+            Some(FnArg::Typed(arg)) => {
+                let ident = match &*arg.pat {
+                    Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => Some(&pat.ident),
+                    other => {
+                        fail(other, "name the request with a plain identifier, such as `req`");
+                        None
+                    }
+                };
+                if let Type::Reference(reference) = &*arg.ty {
+                    fail(reference, "the request is received by value: remove the `&`");
+                }
+                (ident, Some(&*arg.ty))
+            }
+            _ => {
+                fail_at_parens("an RPC method takes one request message after `&self`, such as `req: PiRequest`");
+                (None, None)
+            }
+        };
+        let (output, response) = match result_types(&sig.output) {
+            Some(types) => (Some(types.0), Some(types.1)),
+            None => {
+                let message = "an RPC method returns `Result<Response, Status>`";
+                match &sig.output {
+                    ReturnType::Default => fail_at_parens(message),
+                    ReturnType::Type(_, ty) => fail(ty, message),
+                }
+                (None, None)
+            }
+        };
+        let found = found.into_inner();
+        if !found.is_empty() {
+            found.into_iter().for_each(|error| errors.push(error));
+            return None;
+        }
+        let ident = &sig.ident;
+        if CLIENT_METHODS.contains(&unraw(ident).as_str()) {
+            errors.at(ident, format!("`{ident}` clashes with a method of the generated client: rename the RPC method"));
+            return None;
+        }
+        Some(Method {
+            item,
+            ident,
+            proto_name: upper_camel(&unraw(ident)),
+            request_arg: request_arg?,
+            request: request?,
+            response: response?,
+            output: output?,
+            cfgs: item.attrs.iter().filter(|attr| attr.path().is_ident("cfg")).collect(),
+            docs: doc_lines(&item.attrs),
+        })
+    }
+}
+
+/// `(whole, Response)` for a return type `Result<Response, Error>`.
+fn result_types(output: &ReturnType) -> Option<(&Type, &Type)> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let Type::Path(path) = &**ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let mut types = args.args.iter().filter_map(|arg| match arg {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    });
+    let response = types.next()?;
+    types.next()?;
+    Some((ty, response))
+}
+
+/// Two methods may not share a proto name (`calc_stream` and `CalcStream` would).
+fn check_unique_names(methods: &[Method], errors: &mut Errors) {
+    for (index, method) in methods.iter().enumerate() {
+        if let Some(first) = methods[..index].iter().find(|m| m.proto_name == method.proto_name) {
+            errors.at(
+                method.ident,
+                format!(
+                    "`{}` and `{}` both become the RPC method `{}`: rename one",
+                    first.ident, method.ident, method.proto_name
+                ),
+            );
+        }
+    }
+}

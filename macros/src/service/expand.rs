@@ -1,0 +1,223 @@
+//! Writes the trait back, plus the server, the client and the schema.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, ToTokens};
+
+use super::ast::{Method, Service};
+
+pub(super) fn generate(service: &Service) -> TokenStream {
+    let mut tokens = rewrite_trait(service);
+    tokens.extend(server(service));
+    tokens.extend(client(service));
+    tokens
+}
+
+/// The user's trait with each `async fn` spelled `fn … -> impl Future + Send`, so that servers
+/// can run handlers on any tokio worker. Implementations may still write `async fn`.
+fn rewrite_trait(service: &Service) -> TokenStream {
+    let mut item = service.item.clone();
+    for (trait_item, method) in item
+        .items
+        .iter_mut()
+        .filter_map(|item| match item {
+            syn::TraitItem::Fn(item) => Some(item),
+            _ => None,
+        })
+        .zip(&service.methods)
+    {
+        let output = method.output;
+        trait_item.sig.asyncness = None;
+        trait_item.sig.output = syn::parse_quote! {
+            -> impl ::core::future::Future<Output = #output> + ::core::marker::Send
+        };
+        if let Some(body) = &trait_item.default {
+            trait_item.default = Some(syn::parse_quote!({ async move #body }));
+        }
+    }
+    item.into_token_stream()
+}
+
+fn names(service: &Service) -> (syn::Ident, syn::Ident) {
+    let ident = &service.item.ident;
+    (format_ident!("{}Server", ident), format_ident!("{}Client", ident))
+}
+
+fn method_path(service: &Service, method: &Method) -> String {
+    format!("/{}/{}", service.full_name(), method.proto_name)
+}
+
+fn server(service: &Service) -> TokenStream {
+    let krate = &service.krate;
+    let vis = &service.item.vis;
+    let trait_ident = &service.item.ident;
+    let (server, _) = names(service);
+    let full_name = service.full_name();
+    let doc = format!(
+        "Serves [`{trait_ident}`] over gRPC as `{full_name}`: add it to a [`Server`]({}::Server).",
+        krate.to_token_stream().to_string().replace(' ', "")
+    );
+    let arms = service.methods.iter().map(|method| dispatch_arm(service, method));
+    let schema = schema(service);
+    quote! {
+        #[doc = #doc]
+        #vis struct #server<T> {
+            inner: ::std::sync::Arc<T>,
+        }
+
+        impl<T: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static> #server<T> {
+            /// Wraps an implementation of the trait for a server.
+            pub fn new(service: T) -> Self {
+                Self::from_arc(::std::sync::Arc::new(service))
+            }
+
+            /// Wraps an implementation the program also uses elsewhere.
+            pub fn from_arc(service: ::std::sync::Arc<T>) -> Self {
+                Self { inner: service }
+            }
+        }
+
+        impl #server<()> {
+            /// The service's schema, from which its `.proto` file is rendered.
+            pub fn schema() -> #krate::__private::ServiceSchema {
+                #schema
+            }
+        }
+
+        impl<T> ::core::clone::Clone for #server<T> {
+            fn clone(&self) -> Self {
+                Self { inner: ::core::clone::Clone::clone(&self.inner) }
+            }
+        }
+
+        impl<T> ::core::fmt::Debug for #server<T> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(::core::stringify!(#server))
+            }
+        }
+
+        impl<T: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static>
+            #krate::__private::Service for #server<T>
+        {
+            fn name(&self) -> &'static str {
+                #full_name
+            }
+
+            fn schema(&self) -> #krate::__private::ServiceSchema {
+                #server::schema()
+            }
+
+            fn call(
+                &self,
+                method: &str,
+                call: #krate::__private::ServerCall,
+            ) -> ::core::result::Result<#krate::__private::BoxFuture, #krate::__private::ServerCall> {
+                match method {
+                    #(#arms)*
+                    _ => ::core::result::Result::Err(call),
+                }
+            }
+        }
+    }
+}
+
+fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
+    let krate = &service.krate;
+    let trait_ident = &service.item.ident;
+    let cfgs = &method.cfgs;
+    let name = &method.proto_name;
+    let ident = method.ident;
+    let request = method.request;
+    quote! {
+        #(#cfgs)*
+        #name => {
+            let inner = ::core::clone::Clone::clone(&self.inner);
+            ::core::result::Result::Ok(::std::boxed::Box::pin(#krate::__private::serve_unary(
+                call,
+                move |request: #request| async move { #trait_ident::#ident(&*inner, request).await },
+            )))
+        }
+    }
+}
+
+fn schema(service: &Service) -> TokenStream {
+    let krate = &service.krate;
+    let package = &service.package;
+    let name = &service.proto_name;
+    let docs = crate::docs::doc_lines(&service.item.attrs);
+    let methods = service.methods.iter().map(|method| {
+        let cfgs = &method.cfgs;
+        let name = &method.proto_name;
+        let docs = &method.docs;
+        let request = method.request;
+        let response = method.response;
+        quote! {
+            #(#cfgs)*
+            methods.push(#krate::__private::MethodSchema {
+                name: #name,
+                docs: #docs,
+                input: <#request as #krate::Message>::schema,
+                output: <#response as #krate::Message>::schema,
+                client_streaming: false,
+                server_streaming: false,
+            });
+        }
+    });
+    quote! {
+        let mut methods = ::std::vec::Vec::new();
+        #(#methods)*
+        #krate::__private::ServiceSchema { package: #package, name: #name, docs: #docs, methods }
+    }
+}
+
+fn client(service: &Service) -> TokenStream {
+    let krate = &service.krate;
+    let vis = &service.item.vis;
+    let trait_ident = &service.item.ident;
+    let (_, client) = names(service);
+    let doc = format!(
+        "A client of [`{trait_ident}`] (`{}`): cheap to clone, usable from many tasks at once.",
+        service.full_name()
+    );
+    let methods = service.methods.iter().map(|method| {
+        let cfgs = &method.cfgs;
+        let docs = method.item.attrs.iter().filter(|attr| attr.path().is_ident("doc"));
+        let ident = method.ident;
+        let arg = method.request_arg;
+        let request = method.request;
+        let response = method.response;
+        let path = method_path(service, method);
+        quote! {
+            #(#cfgs)*
+            #(#docs)*
+            pub fn #ident(&self, #arg: #request) -> #krate::UnaryCall<#request, #response> {
+                self.channel.unary(#path, #arg)
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        #vis struct #client {
+            channel: #krate::Channel,
+        }
+
+        impl #client {
+            /// Connects to the server at `target`, such as `http://127.0.0.1:50051`.
+            pub async fn connect(target: &str) -> ::core::result::Result<Self, #krate::Status> {
+                ::core::result::Result::Ok(Self::new(#krate::Channel::connect(target).await?))
+            }
+
+            /// A client on an existing channel, which it shares with other clients.
+            pub fn new(channel: #krate::Channel) -> Self {
+                Self { channel }
+            }
+
+            /// The channel this client calls through.
+            pub fn channel(&self) -> &#krate::Channel {
+                &self.channel
+            }
+
+            #(#methods)*
+        }
+    }
+}

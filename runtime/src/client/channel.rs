@@ -1,0 +1,181 @@
+//! [`Channel`]: one multiplexed HTTP/2 connection to a server, shared by every clone.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use http::uri::{Authority, Scheme};
+use http::Uri;
+use tokio::net::TcpStream;
+
+use super::UnaryCall;
+use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
+use crate::{Code, Message, Status};
+
+/// A connection to one gRPC server, multiplexing every call over one HTTP/2 connection.
+///
+/// Cloning is cheap and clones share the connection, so one channel (or one generated client)
+/// serves a whole program, from as many tasks as it likes. When the connection breaks, the next
+/// call dials again.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), protoless::Status> {
+/// let channel = protoless::Channel::connect("http://127.0.0.1:50051").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Channel {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    scheme: Scheme,
+    authority: Authority,
+    /// The live connection, if any; cloning a `SendRequest` is how calls share it.
+    connection: Mutex<Option<SendRequest<Bytes>>>,
+    /// Held while dialling, so that many calls on a broken channel dial once.
+    dialling: tokio::sync::Mutex<()>,
+    pub(super) max_receive_message_size: usize,
+    pub(super) max_send_message_size: usize,
+}
+
+impl Channel {
+    /// Connects to `target`, such as `http://127.0.0.1:50051` (the scheme may be left out).
+    ///
+    /// Fails with `UNAVAILABLE` when the server cannot be reached, and `INVALID_ARGUMENT` for a
+    /// target that is not a URI.
+    pub async fn connect(target: &str) -> Result<Channel, Status> {
+        let channel = Channel::lazy(target)?;
+        channel.sender().await?;
+        Ok(channel)
+    }
+
+    /// A channel to `target` that dials on its first call.
+    pub fn lazy(target: &str) -> Result<Channel, Status> {
+        let with_scheme;
+        let target = if target.contains("://") {
+            target
+        } else {
+            with_scheme = format!("http://{target}");
+            &with_scheme
+        };
+        let uri: Uri = target.parse().map_err(|error| {
+            Status::invalid_argument(format!("invalid target {target:?}: {error}"))
+        })?;
+        let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+        if scheme != Scheme::HTTP {
+            return Err(Status::unimplemented(format!(
+                "scheme {scheme} is not supported yet: use http://"
+            )));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| Status::invalid_argument(format!("target {target:?} has no host")))?;
+        Ok(Channel {
+            inner: Arc::new(Inner {
+                scheme,
+                authority,
+                connection: Mutex::new(None),
+                dialling: tokio::sync::Mutex::new(()),
+                max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
+                max_send_message_size: usize::MAX,
+            }),
+        })
+    }
+
+    /// Starts a unary call to `path` (`/package.Service/Method`); await it for the response.
+    ///
+    /// Generated clients call this; you need it only to call a method without one.
+    pub fn unary<Req: Message, Resp: Message>(
+        &self,
+        path: &'static str,
+        request: Req,
+    ) -> UnaryCall<Req, Resp> {
+        UnaryCall::new(self.clone(), path, request)
+    }
+
+    pub(super) fn uri(&self, path: &'static str) -> Uri {
+        Uri::builder()
+            .scheme(self.inner.scheme.clone())
+            .authority(self.inner.authority.clone())
+            .path_and_query(path)
+            .build()
+            .expect("scheme, authority and a static path make a valid URI")
+    }
+
+    pub(super) fn max_receive_message_size(&self) -> usize {
+        self.inner.max_receive_message_size
+    }
+
+    pub(super) fn max_send_message_size(&self) -> usize {
+        self.inner.max_send_message_size
+    }
+
+    /// A handle on the live connection, dialling first if there is none, and ready for a stream.
+    pub(super) async fn sender(&self) -> Result<SendRequest<Bytes>, Status> {
+        let existing = self.lock().clone();
+        let sender = match existing {
+            Some(sender) => sender,
+            None => self.dial().await?,
+        };
+        match sender.ready().await {
+            Ok(sender) => Ok(sender),
+            Err(error) => {
+                self.forget_connection();
+                Err(Status::unavailable(format!("connection failed: {error}")))
+            }
+        }
+    }
+
+    /// Drops a connection that failed, so that the next call dials a new one.
+    pub(super) fn forget_connection(&self) {
+        *self.lock() = None;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<SendRequest<Bytes>>> {
+        // A panic while holding this lock cannot leave the Option half-written.
+        self.inner
+            .connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn dial(&self) -> Result<SendRequest<Bytes>, Status> {
+        let _dialling = self.inner.dialling.lock().await;
+        if let Some(sender) = self.lock().clone() {
+            return Ok(sender);
+        }
+        let authority = &self.inner.authority;
+        let address = match authority.port_u16() {
+            Some(_) => authority.as_str().to_owned(),
+            None => format!("{}:80", authority.host()),
+        };
+        let unavailable =
+            |error: &dyn std::fmt::Display| Status::new(Code::Unavailable, format!("failed to connect to {address}: {error}"));
+        let stream = TcpStream::connect(&address)
+            .await
+            .map_err(|error| unavailable(&error))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = h2::client::Builder::new()
+            .initial_window_size(1024 * 1024)
+            .initial_connection_window_size(2 * 1024 * 1024)
+            .handshake::<_, Bytes>(stream)
+            .await
+            .map_err(|error| unavailable(&error))?;
+        tokio::spawn(async move {
+            // Ends when the connection closes; the next call notices and dials again.
+            let _ = connection.await;
+        });
+        *self.lock() = Some(sender.clone());
+        Ok(sender)
+    }
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("target", &format_args!("{}://{}", self.inner.scheme, self.inner.authority))
+            .finish_non_exhaustive()
+    }
+}

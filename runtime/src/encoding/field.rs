@@ -1,0 +1,304 @@
+//! [`Field`]: the shape of a message field (singular, `optional`, `repeated`, `map`) built on
+//! [`Value`]. `#[derive(Message)]` calls these for each field, so the field's Rust type picks its
+//! encoding: aliases and nesting work without the macro having to recognise them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::value::{IsValue, Plain, Value};
+use super::wire::{
+    check_wire_type, decode_key, decode_length_delimited, encode_key, encode_varint, key_len,
+    skip_field, varint_len, WireType,
+};
+use super::DecodeError;
+use crate::schema::FieldType;
+
+/// A message field of some shape, under the encoding `E` of its values.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a protobuf message field",
+    label = "no protobuf mapping",
+    note = "fields may be bool, i32, i64, u32, u64, f32, f64, String, Vec<u8>, Bytes, a type deriving \
+            Message or Enumeration, or Option, Vec, HashMap or BTreeMap of those; \
+            #[proto(sint)] and #[proto(fixed)] apply to integers only"
+)]
+pub trait Field<E = Plain>: Default {
+    /// The field's shape and type, for the schema.
+    fn field_type() -> FieldType;
+    /// The encoded size of the field, keys included; zero when nothing would be written.
+    fn encoded_len(&self, number: u32) -> usize;
+    /// Writes the field with its key(s); proto3 defaults of singular fields are not written.
+    fn encode(&self, number: u32, buf: &mut BytesMut);
+    /// Merges one occurrence of the field, whose key has just been read.
+    fn merge(&mut self, wire_type: WireType, buf: &mut Bytes, depth: u32)
+        -> Result<(), DecodeError>;
+}
+
+/// Size of one value with its key and, for `LEN` values, its length prefix.
+#[inline]
+fn keyed_len<E, T: Value<E>>(number: u32, value: &T) -> usize {
+    key_len(number) + unkeyed_len(value)
+}
+
+#[inline]
+fn unkeyed_len<E, T: Value<E>>(value: &T) -> usize {
+    let len = value.encoded_len();
+    if T::WIRE_TYPE == WireType::LengthDelimited {
+        varint_len(len as u64) + len
+    } else {
+        len
+    }
+}
+
+#[inline]
+fn encode_keyed<E, T: Value<E>>(number: u32, value: &T, buf: &mut BytesMut) {
+    encode_key(number, T::WIRE_TYPE, buf);
+    encode_unkeyed(value, buf);
+}
+
+#[inline]
+fn encode_unkeyed<E, T: Value<E>>(value: &T, buf: &mut BytesMut) {
+    if T::WIRE_TYPE == WireType::LengthDelimited {
+        encode_varint(value.encoded_len() as u64, buf);
+    }
+    value.encode(buf);
+}
+
+/// Reads one value (its key already consumed) and merges it into `value`.
+#[inline]
+fn merge_unkeyed<E, T: Value<E>>(
+    value: &mut T,
+    buf: &mut Bytes,
+    depth: u32,
+) -> Result<(), DecodeError> {
+    if T::WIRE_TYPE == WireType::LengthDelimited {
+        let mut body = decode_length_delimited(buf)?;
+        value.merge(&mut body, depth)
+    } else {
+        value.merge(buf, depth)
+    }
+}
+
+/// A singular field: written unless it holds the proto3 default; the last occurrence wins
+/// (messages merge).
+impl<E, T: Value<E> + IsValue> Field<E> for T {
+    fn field_type() -> FieldType {
+        FieldType::Singular(T::value_type())
+    }
+    #[inline]
+    fn encoded_len(&self, number: u32) -> usize {
+        if self.is_default() {
+            0
+        } else {
+            keyed_len(number, self)
+        }
+    }
+    #[inline]
+    fn encode(&self, number: u32, buf: &mut BytesMut) {
+        if !self.is_default() {
+            encode_keyed(number, self, buf);
+        }
+    }
+    #[inline]
+    fn merge(
+        &mut self,
+        wire_type: WireType,
+        buf: &mut Bytes,
+        depth: u32,
+    ) -> Result<(), DecodeError> {
+        check_wire_type(T::WIRE_TYPE, wire_type)?;
+        merge_unkeyed(self, buf, depth)
+    }
+}
+
+/// `optional` scalars and message presence: `Some` is written even when it holds the default.
+impl<E, T: Value<E> + IsValue> Field<E> for Option<T> {
+    fn field_type() -> FieldType {
+        FieldType::Optional(T::value_type())
+    }
+    #[inline]
+    fn encoded_len(&self, number: u32) -> usize {
+        self.as_ref().map_or(0, |value| keyed_len(number, value))
+    }
+    #[inline]
+    fn encode(&self, number: u32, buf: &mut BytesMut) {
+        if let Some(value) = self {
+            encode_keyed(number, value, buf);
+        }
+    }
+    #[inline]
+    fn merge(
+        &mut self,
+        wire_type: WireType,
+        buf: &mut Bytes,
+        depth: u32,
+    ) -> Result<(), DecodeError> {
+        check_wire_type(T::WIRE_TYPE, wire_type)?;
+        merge_unkeyed(self.get_or_insert_with(T::default), buf, depth)
+    }
+}
+
+/// `repeated`: numeric scalars are packed on encode; packed and unpacked are both accepted.
+impl<E, T: Value<E> + IsValue> Field<E> for Vec<T> {
+    fn field_type() -> FieldType {
+        FieldType::Repeated(T::value_type())
+    }
+    fn encoded_len(&self, number: u32) -> usize {
+        if self.is_empty() {
+            0
+        } else if T::PACKED {
+            let body: usize = self.iter().map(Value::encoded_len).sum();
+            key_len(number) + varint_len(body as u64) + body
+        } else {
+            self.iter().map(|value| keyed_len(number, value)).sum()
+        }
+    }
+    fn encode(&self, number: u32, buf: &mut BytesMut) {
+        if self.is_empty() {
+        } else if T::PACKED {
+            let body: usize = self.iter().map(Value::encoded_len).sum();
+            encode_key(number, WireType::LengthDelimited, buf);
+            encode_varint(body as u64, buf);
+            for value in self {
+                value.encode(buf);
+            }
+        } else {
+            for value in self {
+                encode_keyed(number, value, buf);
+            }
+        }
+    }
+    fn merge(
+        &mut self,
+        wire_type: WireType,
+        buf: &mut Bytes,
+        depth: u32,
+    ) -> Result<(), DecodeError> {
+        if T::PACKED && wire_type == WireType::LengthDelimited {
+            let mut body = decode_length_delimited(buf)?;
+            while body.has_remaining() {
+                let mut value = T::default();
+                value.merge(&mut body, depth)?;
+                self.push(value);
+            }
+            return Ok(());
+        }
+        check_wire_type(T::WIRE_TYPE, wire_type)?;
+        let mut value = T::default();
+        merge_unkeyed(&mut value, buf, depth)?;
+        self.push(value);
+        Ok(())
+    }
+}
+
+/// Marks the types protobuf allows as map keys: integers, bool and string.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a protobuf map key",
+    note = "map keys may be bool, i32, i64, u32, u64 or String"
+)]
+pub trait MapKey: Value + IsValue {}
+impl MapKey for bool {}
+impl MapKey for i32 {}
+impl MapKey for i64 {}
+impl MapKey for u32 {}
+impl MapKey for u64 {}
+impl MapKey for String {}
+
+/// The encoded size of one map entry's body: key as field 1, value as field 2, both always written.
+#[inline]
+fn entry_len<K: MapKey, V: Value>(key: &K, value: &V) -> usize {
+    keyed_len(1, key) + keyed_len(2, value)
+}
+
+fn map_encoded_len<'a, K: MapKey + 'a, V: Value + 'a>(
+    number: u32,
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+) -> usize {
+    entries
+        .map(|(key, value)| {
+            let len = entry_len(key, value);
+            key_len(number) + varint_len(len as u64) + len
+        })
+        .sum()
+}
+
+fn map_encode<'a, K: MapKey + 'a, V: Value + 'a>(
+    number: u32,
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+    buf: &mut BytesMut,
+) {
+    for (key, value) in entries {
+        encode_key(number, WireType::LengthDelimited, buf);
+        encode_varint(entry_len(key, value) as u64, buf);
+        encode_keyed(1, key, buf);
+        encode_keyed(2, value, buf);
+    }
+}
+
+/// Reads one map entry; a missing key or value takes its default, as the spec says.
+fn map_merge_entry<K: MapKey, V: Value + IsValue>(
+    wire_type: WireType,
+    buf: &mut Bytes,
+    depth: u32,
+) -> Result<(K, V), DecodeError> {
+    check_wire_type(WireType::LengthDelimited, wire_type)?;
+    let mut body = decode_length_delimited(buf)?;
+    let (mut key, mut value) = (K::default(), V::default());
+    while body.has_remaining() {
+        match decode_key(&mut body)? {
+            (1, wire_type) => Field::merge(&mut key, wire_type, &mut body, depth)?,
+            (2, wire_type) => Field::merge(&mut value, wire_type, &mut body, depth)?,
+            (number, wire_type) => skip_field(number, wire_type, &mut body, depth)?,
+        }
+    }
+    Ok((key, value))
+}
+
+/// `map<K, V>`; the last entry for a key wins.
+impl<K: MapKey + Eq + Hash, V: Value + IsValue, S: std::hash::BuildHasher + Default> Field
+    for HashMap<K, V, S>
+{
+    fn field_type() -> FieldType {
+        FieldType::Map(K::value_type(), V::value_type())
+    }
+    fn encoded_len(&self, number: u32) -> usize {
+        map_encoded_len(number, self.iter())
+    }
+    fn encode(&self, number: u32, buf: &mut BytesMut) {
+        map_encode(number, self.iter(), buf)
+    }
+    fn merge(
+        &mut self,
+        wire_type: WireType,
+        buf: &mut Bytes,
+        depth: u32,
+    ) -> Result<(), DecodeError> {
+        let (key, value) = map_merge_entry(wire_type, buf, depth)?;
+        self.insert(key, value);
+        Ok(())
+    }
+}
+
+/// `map<K, V>` with keys in order, so encoding is deterministic.
+impl<K: MapKey + Ord, V: Value + IsValue> Field for BTreeMap<K, V> {
+    fn field_type() -> FieldType {
+        FieldType::Map(K::value_type(), V::value_type())
+    }
+    fn encoded_len(&self, number: u32) -> usize {
+        map_encoded_len(number, self.iter())
+    }
+    fn encode(&self, number: u32, buf: &mut BytesMut) {
+        map_encode(number, self.iter(), buf)
+    }
+    fn merge(
+        &mut self,
+        wire_type: WireType,
+        buf: &mut Bytes,
+        depth: u32,
+    ) -> Result<(), DecodeError> {
+        let (key, value) = map_merge_entry(wire_type, buf, depth)?;
+        self.insert(key, value);
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! gRPC message framing: a 1-byte compressed flag and a 4-byte big-endian length before each
+//! message ("Length-Prefixed-Message" in
+//! <https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>).
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::{Codec, Message, Status};
+
+/// The size of the prefix before each message.
+pub(crate) const PREFIX_LEN: usize = 5;
+
+/// The default limit on a received message, as in every gRPC implementation: 4 MiB.
+pub const DEFAULT_MAX_RECEIVE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+
+/// Encodes `message` with its prefix, reserving the prefix first so the body is written once.
+pub(crate) fn encode<M: Message>(
+    codec: Codec,
+    message: &M,
+    max_size: usize,
+) -> Result<Bytes, Status> {
+    let mut buf = BytesMut::with_capacity(PREFIX_LEN + 64);
+    buf.put_bytes(0, PREFIX_LEN);
+    let mut buf = codec.encode(message, buf)?;
+    let len = buf.len() - PREFIX_LEN;
+    if len > max_size || len > u32::MAX as usize {
+        return Err(Status::resource_exhausted(format!(
+            "trying to send message larger than max ({len} vs. {max_size})"
+        )));
+    }
+    buf[1..PREFIX_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(buf.freeze())
+}
+
+/// Splits a byte stream into messages, whatever the DATA frame boundaries.
+///
+/// Memory stays bounded by the limit: a prefix announcing more than `max_size` bytes fails at
+/// once, before any of its body is buffered.
+#[derive(Debug)]
+pub(crate) struct FrameDecoder {
+    buf: BytesMut,
+    max_size: usize,
+}
+
+impl FrameDecoder {
+    pub(crate) fn new(max_size: usize) -> Self {
+        Self {
+            buf: BytesMut::new(),
+            max_size,
+        }
+    }
+
+    /// Adds received bytes.
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// The next complete message, if one has arrived.
+    pub(crate) fn next_message(&mut self) -> Result<Option<Bytes>, Status> {
+        if self.buf.len() < PREFIX_LEN {
+            return Ok(None);
+        }
+        let compressed = self.buf[0];
+        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        match compressed {
+            0 => {}
+            1 => {
+                return Err(Status::internal(
+                    "received a compressed message, but no grpc-encoding was negotiated",
+                ))
+            }
+            flag => {
+                return Err(Status::internal(format!(
+                    "invalid compressed-flag {flag} in message prefix"
+                )))
+            }
+        }
+        if len > self.max_size {
+            return Err(Status::resource_exhausted(format!(
+                "received message larger than max ({len} vs. {})",
+                self.max_size
+            )));
+        }
+        if self.buf.len() < PREFIX_LEN + len {
+            return Ok(None);
+        }
+        self.buf.advance(PREFIX_LEN);
+        Ok(Some(self.buf.split_to(len).freeze()))
+    }
+
+    /// Whether bytes of an incomplete message are left over.
+    pub(crate) fn has_partial_message(&self) -> bool {
+        !self.buf.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Code;
+
+    fn framed(bodies: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for body in bodies {
+            out.push(0);
+            out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            out.extend_from_slice(body);
+        }
+        out
+    }
+
+    #[test]
+    fn messages_split_across_any_boundaries_come_out_whole() {
+        let stream = framed(&[b"first", b"", b"third message"]);
+        for chunk_size in 1..stream.len() {
+            let mut decoder = FrameDecoder::new(1024);
+            let mut messages = Vec::new();
+            for chunk in stream.chunks(chunk_size) {
+                decoder.push(chunk);
+                while let Some(message) = decoder.next_message().unwrap() {
+                    messages.push(message);
+                }
+            }
+            assert_eq!(messages, [&b"first"[..], b"", b"third message"]);
+            assert!(!decoder.has_partial_message());
+        }
+    }
+
+    #[test]
+    fn oversized_prefix_fails_before_its_body_arrives() {
+        let mut decoder = FrameDecoder::new(10);
+        decoder.push(&[0, 0xff, 0xff, 0xff, 0xff]);
+        let status = decoder.next_message().unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(decoder.buf.capacity() < 1024);
+    }
+
+    #[test]
+    fn unknown_compressed_flags_are_refused() {
+        let mut decoder = FrameDecoder::new(10);
+        decoder.push(&[7, 0, 0, 0, 0]);
+        assert_eq!(decoder.next_message().unwrap_err().code(), Code::Internal);
+    }
+}

@@ -1,0 +1,40 @@
+//! The runtime of [protoless](https://docs.rs/protoless): everything generated code calls.
+//!
+//! Depend on the `protoless` crate, which re-exports this one together with the macros.
+//!
+//! # Layout
+//! - [`Status`] and [`Code`]: the outcome of a call, as the gRPC spec defines it.
+//! - [`Message`], [`Enumeration`], [`encoding`]: the protobuf encoding, driven by field types.
+//! - [`Codec`]: protobuf or postcard on the wire.
+//! - [`schema`]: descriptions of services and messages, rendered as `.proto` text.
+//! - [`Server`]: hosts services over HTTP/2; [`Channel`] and [`UnaryCall`]: the client side.
+
+mod base64;
+mod client;
+mod codec;
+pub mod encoding;
+mod frame;
+pub mod schema;
+mod server;
+mod status;
+mod timeout;
+
+pub use client::{Channel, UnaryCall};
+pub use codec::Codec;
+pub use encoding::{DecodeError, Enumeration, Message};
+pub use frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
+pub use server::{shutdown_signal, Server};
+pub use status::{Code, Status};
+
+/// What generated code refers to. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::encoding::{wire, Field, Fixed, IsValue, Plain, Sint, Value};
+    pub use crate::schema::{
+        EnumSchema, EnumValueSchema, FieldSchema, MessageSchema, MethodSchema, ServiceSchema,
+        ValueType,
+    };
+    pub use crate::server::{serve_unary, BoxFuture, ServerCall, Service};
+    pub use bytes::{Bytes, BytesMut};
+    pub use serde;
+}

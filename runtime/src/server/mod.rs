@@ -1,0 +1,228 @@
+//! The gRPC server: [`Server`] hosts services on tokio and h2.
+
+mod call;
+mod connection;
+mod service;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use call::{serve_unary, ServerCall};
+pub use service::{BoxFuture, Service};
+
+use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
+
+/// Limits and timeouts of a server, set through [`Server`]'s builder methods.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerConfig {
+    pub(crate) max_receive_message_size: usize,
+    pub(crate) max_send_message_size: usize,
+    pub(crate) max_concurrent_streams: u32,
+    pub(crate) max_header_list_size: u32,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) initial_stream_window_size: u32,
+    pub(crate) initial_connection_window_size: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
+            max_send_message_size: usize::MAX,
+            max_concurrent_streams: 200,
+            max_header_list_size: 16 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            initial_stream_window_size: 1024 * 1024,
+            initial_connection_window_size: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// A gRPC server: add services, then serve them on an address.
+///
+/// ```no_run
+/// # use protoless::{Message, Server, Status};
+/// # #[derive(Message)] pub struct PiRequest { pub n: i32 }
+/// # #[derive(Message)] pub struct PiResponse { pub value: f64 }
+/// #[protoless::service(package = "pi")]
+/// pub trait PiCalculator {
+///     async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status>;
+/// }
+///
+/// struct Calculator;
+/// impl PiCalculator for Calculator {
+///     async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status> {
+///         Ok(PiResponse { value: 3.14 })
+///     }
+/// }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// Server::builder()
+///     .add(PiCalculatorServer::new(Calculator))
+///     .serve_with_shutdown("127.0.0.1:50051", protoless::shutdown_signal())
+///     .await
+/// # }
+/// ```
+///
+/// Each connection gets one task and each call one more; h2's limits are set deliberately
+/// (200 concurrent streams per connection, 16 KiB of headers, a 10 s handshake timeout), and
+/// every limit can be changed here.
+#[derive(Default)]
+pub struct Server {
+    services: HashMap<&'static str, Arc<dyn Service>>,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// A server with no services and the default limits.
+    pub fn builder() -> Server {
+        Server::default()
+    }
+
+    /// Adds a service, such as a generated `PiCalculatorServer`.
+    ///
+    /// # Panics
+    /// When a service with the same name was added before: that is a bug in the program.
+    pub fn add(mut self, service: impl Service) -> Server {
+        let name = service.name();
+        let previous = self.services.insert(name, Arc::new(service));
+        assert!(previous.is_none(), "service {name} was added to the server twice");
+        self
+    }
+
+    /// The largest message the server accepts (default 4 MiB); larger ones fail the call with
+    /// `RESOURCE_EXHAUSTED` before they are buffered.
+    pub fn max_receive_message_size(mut self, bytes: usize) -> Server {
+        self.config.max_receive_message_size = bytes;
+        self
+    }
+
+    /// The largest message the server sends (default: no limit); a larger response fails the call
+    /// with `RESOURCE_EXHAUSTED`.
+    pub fn max_send_message_size(mut self, bytes: usize) -> Server {
+        self.config.max_send_message_size = bytes;
+        self
+    }
+
+    /// How many calls one connection may have open at once (default 200); the client is told
+    /// in HTTP/2's `SETTINGS_MAX_CONCURRENT_STREAMS` and h2 refuses streams past it.
+    pub fn max_concurrent_streams(mut self, streams: u32) -> Server {
+        self.config.max_concurrent_streams = streams;
+        self
+    }
+
+    /// The largest request header block accepted (default 16 KiB).
+    pub fn max_header_list_size(mut self, bytes: u32) -> Server {
+        self.config.max_header_list_size = bytes;
+        self
+    }
+
+    /// How long a new connection may take to complete the HTTP/2 handshake (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Server {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Serves on `addr` until the process ends.
+    pub async fn serve(self, addr: impl ToSocketAddrs) -> std::io::Result<()> {
+        self.serve_with_shutdown(addr, std::future::pending()).await
+    }
+
+    /// Serves on `addr` until `signal` completes, then stops accepting connections, tells clients
+    /// to go away (HTTP/2 GOAWAY) and returns once the calls in flight have finished.
+    pub async fn serve_with_shutdown(
+        self,
+        addr: impl ToSocketAddrs,
+        signal: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve_with_listener(listener, signal).await
+    }
+
+    /// Like [`serve_with_shutdown`](Self::serve_with_shutdown) on a listener you bound, for
+    /// example to port 0 to learn the port from [`TcpListener::local_addr`].
+    pub async fn serve_with_listener(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let shared = Arc::new(Shared {
+            services: self.services,
+            config: Arc::new(self.config),
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        let mut signal = std::pin::pin!(signal);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        connections.spawn(connection::serve(
+                            stream,
+                            peer,
+                            shared.clone(),
+                            shutdown_rx.clone(),
+                        ));
+                    }
+                    // Running out of file descriptors and similar are passing conditions:
+                    // back off briefly instead of spinning or giving up.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                },
+                Some(_) = connections.join_next() => {}
+                () = &mut signal => break,
+            }
+        }
+        drop(listener);
+        let _ = shutdown_tx.send(true);
+        while connections.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.services.keys().collect();
+        names.sort();
+        f.debug_struct("Server")
+            .field("services", &names)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// What every connection of one server shares.
+pub(crate) struct Shared {
+    services: HashMap<&'static str, Arc<dyn Service>>,
+    config: Arc<ServerConfig>,
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM: the usual reasons to shut a server down.
+///
+/// Pass it to [`Server::serve_with_shutdown`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

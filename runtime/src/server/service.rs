@@ -1,0 +1,24 @@
+//! The bridge between generated code and the server: [`Service`] routes a call by method name.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use super::ServerCall;
+use crate::schema::ServiceSchema;
+
+/// A boxed, sendable future: what a service returns for one call.
+pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A gRPC service the [`Server`](super::Server) can host.
+///
+/// `#[service]` implements this for the generated `…Server` type; you do not implement it by hand.
+pub trait Service: Send + Sync + 'static {
+    /// The fully qualified service name, such as `pi.PiCalculator`.
+    fn name(&self) -> &'static str;
+
+    /// The service's schema, for the `.proto` export.
+    fn schema(&self) -> ServiceSchema;
+
+    /// Starts the call to `method`, or hands the call back when there is no such method.
+    fn call(&self, method: &str, call: ServerCall) -> Result<BoxFuture, ServerCall>;
+}
