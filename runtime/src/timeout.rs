@@ -50,9 +50,11 @@ mod tests {
     #[test]
     fn formats_with_the_finest_unit_that_fits() {
         assert_eq!(format(Duration::from_nanos(5)), "5n");
-        assert_eq!(format(Duration::from_millis(100)), "100000000n");
+        assert_eq!(format(Duration::from_millis(100)), "100000u");
+        assert_eq!(format(Duration::from_micros(99_999_999)), "99999999u");
         assert_eq!(format(Duration::from_secs(1)), "1000000u");
-        assert_eq!(format(Duration::from_secs(3600 * 24 * 365)), "525600M");
+        assert_eq!(format(Duration::from_secs(3600 * 24 * 365)), "31536000S");
+        assert_eq!(format(Duration::from_secs(3600 * 24 * 365 * 10)), "5256000M");
         assert_eq!(format(Duration::MAX), "99999999H");
     }
 

@@ -186,9 +186,12 @@ fn client(service: &Service) -> TokenStream {
         let request = method.request;
         let response = method.response;
         let path = method_path(service, method);
+        let call_doc = format!("Calls `{path}`; `.await` the returned call for the response.");
         quote! {
             #(#cfgs)*
             #(#docs)*
+            #[doc = ""]
+            #[doc = #call_doc]
             pub fn #ident(&self, #arg: #request) -> #krate::UnaryCall<#request, #response> {
                 self.channel.unary(#path, #arg)
             }

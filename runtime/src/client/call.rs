@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use h2::client::ResponseFuture;
 use http::{HeaderMap, HeaderValue, Request};
 
 use super::Channel;
@@ -71,8 +70,7 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
 
     async fn send(self) -> Result<Resp, Status> {
         let payload = frame::encode(self.codec, &self.request, self.channel.max_send_message_size())?;
-        let request = self.request_head();
-        let exchange = exchange(&self.channel, request, payload, self.codec);
+        let exchange = exchange(&self.channel, || self.request_head(), payload, self.codec);
         match self.timeout {
             None => exchange.await,
             Some(timeout) => tokio::time::timeout(timeout, exchange)
@@ -123,26 +121,46 @@ impl<Req, Resp> std::fmt::Debug for UnaryCall<Req, Resp> {
     }
 }
 
+/// How often a call the server refused unprocessed (`REFUSED_STREAM`) is sent again.
+const TRANSPARENT_RETRIES: usize = 3;
+
 /// Sends one request message and reads the one response message and the status.
+///
+/// A stream the server refused before processing it is retried transparently, as gRPC allows:
+/// the server did no work, so sending it again is safe for any method.
 async fn exchange<Resp: Message>(
     channel: &Channel,
-    request: Request<()>,
+    request: impl Fn() -> Request<()>,
     payload: Bytes,
     codec: Codec,
 ) -> Result<Resp, Status> {
-    let mut sender = channel.sender().await?;
-    let (response, mut body) = sender.send_request(request, false).map_err(|error| {
-        channel.forget_connection();
-        status_from_h2(&error)
-    })?;
-    body.send_data(payload, true)
-        .map_err(|error| status_from_h2(&error))?;
-    let message = read_response(response, channel.max_receive_message_size()).await?;
-    codec.decode(message)
+    let mut attempt = 0;
+    loop {
+        let mut sender = channel.sender().await?;
+        let (response, mut body) = sender.send_request(request(), false).map_err(|error| {
+            channel.forget_connection();
+            status_from_h2(&error)
+        })?;
+        body.send_data(payload.clone(), true)
+            .map_err(|error| status_from_h2(&error))?;
+        let response = match response.await {
+            Err(error) if error.reason() == Some(h2::Reason::REFUSED_STREAM)
+                && attempt < TRANSPARENT_RETRIES =>
+            {
+                attempt += 1;
+                continue;
+            }
+            other => other.map_err(|error| status_from_h2(&error))?,
+        };
+        let message = read_response(response, channel.max_receive_message_size()).await?;
+        return codec.decode(message);
+    }
 }
 
-async fn read_response(response: ResponseFuture, max_size: usize) -> Result<Bytes, Status> {
-    let response = response.await.map_err(|error| status_from_h2(&error))?;
+async fn read_response(
+    response: http::Response<h2::RecvStream>,
+    max_size: usize,
+) -> Result<Bytes, Status> {
     let (head, mut body) = response.into_parts();
     if head.status != http::StatusCode::OK {
         let code = Code::from_http(head.status.as_u16());

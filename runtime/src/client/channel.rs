@@ -158,6 +158,9 @@ impl Channel {
             .map_err(|error| unavailable(&error))?;
         let _ = stream.set_nodelay(true);
         let (sender, connection) = h2::client::Builder::new()
+            // Until the server's SETTINGS arrive, assume the 100 streams every server should
+            // allow rather than h2's unlimited default, or a burst of calls gets refused.
+            .initial_max_send_streams(100)
             .initial_window_size(1024 * 1024)
             .initial_connection_window_size(2 * 1024 * 1024)
             .handshake::<_, Bytes>(stream)

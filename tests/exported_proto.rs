@@ -1,0 +1,57 @@
+//! The `.proto` files under `examples/proto/` are what the examples export, byte for byte, so the
+//! Python stubs (and any other language's) are built from the truth.
+
+mod support;
+
+use support::services::{GreeterServer, PiCalculatorServer};
+
+fn committed(name: &str) -> String {
+    let path = support::root().join("examples/proto").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+#[test]
+fn test_services_export_the_committed_files() {
+    assert_eq!(
+        PiCalculatorServer::schema().to_proto().unwrap(),
+        committed("pi.proto")
+    );
+    assert_eq!(
+        GreeterServer::schema().to_proto().unwrap(),
+        committed("helloworld.proto")
+    );
+}
+
+#[tokio::test]
+async fn example_binaries_print_the_committed_files() {
+    for (example, file) in [("pi", "pi.proto"), ("greeter", "helloworld.proto")] {
+        let output = tokio::process::Command::new(support::example(example))
+            .arg("proto")
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success());
+        assert_eq!(
+            String::from_utf8(output.stdout).unwrap(),
+            committed(file),
+            "examples/proto/{file} is stale: regenerate it with `cargo run --example {example} -- proto > examples/proto/{file}`"
+        );
+    }
+}
+
+#[test]
+fn pi_proto_declares_the_contract() {
+    let proto = committed("pi.proto");
+    for line in [
+        "syntax = \"proto3\";",
+        "package pi;",
+        "service PiCalculator {",
+        "  rpc Calc(PiRequest) returns (PiResponse);",
+        "message PiRequest {",
+        "  int32 n = 1;",
+        "message PiResponse {",
+        "  double value = 1;",
+    ] {
+        assert!(proto.lines().any(|l| l == line), "missing {line:?} in\n{proto}");
+    }
+}

@@ -1,0 +1,163 @@
+//! Helpers shared by the integration tests: the example services, servers on port 0, and
+//! processes of other gRPC stacks.
+
+#![allow(dead_code, unreachable_pub)] // each test file uses its own subset
+
+pub mod services;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use protoless::Server;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A protoless server in this process on an ephemeral port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start(server: Server) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve_with_listener(listener, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Starts a graceful shutdown and returns the task that completes once it has drained.
+    pub fn begin_shutdown(mut self) -> JoinHandle<std::io::Result<()>> {
+        let _ = self.stop.take().expect("shutdown begins once").send(());
+        self.task
+    }
+
+    pub async fn stop(self) {
+        self.begin_shutdown().await.unwrap().unwrap();
+    }
+}
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python of the venv `scripts/python-env` creates (or `$PROTOLESS_PYTHON`).
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("PROTOLESS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} does not exist: run scripts/test (or scripts/python-env) to create the Python venv \
+         with grpcio that the interop tests need",
+        python.display()
+    );
+    python
+}
+
+/// A compiled example, which `cargo test` builds before running the tests.
+pub fn example(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    let path = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "example binary {} is missing: run the tests with `cargo test`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+/// A server in another process that prints `listening on HOST:PORT` when ready.
+pub struct ServerProcess {
+    pub addr: String,
+    child: Child,
+    output: tokio::task::JoinHandle<String>,
+}
+
+impl ServerProcess {
+    pub async fn spawn(command: &mut Command) -> ServerProcess {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("server process starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("server printed its address before exiting");
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        let output = tokio::spawn(async move {
+            let mut rest = String::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                rest.push_str(&line);
+                rest.push('\n');
+            }
+            rest
+        });
+        ServerProcess {
+            addr,
+            child,
+            output,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sends SIGTERM and returns whether the process exited successfully, and what it printed.
+    pub async fn terminate(mut self) -> (bool, String) {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().await.unwrap();
+        (status.success(), self.output.await.unwrap())
+    }
+}
+
+/// Runs a Python script from `examples/python/`, returning its stdout; fails on a non-zero exit.
+pub async fn run_python(script: &str, args: &[&str]) -> String {
+    let output = Command::new(python())
+        .arg(root().join("examples/python").join(script))
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
