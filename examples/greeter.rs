@@ -39,7 +39,7 @@ impl Greeter for Greetings {
 }
 
 fn server() -> Server {
-    Server::builder().add(GreeterServer::new(Greetings))
+    Server::builder().add_service(GreeterServer::new(Greetings))
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -52,7 +52,7 @@ impl PiCalculator for Calculator {
 }
 
 fn server() -> Server {
-    Server::builder().add(PiCalculatorServer::new(Calculator))
+    Server::builder().add_service(PiCalculatorServer::new(Calculator))
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -52,6 +52,9 @@ fn pi_proto_declares_the_contract() {
         "message PiResponse {",
         "  double value = 1;",
     ] {
-        assert!(proto.lines().any(|l| l == line), "missing {line:?} in\n{proto}");
+        assert!(
+            proto.lines().any(|l| l == line),
+            "missing {line:?} in\n{proto}"
+        );
     }
 }

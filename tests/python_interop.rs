@@ -42,8 +42,14 @@ async fn python_client_calls_the_rust_pi_server() {
 async fn python_client_calls_the_rust_greeter_server() {
     let server = rust_example_server("greeter").await;
     let output = run_python("greeter_client.py", &[&server.addr]).await;
-    assert!(output.contains("SayHello('gRPC 世界') -> 'Hello, gRPC 世界!'"), "{output}");
-    assert!(output.contains("NoSuchMethod failed: UNIMPLEMENTED"), "{output}");
+    assert!(
+        output.contains("SayHello('gRPC 世界') -> 'Hello, gRPC 世界!'"),
+        "{output}"
+    );
+    assert!(
+        output.contains("NoSuchMethod failed: UNIMPLEMENTED"),
+        "{output}"
+    );
     let (exited_cleanly, _) = server.terminate().await;
     assert!(exited_cleanly);
 }
@@ -54,7 +60,10 @@ async fn rust_client_calls_a_python_pi_server() {
     let client = PiCalculatorClient::connect(&server.url()).await.unwrap();
     for n in [1, 10, 1000] {
         let reply = client.calc(PiRequest { n }).await.unwrap();
-        assert!((reply.value - approximate_pi(n)).abs() < 1e-12, "n = {n}: {reply:?}");
+        assert!(
+            (reply.value - approximate_pi(n)).abs() < 1e-12,
+            "n = {n}: {reply:?}"
+        );
     }
     let status = client.calc(PiRequest { n: -3 }).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);

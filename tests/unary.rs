@@ -102,7 +102,10 @@ async fn harness_with(configure: impl FnOnce(Server) -> Server) -> Harness {
         release: release.clone(),
         barrier: Arc::new(Barrier::new(GATHERING)),
     };
-    let server = TestServer::start(configure(Server::builder().add(ProbeServer::new(service)))).await;
+    let server = TestServer::start(configure(
+        Server::builder().add_service(ProbeServer::new(service)),
+    ))
+    .await;
     let client = ProbeClient::connect(&server.url()).await.unwrap();
     Harness {
         server,
@@ -157,7 +160,10 @@ async fn unknown_methods_and_services_are_unimplemented() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
-    assert_eq!(status.message(), "unknown method Missing for service test.probe.Probe");
+    assert_eq!(
+        status.message(),
+        "unknown method Missing for service test.probe.Probe"
+    );
     let status = channel
         .unary::<Echo, Echo>("/test.probe.Nothing/Echo", echo("x"))
         .await
@@ -172,7 +178,10 @@ async fn a_panicking_handler_fails_only_its_own_call() {
     let h = harness().await;
     let status = h.client.panic(echo("boom")).await.unwrap_err();
     assert_eq!(status.code(), Code::Internal);
-    assert!(status.message().contains("deliberate panic for boom"), "{status:?}");
+    assert!(
+        status.message().contains("deliberate panic for boom"),
+        "{status:?}"
+    );
     let reply = h.client.echo(echo("still serving")).await.unwrap();
     assert_eq!(reply.text, "still serving");
     h.server.stop().await;
@@ -258,16 +267,14 @@ async fn oversized_messages_are_refused_both_ways() {
     assert_eq!(h.client.echo(fits.clone()).await.unwrap(), fits);
     h.server.stop().await;
 
-    let server = TestServer::start(
-        Server::builder()
-            .max_send_message_size(100)
-            .add(ProbeServer::new(ProbeService {
-                entered: mpsc::unbounded_channel().0,
-                dropped: mpsc::unbounded_channel().0,
-                release: Arc::new(Semaphore::new(0)),
-                barrier: Arc::new(Barrier::new(1)),
-            })),
-    )
+    let server = TestServer::start(Server::builder().max_send_message_size(100).add_service(
+        ProbeServer::new(ProbeService {
+            entered: mpsc::unbounded_channel().0,
+            dropped: mpsc::unbounded_channel().0,
+            release: Arc::new(Semaphore::new(0)),
+            barrier: Arc::new(Barrier::new(1)),
+        }),
+    ))
     .await;
     let client = ProbeClient::connect(&server.url()).await.unwrap();
     let status = client
@@ -331,7 +338,9 @@ async fn an_unreachable_server_is_unavailable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let status = Channel::connect(&format!("http://{addr}")).await.unwrap_err();
+    let status = Channel::connect(&format!("http://{addr}"))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     let status = Channel::connect("http://[not a uri").await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -356,12 +365,15 @@ async fn a_channel_dials_again_after_its_server_restarts() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         Server::builder()
-            .add(ProbeServer::new(service))
+            .add_service(ProbeServer::new(service))
             .serve_with_listener(listener, async {
                 let _ = stopped.await;
             }),
     );
-    assert_eq!(h.client.echo(echo("up again")).await.unwrap().text, "up again");
+    assert_eq!(
+        h.client.echo(echo("up again")).await.unwrap().text,
+        "up again"
+    );
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }

@@ -30,7 +30,11 @@ pub(crate) struct TypeAttrs {
 /// Stores `value` in `slot`, or reports a duplicate at the second occurrence.
 fn set_once<T>(slot: &mut Option<T>, value: T, meta: &ParseNestedMeta, errors: &mut Errors) {
     if slot.is_some() {
-        let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         errors.at(&meta.path, format!("duplicate #[proto({key})]"));
     } else {
         *slot = Some(value);
@@ -71,7 +75,10 @@ pub(crate) fn field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttr
                 Encoding::Fixed
             };
             if out.encoding.is_some() {
-                errors.at(&meta.path, "a field takes one of #[proto(sint)] and #[proto(fixed)]");
+                errors.at(
+                    &meta.path,
+                    "a field takes one of #[proto(sint)] and #[proto(fixed)]",
+                );
             } else {
                 out.encoding = Some((encoding, meta.path.clone()));
             }

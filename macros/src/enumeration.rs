@@ -38,7 +38,9 @@ fn parse(input: &DeriveInput) -> syn::Result<Enumeration<'_>> {
         errors.at(&input.generics, "a proto enum cannot be generic");
     }
     let type_attrs = attr::type_attrs(&input.attrs, &mut errors);
-    let proto_name = type_attrs.name.map_or_else(|| unraw(&input.ident), |name| name.value());
+    let proto_name = type_attrs
+        .name
+        .map_or_else(|| unraw(&input.ident), |name| name.value());
     let Data::Enum(data) = &input.data else {
         return Err(syn::Error::new_spanned(
             &input.ident,
@@ -50,7 +52,10 @@ fn parse(input: &DeriveInput) -> syn::Result<Enumeration<'_>> {
     let mut variants = Vec::new();
     for variant in &data.variants {
         if !matches!(variant.fields, Fields::Unit) {
-            errors.at(&variant.fields, "a proto enum value carries no data: remove the fields");
+            errors.at(
+                &variant.fields,
+                "a proto enum value carries no data: remove the fields",
+            );
         }
         let number = match &variant.discriminant {
             Some((_, expr)) => match literal_i32(expr) {
@@ -105,10 +110,16 @@ fn check_numbers(input: &DeriveInput, variants: &[Variant], errors: &mut Errors)
         Some(_) => {}
     }
     for (index, variant) in variants.iter().enumerate() {
-        if let Some(first) = variants[..index].iter().find(|other| other.number == variant.number) {
+        if let Some(first) = variants[..index]
+            .iter()
+            .find(|other| other.number == variant.number)
+        {
             errors.at(
                 variant.ident,
-                format!("enum value number {} is already used by `{}`", variant.number, first.ident),
+                format!(
+                    "enum value number {} is already used by `{}`",
+                    variant.number, first.ident
+                ),
             );
         }
     }

@@ -70,7 +70,10 @@ fn parse(input: &DeriveInput) -> syn::Result<Message<'_>> {
             Vec::new()
         }
         Data::Union(data) => {
-            errors.at(data.union_token, "#[derive(Message)] is for structs, not unions");
+            errors.at(
+                data.union_token,
+                "#[derive(Message)] is for structs, not unions",
+            );
             Vec::new()
         }
     };
@@ -94,7 +97,10 @@ fn proto_name(ident: &Ident, renamed: Option<syn::LitStr>, errors: &mut Errors) 
     match renamed {
         Some(name) => {
             if !attr::is_proto_identifier(&name.value()) {
-                errors.at(&name, "a proto name starts with a letter and holds only letters, digits and `_`");
+                errors.at(
+                    &name,
+                    "a proto name starts with a letter and holds only letters, digits and `_`",
+                );
             }
             name.value()
         }
@@ -109,7 +115,10 @@ fn parse_field<'a>(index: usize, field: &'a syn::Field, errors: &mut Errors) -> 
         Some(literal) => match literal.base10_parse::<u32>() {
             Ok(tag) => (tag, literal.span()),
             Err(_) => {
-                errors.at(literal, format!("field number must be between 1 and {MAX_TAG}"));
+                errors.at(
+                    literal,
+                    format!("field number must be between 1 and {MAX_TAG}"),
+                );
                 (0, literal.span())
             }
         },
@@ -134,7 +143,9 @@ fn parse_field<'a>(index: usize, field: &'a syn::Field, errors: &mut Errors) -> 
         proto_name: proto_name(ident, attrs.name, errors),
         tag,
         tag_span,
-        encoding: attrs.encoding.map_or(Encoding::Plain, |(encoding, _)| encoding),
+        encoding: attrs
+            .encoding
+            .map_or(Encoding::Plain, |(encoding, _)| encoding),
         docs: doc_lines(&field.attrs),
     }
 }
@@ -152,10 +163,16 @@ fn check_tags(fields: &[Field], errors: &mut Errors) {
                 ),
             ));
         }
-        if let Some(first) = earlier.iter().find(|other| other.proto_name == field.proto_name) {
+        if let Some(first) = earlier
+            .iter()
+            .find(|other| other.proto_name == field.proto_name)
+        {
             errors.at(
                 field.ident,
-                format!("proto field name `{}` is already used by `{}`", field.proto_name, first.ident),
+                format!(
+                    "proto field name `{}` is already used by `{}`",
+                    field.proto_name, first.ident
+                ),
             );
         }
     }

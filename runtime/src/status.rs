@@ -237,7 +237,9 @@ impl Status {
 impl fmt::Debug for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("Status");
-        debug.field("code", &self.code()).field("message", &self.message());
+        debug
+            .field("code", &self.code())
+            .field("message", &self.message());
         if !self.details().is_empty() {
             debug.field("details", &self.details());
         }
@@ -302,7 +304,13 @@ mod tests {
 
     #[test]
     fn messages_survive_percent_encoding() {
-        for message in ["plain", "100% sure", "π ≈ 3.14159, ünïcödé ✓", "line\nbreak", ""] {
+        for message in [
+            "plain",
+            "100% sure",
+            "π ≈ 3.14159, ünïcödé ✓",
+            "line\nbreak",
+            "",
+        ] {
             let encoded = encode_message(message);
             assert!(encoded.bytes().all(|b| (0x20..=0x7e).contains(&b)));
             assert_eq!(decode_message(encoded.as_bytes()), message);

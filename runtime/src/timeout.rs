@@ -54,7 +54,10 @@ mod tests {
         assert_eq!(format(Duration::from_micros(99_999_999)), "99999999u");
         assert_eq!(format(Duration::from_secs(1)), "1000000u");
         assert_eq!(format(Duration::from_secs(3600 * 24 * 365)), "31536000S");
-        assert_eq!(format(Duration::from_secs(3600 * 24 * 365 * 10)), "5256000M");
+        assert_eq!(
+            format(Duration::from_secs(3600 * 24 * 365 * 10)),
+            "5256000M"
+        );
         assert_eq!(format(Duration::MAX), "99999999H");
     }
 
@@ -63,7 +66,15 @@ mod tests {
         assert_eq!(parse(b"100m"), Some(Duration::from_millis(100)));
         assert_eq!(parse(b"2H"), Some(Duration::from_secs(7200)));
         assert_eq!(parse(b"99999999n"), Some(Duration::from_nanos(99_999_999)));
-        for bad in [&b""[..], b"m", b"123456789m", b"10x", b"-1S", b"1.5S", b" 1S"] {
+        for bad in [
+            &b""[..],
+            b"m",
+            b"123456789m",
+            b"10x",
+            b"-1S",
+            b"1.5S",
+            b" 1S",
+        ] {
             assert_eq!(parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

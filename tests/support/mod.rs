@@ -8,6 +8,7 @@ pub mod services;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::OnceLock;
 
 use protoless::Server;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -58,18 +59,25 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Python of the venv `scripts/python-env` creates (or `$PROTOLESS_PYTHON`).
+/// The Python with grpcio that the interop tests use: `$PROTOLESS_PYTHON`, or the repository's
+/// `.venv`, which `scripts/python-env` creates or refreshes on first use.
 pub fn python() -> PathBuf {
-    let python = std::env::var_os("PROTOLESS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} does not exist: run scripts/test (or scripts/python-env) to create the Python venv \
-         with grpcio that the interop tests need",
-        python.display()
-    );
-    python
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Some(python) = std::env::var_os("PROTOLESS_PYTHON") {
+                return PathBuf::from(python);
+            }
+            let status = std::process::Command::new(root().join("scripts/python-env"))
+                .status()
+                .expect("scripts/python-env runs");
+            assert!(
+                status.success(),
+                "scripts/python-env failed ({status}): it needs python3 with venv and access to PyPI"
+            );
+            root().join(".venv/bin/python")
+        })
+        .clone()
 }
 
 /// A compiled example, which `cargo test` builds before running the tests.
@@ -137,7 +145,11 @@ impl ServerProcess {
     /// Sends SIGTERM and returns whether the process exited successfully, and what it printed.
     pub async fn terminate(mut self) -> (bool, String) {
         let pid = self.child.id().expect("still running").to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
         assert!(sent.success());
         let status = self.child.wait().await.unwrap();
         (status.success(), self.output.await.unwrap())

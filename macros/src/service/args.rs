@@ -46,7 +46,10 @@ impl Args {
         } else if meta.path.is_ident("name") {
             let name: LitStr = meta.value()?.parse()?;
             if !is_proto_identifier(&name.value()) {
-                errors.at(&name, "a service name starts with a letter and holds only letters, digits and `_`");
+                errors.at(
+                    &name,
+                    "a service name starts with a letter and holds only letters, digits and `_`",
+                );
             }
             if self.name.replace(name).is_some() {
                 duplicate("name", errors);

@@ -64,7 +64,10 @@ impl<'a> Service<'a> {
         Ok(Service {
             item,
             krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::protoless)),
-            package: args.package.map(|package| package.value()).unwrap_or_default(),
+            package: args
+                .package
+                .map(|package| package.value())
+                .unwrap_or_default(),
             proto_name,
             methods,
         })
@@ -97,11 +100,17 @@ impl<'a> Method<'a> {
         let item = match trait_item {
             TraitItem::Fn(item) => item,
             TraitItem::Type(item) => {
-                errors.at(item, "a service trait holds only RPC methods: remove this associated type");
+                errors.at(
+                    item,
+                    "a service trait holds only RPC methods: remove this associated type",
+                );
                 return None;
             }
             TraitItem::Const(item) => {
-                errors.at(item, "a service trait holds only RPC methods: remove this associated const");
+                errors.at(
+                    item,
+                    "a service trait holds only RPC methods: remove this associated const",
+                );
                 return None;
             }
             other => {
@@ -112,10 +121,14 @@ impl<'a> Method<'a> {
         let sig = &item.sig;
         let found = std::cell::RefCell::new(Vec::new());
         let fail = |tokens: &dyn quote::ToTokens, message: &str| {
-            found.borrow_mut().push(syn::Error::new_spanned(tokens, message));
+            found
+                .borrow_mut()
+                .push(syn::Error::new_spanned(tokens, message));
         };
         let fail_at_parens = |message: &str| {
-            found.borrow_mut().push(syn::Error::new(sig.paren_token.span.join(), message));
+            found
+                .borrow_mut()
+                .push(syn::Error::new(sig.paren_token.span.join(), message));
         };
         if sig.asyncness.is_none() {
             fail(&sig.fn_token, "an RPC method must be an `async fn`");
@@ -129,30 +142,49 @@ impl<'a> Method<'a> {
         let mut inputs = sig.inputs.iter();
         match inputs.next() {
             Some(FnArg::Receiver(receiver))
-                if receiver.reference.is_some() && receiver.mutability.is_none() && receiver.colon_token.is_none() => {}
+                if receiver.reference.is_some()
+                    && receiver.mutability.is_none()
+                    && receiver.colon_token.is_none() => {}
             Some(FnArg::Receiver(receiver)) if receiver.mutability.is_some() => {
                 fail(receiver, "an RPC method takes `&self`, not `&mut self`: calls run concurrently, so use interior mutability (a Mutex, an atomic) for state");
             }
             Some(FnArg::Receiver(receiver)) => {
-                fail(receiver, "an RPC method takes `&self`: the server calls it many times, concurrently");
+                fail(
+                    receiver,
+                    "an RPC method takes `&self`: the server calls it many times, concurrently",
+                );
             }
-            _ => fail(&sig.ident, "an RPC method takes `&self` as its first parameter"),
+            _ => fail(
+                &sig.ident,
+                "an RPC method takes `&self` as its first parameter",
+            ),
         }
         let request = inputs.next();
         if let Some(extra) = inputs.next() {
-            fail(extra, "an RPC method takes one request message: put the values in one struct");
+            fail(
+                extra,
+                "an RPC method takes one request message: put the values in one struct",
+            );
         }
         let (request_arg, request) = match request {
             Some(FnArg::Typed(arg)) => {
                 let ident = match &*arg.pat {
-                    Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => Some(&pat.ident),
+                    Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                        Some(&pat.ident)
+                    }
                     other => {
-                        fail(other, "name the request with a plain identifier, such as `req`");
+                        fail(
+                            other,
+                            "name the request with a plain identifier, such as `req`",
+                        );
                         None
                     }
                 };
                 if let Type::Reference(reference) = &*arg.ty {
-                    fail(reference, "the request is received by value: remove the `&`");
+                    fail(
+                        reference,
+                        "the request is received by value: remove the `&`",
+                    );
                 }
                 (ident, Some(&*arg.ty))
             }
@@ -190,7 +222,11 @@ impl<'a> Method<'a> {
             request: request?,
             response: response?,
             output: output?,
-            cfgs: item.attrs.iter().filter(|attr| attr.path().is_ident("cfg")).collect(),
+            cfgs: item
+                .attrs
+                .iter()
+                .filter(|attr| attr.path().is_ident("cfg"))
+                .collect(),
             docs: doc_lines(&item.attrs),
         })
     }
@@ -223,7 +259,10 @@ fn result_types(output: &ReturnType) -> Option<(&Type, &Type)> {
 /// Two methods may not share a proto name (`calc_stream` and `CalcStream` would).
 fn check_unique_names(methods: &[Method], errors: &mut Errors) {
     for (index, method) in methods.iter().enumerate() {
-        if let Some(first) = methods[..index].iter().find(|m| m.proto_name == method.proto_name) {
+        if let Some(first) = methods[..index]
+            .iter()
+            .find(|m| m.proto_name == method.proto_name)
+        {
             errors.at(
                 method.ident,
                 format!(

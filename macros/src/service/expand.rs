@@ -39,7 +39,10 @@ fn rewrite_trait(service: &Service) -> TokenStream {
 
 fn names(service: &Service) -> (syn::Ident, syn::Ident) {
     let ident = &service.item.ident;
-    (format_ident!("{}Server", ident), format_ident!("{}Client", ident))
+    (
+        format_ident!("{}Server", ident),
+        format_ident!("{}Client", ident),
+    )
 }
 
 fn method_path(service: &Service, method: &Method) -> String {
@@ -56,7 +59,10 @@ fn server(service: &Service) -> TokenStream {
         "Serves [`{trait_ident}`] over gRPC as `{full_name}`: add it to a [`Server`]({}::Server).",
         krate.to_token_stream().to_string().replace(' ', "")
     );
-    let arms = service.methods.iter().map(|method| dispatch_arm(service, method));
+    let arms = service
+        .methods
+        .iter()
+        .map(|method| dispatch_arm(service, method));
     let schema = schema(service);
     quote! {
         #[doc = #doc]
@@ -180,7 +186,11 @@ fn client(service: &Service) -> TokenStream {
     );
     let methods = service.methods.iter().map(|method| {
         let cfgs = &method.cfgs;
-        let docs = method.item.attrs.iter().filter(|attr| attr.path().is_ident("doc"));
+        let docs = method
+            .item
+            .attrs
+            .iter()
+            .filter(|attr| attr.path().is_ident("doc"));
         let ident = method.ident;
         let arg = method.request_arg;
         let request = method.request;

@@ -69,7 +69,11 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
     }
 
     async fn send(self) -> Result<Resp, Status> {
-        let payload = frame::encode(self.codec, &self.request, self.channel.max_send_message_size())?;
+        let payload = frame::encode(
+            self.codec,
+            &self.request,
+            self.channel.max_send_message_size(),
+        )?;
         let exchange = exchange(&self.channel, || self.request_head(), payload, self.codec);
         match self.timeout {
             None => exchange.await,
@@ -144,8 +148,9 @@ async fn exchange<Resp: Message>(
         body.send_data(payload.clone(), true)
             .map_err(|error| status_from_h2(&error))?;
         let response = match response.await {
-            Err(error) if error.reason() == Some(h2::Reason::REFUSED_STREAM)
-                && attempt < TRANSPARENT_RETRIES =>
+            Err(error)
+                if error.reason() == Some(h2::Reason::REFUSED_STREAM)
+                    && attempt < TRANSPARENT_RETRIES =>
             {
                 attempt += 1;
                 continue;
@@ -177,7 +182,11 @@ async fn read_response(
         });
     }
     let content_type = head.headers.get(http::header::CONTENT_TYPE);
-    if content_type.and_then(|value| value.to_str().ok()).and_then(Codec::from_content_type).is_none() {
+    if content_type
+        .and_then(|value| value.to_str().ok())
+        .and_then(Codec::from_content_type)
+        .is_none()
+    {
         return Err(Status::unknown(format!(
             "response has content-type {content_type:?}, not a gRPC one"
         )));
@@ -190,11 +199,16 @@ async fn read_response(
         let _ = body.flow_control().release_capacity(chunk.len());
         while let Some(next) = decoder.next_message()? {
             if message.replace(next).is_some() {
-                return Err(Status::internal("server sent more than one response message"));
+                return Err(Status::internal(
+                    "server sent more than one response message",
+                ));
             }
         }
     }
-    let trailers = body.trailers().await.map_err(|error| status_from_h2(&error))?;
+    let trailers = body
+        .trailers()
+        .await
+        .map_err(|error| status_from_h2(&error))?;
     let status = trailers
         .as_ref()
         .and_then(status_from_headers)

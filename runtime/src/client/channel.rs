@@ -151,8 +151,12 @@ impl Channel {
             Some(_) => authority.as_str().to_owned(),
             None => format!("{}:80", authority.host()),
         };
-        let unavailable =
-            |error: &dyn std::fmt::Display| Status::new(Code::Unavailable, format!("failed to connect to {address}: {error}"));
+        let unavailable = |error: &dyn std::fmt::Display| {
+            Status::new(
+                Code::Unavailable,
+                format!("failed to connect to {address}: {error}"),
+            )
+        };
         let stream = TcpStream::connect(&address)
             .await
             .map_err(|error| unavailable(&error))?;
@@ -178,7 +182,10 @@ impl Channel {
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Channel")
-            .field("target", &format_args!("{}://{}", self.inner.scheme, self.inner.authority))
+            .field(
+                "target",
+                &format_args!("{}://{}", self.inner.scheme, self.inner.authority),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -31,8 +31,12 @@ pub trait Field<E = Plain>: Default {
     /// Writes the field with its key(s); proto3 defaults of singular fields are not written.
     fn encode(&self, number: u32, buf: &mut BytesMut);
     /// Merges one occurrence of the field, whose key has just been read.
-    fn merge(&mut self, wire_type: WireType, buf: &mut Bytes, depth: u32)
-        -> Result<(), DecodeError>;
+    fn merge(
+        &mut self,
+        wire_type: WireType,
+        buf: &mut Bytes,
+        depth: u32,
+    ) -> Result<(), DecodeError>;
 }
 
 /// Size of one value with its key and, for `LEN` values, its length prefix.

@@ -105,10 +105,16 @@ varint_value!(i64, Plain, Int64, |v| v as u64, |w| w as i64);
 varint_value!(u32, Plain, Uint32, |v| u64::from(v), |w| w as u32);
 varint_value!(u64, Plain, Uint64, |v| v, |w| w);
 varint_value!(bool, Plain, Bool, |v| u64::from(v), |w| w != 0);
-varint_value!(i32, Sint, Sint32, |v| ((v << 1) ^ (v >> 31)) as u32 as u64, |w| {
-    let w = w as u32;
-    ((w >> 1) as i32) ^ -((w & 1) as i32)
-});
+varint_value!(
+    i32,
+    Sint,
+    Sint32,
+    |v| ((v << 1) ^ (v >> 31)) as u32 as u64,
+    |w| {
+        let w = w as u32;
+        ((w >> 1) as i32) ^ -((w & 1) as i32)
+    }
+);
 varint_value!(i64, Sint, Sint64, |v| ((v << 1) ^ (v >> 63)) as u64, |w| {
     ((w >> 1) as i64) ^ -((w & 1) as i64)
 });

@@ -56,7 +56,7 @@ pub fn encode_varint(mut value: u64, buf: &mut BytesMut) {
 #[inline]
 pub const fn varint_len(value: u64) -> usize {
     // Each byte carries 7 bits; `| 1` makes zero take one byte.
-    ((64 - (value | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Reads a varint, refusing truncated input and encodings longer than ten bytes.
@@ -110,7 +110,9 @@ pub fn decode_key(buf: &mut Bytes) -> Result<(u32, WireType), DecodeError> {
 pub fn decode_length_delimited(buf: &mut Bytes) -> Result<Bytes, DecodeError> {
     let len = decode_varint(buf)?;
     if len > buf.remaining() as u64 {
-        return Err(DecodeError::new("length-delimited field runs past the end of its message"));
+        return Err(DecodeError::new(
+            "length-delimited field runs past the end of its message",
+        ));
     }
     Ok(buf.split_to(len as usize))
 }
@@ -177,7 +179,9 @@ fn skip_group(number: u32, buf: &mut Bytes, depth: u32) -> Result<(), DecodeErro
 #[inline]
 pub fn enter(depth: u32) -> Result<u32, DecodeError> {
     if depth >= RECURSION_LIMIT {
-        Err(DecodeError::new("message nesting exceeds the recursion limit of 100"))
+        Err(DecodeError::new(
+            "message nesting exceeds the recursion limit of 100",
+        ))
     } else {
         Ok(depth + 1)
     }

@@ -70,7 +70,8 @@ impl ProtoFile {
     pub fn render(&self) -> Result<String, SchemaError> {
         let types = TypeCollector::collect(&self.services)?;
         let mut out = String::new();
-        self.write(&types, &mut out).expect("writing to a String cannot fail");
+        self.write(&types, &mut out)
+            .expect("writing to a String cannot fail");
         Ok(out)
     }
 

@@ -87,9 +87,7 @@ async fn route(
         },
     };
     let path = head.uri.path();
-    let Some((service_name, method)) = path
-        .strip_prefix('/')
-        .and_then(|rest| rest.split_once('/'))
+    let Some((service_name, method)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/'))
     else {
         let status = Status::unimplemented(format!("malformed method name: {path:?}"));
         return send_trailers_only(&mut respond, codec, &status);

@@ -64,7 +64,7 @@ impl Default for ServerConfig {
 ///
 /// # async fn run() -> std::io::Result<()> {
 /// Server::builder()
-///     .add(PiCalculatorServer::new(Calculator))
+///     .add_service(PiCalculatorServer::new(Calculator))
 ///     .serve_with_shutdown("127.0.0.1:50051", protoless::shutdown_signal())
 ///     .await
 /// # }
@@ -89,10 +89,13 @@ impl Server {
     ///
     /// # Panics
     /// When a service with the same name was added before: that is a bug in the program.
-    pub fn add(mut self, service: impl Service) -> Server {
+    pub fn add_service(mut self, service: impl Service) -> Server {
         let name = service.name();
         let previous = self.services.insert(name, Arc::new(service));
-        assert!(previous.is_none(), "service {name} was added to the server twice");
+        assert!(
+            previous.is_none(),
+            "service {name} was added to the server twice"
+        );
         self
     }
 
