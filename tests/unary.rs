@@ -377,3 +377,45 @@ async fn a_channel_dials_again_after_its_server_restarts() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn one_server_hosts_several_services_on_one_connection() {
+    use support::services::{
+        approximate_pi, Greeter, GreeterClient, GreeterServer, HelloReply, HelloRequest,
+        PiCalculator, PiCalculatorClient, PiCalculatorServer, PiRequest, PiResponse,
+    };
+    struct Both;
+    impl PiCalculator for Both {
+        async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status> {
+            Ok(PiResponse {
+                value: approximate_pi(req.n),
+            })
+        }
+    }
+    impl Greeter for Both {
+        async fn say_hello(&self, req: HelloRequest) -> Result<HelloReply, Status> {
+            Ok(HelloReply {
+                message: format!("Hello, {}!", req.name),
+            })
+        }
+    }
+    let both = Arc::new(Both);
+    let server = TestServer::start(
+        Server::builder()
+            .add_service(PiCalculatorServer::from_arc(both.clone()))
+            .add_service(GreeterServer::from_arc(both)),
+    )
+    .await;
+    let channel = Channel::connect(&server.url()).await.unwrap();
+    let pi = PiCalculatorClient::new(channel.clone());
+    let greeter = GreeterClient::new(channel);
+    let (value, greeting) = tokio::join!(
+        pi.calc(PiRequest { n: 3 }),
+        greeter.say_hello(HelloRequest {
+            name: "both".to_owned()
+        })
+    );
+    assert_eq!(value.unwrap().value, approximate_pi(3));
+    assert_eq!(greeting.unwrap().message, "Hello, both!");
+    server.stop().await;
+}
