@@ -13,18 +13,26 @@ mod base64;
 mod client;
 mod codec;
 pub mod encoding;
+mod flow;
 mod frame;
 pub mod schema;
 mod server;
 mod status;
+pub mod stream;
+mod streaming;
 mod timeout;
 
-pub use client::{Channel, UnaryCall};
+pub use client::{
+    kind, BidiStream, BidiStreamingCall, Call, Channel, ClientStream, ClientStreamingCall,
+    RequestSink, Responses, ServerStreamingCall, UnaryCall,
+};
 pub use codec::Codec;
 pub use encoding::{DecodeError, Enumeration, Message};
 pub use frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 pub use server::{shutdown_signal, Server};
 pub use status::{Code, Status};
+pub use stream::Stream;
+pub use streaming::Streaming;
 
 /// What generated code refers to. Not a public API: it changes without notice.
 #[doc(hidden)]
@@ -34,7 +42,10 @@ pub mod __private {
         EnumSchema, EnumValueSchema, FieldSchema, MessageSchema, MethodSchema, ServiceSchema,
         ValueType,
     };
-    pub use crate::server::{serve_unary, BoxFuture, ServerCall, Service};
+    pub use crate::server::{
+        serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary,
+        BoxFuture, ServerCall, Service,
+    };
     pub use bytes::{Bytes, BytesMut};
     pub use serde;
 }

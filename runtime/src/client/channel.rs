@@ -8,7 +8,7 @@ use http::uri::{Authority, Scheme};
 use http::Uri;
 use tokio::net::TcpStream;
 
-use super::UnaryCall;
+use super::{BidiStreamingCall, Call, ClientStreamingCall, ServerStreamingCall, UnaryCall};
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 use crate::{Code, Message, Status};
 
@@ -92,7 +92,32 @@ impl Channel {
         path: &'static str,
         request: Req,
     ) -> UnaryCall<Req, Resp> {
-        UnaryCall::new(self.clone(), path, request)
+        Call::new(self.clone(), path, Some(request))
+    }
+
+    /// Starts a server-streaming call to `path`; await it for the stream of responses.
+    pub fn server_streaming<Req: Message, Resp: Message>(
+        &self,
+        path: &'static str,
+        request: Req,
+    ) -> ServerStreamingCall<Req, Resp> {
+        Call::new(self.clone(), path, Some(request))
+    }
+
+    /// Starts a client-streaming call to `path`; await it for a [`ClientStream`](crate::ClientStream).
+    pub fn client_streaming<Req: Message, Resp: Message>(
+        &self,
+        path: &'static str,
+    ) -> ClientStreamingCall<Req, Resp> {
+        Call::new(self.clone(), path, None)
+    }
+
+    /// Starts a bidirectional call to `path`; await it for a [`BidiStream`](crate::BidiStream).
+    pub fn bidi_streaming<Req: Message, Resp: Message>(
+        &self,
+        path: &'static str,
+    ) -> BidiStreamingCall<Req, Resp> {
+        Call::new(self.clone(), path, None)
     }
 
     pub(super) fn uri(&self, path: &'static str) -> Uri {

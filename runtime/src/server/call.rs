@@ -1,22 +1,29 @@
-//! One call on the server: reading the request, running the handler under its deadline and the
-//! client's cancellation, and answering with messages and trailers.
+//! One call on the server: reading the request(s), running the handler under its deadline and
+//! the client's cancellation, and answering with messages and trailers.
+//!
+//! One driver per call shape; they share the pieces below. Every wait is raced against the
+//! deadline and against the client resetting the stream: when either wins, the handler (and its
+//! response stream) is dropped, which cancels it.
 
 use std::any::Any;
-use std::future::{poll_fn, Future};
+use std::future::{pending, poll_fn, Future};
 use std::panic::AssertUnwindSafe;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
+use futures_core::Stream;
 use h2::server::SendResponse;
-use h2::RecvStream;
+use h2::{RecvStream, SendStream};
 use http::{HeaderMap, HeaderValue};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::ServerConfig;
+use crate::flow::send_flow_controlled;
 use crate::frame::{self, FrameDecoder};
 use crate::status::encode_message;
-use crate::{Codec, Message, Status};
+use crate::{Code, Codec, Message, Status, Streaming};
 
 /// A call the server has routed to a service but not yet answered.
 ///
@@ -32,15 +39,24 @@ pub struct ServerCall {
 
 impl ServerCall {
     /// Answers with `status` and no message (a Trailers-Only response).
-    pub(super) fn fail(mut self, status: &Status) {
-        send_trailers_only(&mut self.respond, self.codec, status);
+    pub(super) fn fail(self, status: &Status) {
+        let (_, responder, _) = self.start();
+        responder.finish(status);
+    }
+
+    fn start(self) -> (RecvStream, Responder, Deadline) {
+        let responder = Responder {
+            respond: self.respond,
+            stream: None,
+            codec: self.codec,
+            config: self.config,
+        };
+        let deadline = Deadline(self.deadline.map(|at| Box::pin(tokio::time::sleep_until(at))));
+        (self.body, responder, deadline)
     }
 }
 
 /// Runs a unary call: one request in, one response (or a status) out.
-///
-/// The handler is dropped, and so cancelled, when the deadline passes or the client resets the
-/// stream; a panic in it fails this call alone with `INTERNAL`.
 pub async fn serve_unary<Req, Resp, Handler, Fut>(call: ServerCall, handler: Handler)
 where
     Req: Message,
@@ -48,48 +64,136 @@ where
     Handler: FnOnce(Req) -> Fut + Send,
     Fut: Future<Output = Result<Resp, Status>> + Send,
 {
-    let ServerCall {
-        codec,
-        mut body,
-        mut respond,
-        deadline,
-        config,
-    } = call;
+    let (mut body, mut responder, mut deadline) = call.start();
+    let (codec, config) = (responder.codec, responder.config.clone());
     let work = async {
-        let message = read_single_message(&mut body, config.max_receive_message_size).await?;
-        let request: Req = codec.decode(message)?;
-        let response = catch_unwind(handler(request))
-            .await
-            .map_err(|panic| Status::internal(panic_message(&*panic)))??;
+        let request = read_single_message(&mut body, codec, &config).await?;
+        let response = run_handler(handler(request)).await?;
         frame::encode(codec, &response, config.max_send_message_size)
     };
-    let outcome = tokio::select! {
-        outcome = with_deadline(deadline, work) => outcome,
-        // The client reset the stream: nobody is listening, so stop the handler and say nothing.
-        _ = poll_fn(|cx| respond.poll_reset(cx)) => return,
+    let outcome = watch(&mut responder, &mut deadline, work).await;
+    responder.answer_single(outcome);
+}
+
+/// Runs a server-streaming call: one request in, a stream of responses out.
+pub async fn serve_server_streaming<Req, Resp, Handler, Fut, Replies>(
+    call: ServerCall,
+    handler: Handler,
+) where
+    Req: Message,
+    Resp: Message,
+    Handler: FnOnce(Req) -> Fut + Send,
+    Fut: Future<Output = Result<Replies, Status>> + Send,
+    Replies: Stream<Item = Result<Resp, Status>> + Send,
+{
+    let (mut body, mut responder, mut deadline) = call.start();
+    let (codec, config) = (responder.codec, responder.config.clone());
+    let work = async {
+        let request = read_single_message(&mut body, codec, &config).await?;
+        run_handler(handler(request)).await
     };
-    match outcome {
-        Ok(message) => send_message(&mut respond, codec, message),
-        Err(status) => send_trailers_only(&mut respond, codec, &status),
+    let outcome = watch(&mut responder, &mut deadline, work).await;
+    if let Some(replies) = responder.settle(outcome) {
+        responder.pump(replies, &mut deadline).await;
     }
 }
 
-/// Awaits `work`, failing with `DEADLINE_EXCEEDED` once `deadline` passes.
-async fn with_deadline<T>(
-    deadline: Option<Instant>,
-    work: impl Future<Output = Result<T, Status>>,
-) -> Result<T, Status> {
-    match deadline {
-        None => work.await,
-        Some(deadline) => tokio::time::timeout_at(deadline, work)
-            .await
-            .unwrap_or_else(|_| Err(Status::deadline_exceeded("Deadline Exceeded"))),
+/// Runs a client-streaming call: a stream of requests in, one response out.
+pub async fn serve_client_streaming<Req, Resp, Handler, Fut>(call: ServerCall, handler: Handler)
+where
+    Req: Message,
+    Resp: Message,
+    Handler: FnOnce(Streaming<Req>) -> Fut + Send,
+    Fut: Future<Output = Result<Resp, Status>> + Send,
+{
+    let (body, mut responder, mut deadline) = call.start();
+    let (codec, config) = (responder.codec, responder.config.clone());
+    let requests = Streaming::new(body, codec, config.max_receive_message_size, false);
+    let work = async {
+        let response = run_handler(handler(requests)).await?;
+        frame::encode(codec, &response, config.max_send_message_size)
+    };
+    let outcome = watch(&mut responder, &mut deadline, work).await;
+    responder.answer_single(outcome);
+}
+
+/// Runs a bidirectional call: streams both ways, at the pace each side sets.
+pub async fn serve_bidi_streaming<Req, Resp, Handler, Fut, Replies>(
+    call: ServerCall,
+    handler: Handler,
+) where
+    Req: Message,
+    Resp: Message,
+    Handler: FnOnce(Streaming<Req>) -> Fut + Send,
+    Fut: Future<Output = Result<Replies, Status>> + Send,
+    Replies: Stream<Item = Result<Resp, Status>> + Send,
+{
+    let (body, mut responder, mut deadline) = call.start();
+    let requests = Streaming::new(
+        body,
+        responder.codec,
+        responder.config.max_receive_message_size,
+        false,
+    );
+    let outcome = watch(&mut responder, &mut deadline, run_handler(handler(requests))).await;
+    if let Some(replies) = responder.settle(outcome) {
+        responder.pump(replies, &mut deadline).await;
     }
+}
+
+/// How a watched piece of work ended.
+enum Outcome<T> {
+    Done(T),
+    /// The deadline passed first.
+    Expired,
+    /// The client reset the stream: nobody is listening any more.
+    Abandoned,
+}
+
+/// The call's deadline, if it has one.
+struct Deadline(Option<Pin<Box<Sleep>>>);
+
+impl Deadline {
+    async fn expired(&mut self) {
+        match &mut self.0 {
+            Some(sleep) => sleep.as_mut().await,
+            None => pending().await,
+        }
+    }
+}
+
+fn deadline_exceeded() -> Status {
+    Status::deadline_exceeded("Deadline Exceeded")
+}
+
+/// Awaits `work` unless the deadline passes or the client resets the stream first.
+async fn watch<T>(
+    responder: &mut Responder,
+    deadline: &mut Deadline,
+    work: impl Future<Output = T>,
+) -> Outcome<T> {
+    tokio::select! {
+        biased;
+        output = work => Outcome::Done(output),
+        () = deadline.expired() => Outcome::Expired,
+        () = responder.reset() => Outcome::Abandoned,
+    }
+}
+
+/// Runs a handler, turning a panic into `INTERNAL` for this call alone.
+async fn run_handler<T>(handler: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
+    catch_unwind(handler)
+        .await
+        .unwrap_or_else(|panic| Err(Status::internal(panic_message(&*panic))))
 }
 
 /// Reads the request stream to its end, expecting exactly one message.
-async fn read_single_message(body: &mut RecvStream, max_size: usize) -> Result<Bytes, Status> {
-    let mut decoder = FrameDecoder::new(max_size);
+async fn read_single_message<Req: Message>(
+    body: &mut RecvStream,
+    codec: Codec,
+    config: &ServerConfig,
+) -> Result<Req, Status> {
+    let mut decoder = FrameDecoder::new(config.max_receive_message_size);
     let mut message = None;
     while let Some(chunk) = body.data().await {
         let chunk =
@@ -99,7 +203,7 @@ async fn read_single_message(body: &mut RecvStream, max_size: usize) -> Result<B
         while let Some(next) = decoder.next_message()? {
             if message.replace(next).is_some() {
                 return Err(Status::internal(
-                    "a unary method received more than one request message",
+                    "a method that takes one request message received more than one",
                 ));
             }
         }
@@ -107,12 +211,13 @@ async fn read_single_message(body: &mut RecvStream, max_size: usize) -> Result<B
     if decoder.has_partial_message() {
         return Err(Status::internal("request stream ended inside a message"));
     }
-    message.ok_or_else(|| Status::internal("a unary method received no request message"))
+    let message = message.ok_or_else(|| Status::internal("no request message was received"))?;
+    codec.decode(message)
 }
 
 /// Polls `future`, turning a panic into an error instead of unwinding through the server.
 async fn catch_unwind<F: Future>(future: F) -> Result<F::Output, Box<dyn Any + Send>> {
-    let mut future = std::pin::pin!(future);
+    let mut future = pin!(future);
     poll_fn(move |cx| {
         match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
@@ -134,17 +239,142 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
     }
 }
 
-fn response_head(codec: Codec) -> http::Response<()> {
-    let mut response = http::Response::new(());
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(codec.content_type()),
-    );
-    response
+/// The sending half of a call: headers before the first message, messages as HTTP/2 flow
+/// control allows, trailers at the end.
+struct Responder {
+    respond: SendResponse<Bytes>,
+    /// Set once the response headers are sent.
+    stream: Option<SendStream<Bytes>>,
+    codec: Codec,
+    config: Arc<ServerConfig>,
+}
+
+/// The peer reset or closed the stream; there is no one left to answer.
+struct Gone;
+
+impl Responder {
+    /// Resolves when the client resets the stream.
+    /// An error here means the connection itself is gone, which ends the call the same way.
+    async fn reset(&mut self) {
+        let _reason_or_error = poll_fn(|cx| match &mut self.stream {
+            Some(stream) => stream.poll_reset(cx),
+            None => self.respond.poll_reset(cx),
+        })
+        .await;
+    }
+
+    fn head(&self) -> http::Response<()> {
+        let mut response = http::Response::new(());
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(self.codec.content_type()),
+        );
+        response
+    }
+
+    fn started(&mut self) -> Result<&mut SendStream<Bytes>, Gone> {
+        if self.stream.is_none() {
+            let stream = self.respond.send_response(self.head(), false).map_err(|_| Gone)?;
+            self.stream = Some(stream);
+        }
+        Ok(self.stream.as_mut().expect("just started"))
+    }
+
+    /// Sends one framed message, waiting for flow-control capacity so that a slow client slows
+    /// this side down instead of growing a buffer.
+    async fn send(&mut self, message: Bytes) -> Result<(), Gone> {
+        let stream = self.started()?;
+        send_flow_controlled(stream, message).await.map_err(|_| Gone)
+    }
+
+    /// Ends the call with `status`: in the trailers after messages, or Trailers-Only.
+    fn finish(mut self, status: &Status) {
+        match &mut self.stream {
+            Some(stream) => {
+                let mut trailers = HeaderMap::with_capacity(2);
+                put_status(&mut trailers, status);
+                let _ = stream.send_trailers(trailers);
+            }
+            None => {
+                let mut response = self.head();
+                put_status(response.headers_mut(), status);
+                let _ = self.respond.send_response(response, true);
+            }
+        }
+    }
+
+    /// Answers a call with one response message (already framed) or the status that replaced it.
+    fn answer_single(mut self, outcome: Outcome<Result<Bytes, Status>>) {
+        match outcome {
+            // The message is at most the send limit, so h2 may buffer it whole.
+            Outcome::Done(Ok(message)) => {
+                let sent = self
+                    .started()
+                    .and_then(|stream| stream.send_data(message, false).map_err(|_| Gone));
+                if sent.is_ok() {
+                    self.finish(&Status::new(Code::Ok, ""));
+                }
+            }
+            Outcome::Done(Err(status)) => self.finish(&status),
+            Outcome::Expired => self.finish(&deadline_exceeded()),
+            Outcome::Abandoned => {}
+        }
+    }
+
+    /// The handler's response stream, or `None` once the call has been answered without one.
+    fn settle<T>(&mut self, outcome: Outcome<Result<T, Status>>) -> Option<T> {
+        let status = match outcome {
+            Outcome::Done(Ok(replies)) => return Some(replies),
+            Outcome::Done(Err(status)) => status,
+            Outcome::Expired => deadline_exceeded(),
+            Outcome::Abandoned => return None,
+        };
+        let mut response = self.head();
+        put_status(response.headers_mut(), &status);
+        let _ = self.respond.send_response(response, true);
+        None
+    }
+
+    /// Sends every message of `replies`, then the status that ended it.
+    async fn pump<Resp, Replies>(mut self, replies: Replies, deadline: &mut Deadline)
+    where
+        Resp: Message,
+        Replies: Stream<Item = Result<Resp, Status>>,
+    {
+        let mut replies = pin!(replies);
+        loop {
+            let next = catch_unwind(poll_fn(|cx| replies.as_mut().poll_next(cx)));
+            let message = match watch(&mut self, deadline, next).await {
+                Outcome::Done(Ok(Some(Ok(reply)))) => {
+                    match frame::encode(self.codec, &reply, self.config.max_send_message_size) {
+                        Ok(message) => message,
+                        Err(status) => return self.finish(&status),
+                    }
+                }
+                Outcome::Done(Ok(Some(Err(status)))) => return self.finish(&status),
+                Outcome::Done(Ok(None)) => return self.finish(&Status::new(Code::Ok, "")),
+                Outcome::Done(Err(panic)) => {
+                    return self.finish(&Status::internal(panic_message(&*panic)))
+                }
+                Outcome::Expired => return self.finish(&deadline_exceeded()),
+                Outcome::Abandoned => return,
+            };
+            let sent = tokio::select! {
+                biased;
+                sent = self.send(message) => sent.map(|()| true),
+                () = deadline.expired() => Ok(false),
+            };
+            match sent {
+                Ok(true) => {}
+                Ok(false) => return self.finish(&deadline_exceeded()),
+                Err(Gone) => return,
+            }
+        }
+    }
 }
 
 /// Writes `grpc-status`, `grpc-message` and `grpc-status-details-bin` into `headers`.
-pub(super) fn put_status(headers: &mut HeaderMap, status: &Status) {
+fn put_status(headers: &mut HeaderMap, status: &Status) {
     headers.insert("grpc-status", HeaderValue::from(status.code().as_i32()));
     if !status.message().is_empty() {
         let message = encode_message(status.message());
@@ -158,23 +388,4 @@ pub(super) fn put_status(headers: &mut HeaderMap, status: &Status) {
             headers.insert("grpc-status-details-bin", value);
         }
     }
-}
-
-fn send_message(respond: &mut SendResponse<Bytes>, codec: Codec, message: Bytes) {
-    // Errors here mean the client went away; there is no one left to tell.
-    let Ok(mut stream) = respond.send_response(response_head(codec), false) else {
-        return;
-    };
-    if stream.send_data(message, false).is_err() {
-        return;
-    }
-    let mut trailers = HeaderMap::with_capacity(1);
-    put_status(&mut trailers, &Status::new(crate::Code::Ok, ""));
-    let _ = stream.send_trailers(trailers);
-}
-
-pub(super) fn send_trailers_only(respond: &mut SendResponse<Bytes>, codec: Codec, status: &Status) {
-    let mut response = response_head(codec);
-    put_status(response.headers_mut(), status);
-    let _ = respond.send_response(response, true);
 }

@@ -12,7 +12,6 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::call::send_trailers_only;
 use super::{ServerCall, Shared};
 use crate::{timeout, Codec, Status};
 
@@ -76,32 +75,36 @@ async fn route(
     let Some(codec) = content_type.and_then(Codec::from_content_type) else {
         return reply_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     };
-    let deadline = match head.headers.get("grpc-timeout") {
-        None => None,
-        Some(value) => match timeout::parse(value.as_bytes()) {
-            Some(timeout) => Some(Instant::now() + timeout),
-            None => {
-                let status = Status::internal(format!("malformed grpc-timeout: {value:?}"));
-                return send_trailers_only(&mut respond, codec, &status);
-            }
-        },
-    };
-    let path = head.uri.path();
-    let Some((service_name, method)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/'))
-    else {
-        let status = Status::unimplemented(format!("malformed method name: {path:?}"));
-        return send_trailers_only(&mut respond, codec, &status);
-    };
-    let Some(service) = shared.services.get(service_name) else {
-        let status = Status::unimplemented(format!("unknown service {service_name}"));
-        return send_trailers_only(&mut respond, codec, &status);
-    };
-    let call = ServerCall {
+    let mut call = ServerCall {
         codec,
         body,
         respond,
-        deadline,
+        deadline: None,
         config: shared.config.clone(),
+    };
+    if let Some(value) = head.headers.get("grpc-timeout") {
+        match timeout::parse(value.as_bytes()) {
+            Some(timeout) => call.deadline = Some(Instant::now() + timeout),
+            None => {
+                return call.fail(&Status::internal(format!(
+                    "malformed grpc-timeout: {value:?}"
+                )))
+            }
+        }
+    }
+    let path = head.uri.path();
+    let Some((service_name, method)) = path
+        .strip_prefix('/')
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return call.fail(&Status::unimplemented(format!(
+            "malformed method name: {path:?}"
+        )));
+    };
+    let Some(service) = shared.services.get(service_name) else {
+        return call.fail(&Status::unimplemented(format!(
+            "unknown service {service_name}"
+        )));
     };
     match service.call(method, call) {
         Ok(future) => future.await,

@@ -13,7 +13,9 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use call::{serve_unary, ServerCall};
+pub use call::{
+    serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary, ServerCall,
+};
 pub use service::{BoxFuture, Service};
 
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
