@@ -1,12 +1,13 @@
 //! The pi calculator from "gRPC principles and practice": `Calc` approximates pi with the series
-//! pi^2 / 8 = sum over i >= 0 of 1 / (2i + 1)^2.
+//! pi^2 / 8 = sum over i >= 0 of 1 / (2i + 1)^2. `CalcStream` answers a stream of requests as
+//! they arrive, skipping those with `n <= 0`.
 //!
 //! `cargo run --example pi` runs a demo; `serve ADDR` serves; `proto` prints the `.proto`.
 
 #[path = "common/mod.rs"]
 mod common;
 
-use protoless::{Message, Server, Status};
+use protoless::{stream, Message, Server, Status, Stream, Streaming};
 
 /// Asks for a pi approximation.
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -22,11 +23,25 @@ pub struct PiResponse {
     pub value: f64,
 }
 
+/// One answer of a stream of approximations.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct PiStreamResponse {
+    /// The `n` of the request this answers.
+    pub n: i32,
+    /// The approximation of pi for that `n`.
+    pub value: f64,
+}
+
 /// Approximates pi.
 #[protoless::service(package = "pi")]
 pub trait PiCalculator {
     /// Sums the first `n` terms of the series and returns the resulting value of pi.
     async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status>;
+    /// Answers each request with a positive `n` as it arrives, in order; skips the others.
+    async fn calc_stream(
+        &self,
+        reqs: Streaming<PiRequest>,
+    ) -> Result<impl Stream<Item = Result<PiStreamResponse, Status>>, Status>;
 }
 
 /// The approximation `Calc` returns: sqrt(8 * sum_{i=0}^{n-1} 1/(2i+1)^2).
@@ -49,6 +64,21 @@ impl PiCalculator for Calculator {
             value: approximate_pi(req.n),
         })
     }
+
+    async fn calc_stream(
+        &self,
+        mut reqs: Streaming<PiRequest>,
+    ) -> Result<impl Stream<Item = Result<PiStreamResponse, Status>>, Status> {
+        Ok(stream::generate(move |mut replies| async move {
+            while let Some(req) = reqs.message().await? {
+                if req.n > 0 {
+                    let value = approximate_pi(req.n);
+                    replies.send(PiStreamResponse { n: req.n, value }).await;
+                }
+            }
+            Ok(())
+        }))
+    }
 }
 
 fn server() -> Server {
@@ -66,6 +96,14 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     match client.calc(PiRequest { n: -5 }).await {
         Ok(reply) => return Err(format!("Calc(-5) should fail, got {reply:?}").into()),
         Err(status) => println!("Calc(n = {:>6}) failed: {status}", -5),
+    }
+    let mut stream = client.calc_stream().await?;
+    for n in [3, 0, 30, -1, 300] {
+        stream.send(PiRequest { n }).await?;
+    }
+    stream.close_send()?;
+    while let Some(reply) = stream.message().await? {
+        println!("CalcStream: n = {:>3} -> {:.10}", reply.n, reply.value);
     }
     running.stop().await?;
     println!("server stopped");

@@ -20,12 +20,47 @@ pub(super) struct Service<'a> {
     pub(super) methods: Vec<Method<'a>>,
 }
 
+/// The shape of an RPC method, read off its signature.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Unary,
+    /// The response is `impl Stream<Item = Result<Response, Status>>`.
+    ServerStreaming,
+    /// The request is `Streaming<Request>`.
+    ClientStreaming,
+    BidiStreaming,
+}
+
+impl Kind {
+    fn of(client_streaming: bool, server_streaming: bool) -> Kind {
+        match (client_streaming, server_streaming) {
+            (false, false) => Kind::Unary,
+            (false, true) => Kind::ServerStreaming,
+            (true, false) => Kind::ClientStreaming,
+            (true, true) => Kind::BidiStreaming,
+        }
+    }
+
+    pub(super) fn client_streaming(self) -> bool {
+        matches!(self, Kind::ClientStreaming | Kind::BidiStreaming)
+    }
+
+    pub(super) fn server_streaming(self) -> bool {
+        matches!(self, Kind::ServerStreaming | Kind::BidiStreaming)
+    }
+}
+
 pub(super) struct Method<'a> {
     pub(super) item: &'a TraitItemFn,
     pub(super) ident: &'a Ident,
     pub(super) proto_name: String,
+    pub(super) kind: Kind,
     pub(super) request_arg: &'a Ident,
+    /// The parameter's type: the request message, or `Streaming<Request>`.
+    pub(super) request_param: &'a Type,
+    /// The request message.
     pub(super) request: &'a Type,
+    /// The response message (the stream's item for a streaming response).
     pub(super) response: &'a Type,
     /// The whole declared return type, `Result<Response, Status>`.
     pub(super) output: &'a Type,
@@ -194,7 +229,7 @@ impl<'a> Method<'a> {
             }
         };
         let (output, response) = match result_types(&sig.output) {
-            Some(types) => (Some(types.0), Some(types.1)),
+            Some((output, ok)) => (Some(output), Some(ok)),
             None => {
                 let message = "an RPC method returns `Result<Response, Status>`";
                 match &sig.output {
@@ -203,6 +238,16 @@ impl<'a> Method<'a> {
                 }
                 (None, None)
             }
+        };
+        // Streaming shapes: `Streaming<Request>` in, `impl Stream<Item = Result<..>>` out.
+        let streamed_request = request.and_then(streaming_message);
+        let streamed_response = match response.map(stream_item) {
+            Some(Some(Ok(item))) => Some(item),
+            Some(Some(Err(bad_item))) => {
+                fail(bad_item, "a response stream yields `Result<Response, Status>` items");
+                None
+            }
+            _ => None,
         };
         let found = found.into_inner();
         if !found.is_empty() {
@@ -218,9 +263,11 @@ impl<'a> Method<'a> {
             item,
             ident,
             proto_name: upper_camel(&unraw(ident)),
+            kind: Kind::of(streamed_request.is_some(), streamed_response.is_some()),
             request_arg: request_arg?,
-            request: request?,
-            response: response?,
+            request_param: request?,
+            request: streamed_request.or(request)?,
+            response: streamed_response.or(response)?,
             output: output?,
             cfgs: item
                 .attrs
@@ -254,6 +301,71 @@ fn result_types(output: &ReturnType) -> Option<(&Type, &Type)> {
     let response = types.next()?;
     types.next()?;
     Some((ty, response))
+}
+
+/// `Request` for a parameter of type `Streaming<Request>`.
+fn streaming_message(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Streaming" {
+        return None;
+    }
+    single_type_argument(&last.arguments)
+}
+
+fn single_type_argument(arguments: &PathArguments) -> Option<&Type> {
+    let PathArguments::AngleBracketed(args) = arguments else {
+        return None;
+    };
+    match args.args.iter().collect::<Vec<_>>()[..] {
+        [GenericArgument::Type(ty)] => Some(ty),
+        _ => None,
+    }
+}
+
+/// For `impl Stream<Item = X>`: `Ok(Response)` when `X` is `Result<Response, _>`, `Err(X)`
+/// otherwise. `None` when the type is not an `impl Stream`.
+pub(super) fn stream_item(ty: &Type) -> Option<Result<&Type, &Type>> {
+    let item = stream_bound(ty)?.args.iter().find_map(|arg| match arg {
+        GenericArgument::AssocType(assoc) if assoc.ident == "Item" => Some(&assoc.ty),
+        _ => None,
+    })?;
+    let response = match item {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .filter(|last| last.ident == "Result")
+            .and_then(|last| match &last.arguments {
+                PathArguments::AngleBracketed(args) => args.args.first(),
+                _ => None,
+            })
+            .and_then(|first| match first {
+                GenericArgument::Type(ty) => Some(ty),
+                _ => None,
+            }),
+        _ => None,
+    };
+    Some(response.ok_or(item))
+}
+
+/// The `Stream<...>` bound's arguments of an `impl Stream<...> + ...` type.
+fn stream_bound(ty: &Type) -> Option<&syn::AngleBracketedGenericArguments> {
+    let Type::ImplTrait(impl_trait) = ty else {
+        return None;
+    };
+    impl_trait.bounds.iter().find_map(|bound| match bound {
+        syn::TypeParamBound::Trait(bound) => {
+            let last = bound.path.segments.last()?;
+            match (&last.arguments, last.ident == "Stream") {
+                (PathArguments::AngleBracketed(args), true) => Some(args),
+                _ => None,
+            }
+        }
+        _ => None,
+    })
 }
 
 /// Two methods may not share a proto name (`calc_stream` and `CalcStream` would).

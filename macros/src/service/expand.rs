@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, ToTokens};
 
-use super::ast::{Method, Service};
+use super::ast::{Kind, Method, Service};
 
 pub(super) fn generate(service: &Service) -> TokenStream {
     let mut tokens = rewrite_trait(service);
@@ -25,7 +25,8 @@ fn rewrite_trait(service: &Service) -> TokenStream {
         })
         .zip(&service.methods)
     {
-        let output = method.output;
+        let mut output = method.output.clone();
+        require_send_stream(&mut output);
         trait_item.sig.asyncness = None;
         trait_item.sig.output = syn::parse_quote! {
             -> impl ::core::future::Future<Output = #output> + ::core::marker::Send
@@ -35,6 +36,29 @@ fn rewrite_trait(service: &Service) -> TokenStream {
         }
     }
     item.into_token_stream()
+}
+
+/// Adds `+ Send` to a response `impl Stream`, so that the server can run it on any worker.
+fn require_send_stream(output: &mut syn::Type) {
+    let syn::Type::Path(path) = output else {
+        return;
+    };
+    let Some(syn::PathArguments::AngleBracketed(args)) =
+        path.path.segments.last_mut().map(|last| &mut last.arguments)
+    else {
+        return;
+    };
+    let Some(syn::GenericArgument::Type(syn::Type::ImplTrait(stream))) = args.args.first_mut()
+    else {
+        return;
+    };
+    let has_send = stream.bounds.iter().any(|bound| {
+        matches!(bound, syn::TypeParamBound::Trait(bound)
+            if bound.path.segments.last().is_some_and(|last| last.ident == "Send"))
+    });
+    if !has_send {
+        stream.bounds.push(syn::parse_quote!(::core::marker::Send));
+    }
 }
 
 fn names(service: &Service) -> (syn::Ident, syn::Ident) {
@@ -132,15 +156,25 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
     let cfgs = &method.cfgs;
     let name = &method.proto_name;
     let ident = method.ident;
-    let request = method.request;
+    let param = method.request_param;
+    let driver = match method.kind {
+        Kind::Unary => quote!(serve_unary),
+        Kind::ServerStreaming => quote!(serve_server_streaming),
+        Kind::ClientStreaming => quote!(serve_client_streaming),
+        Kind::BidiStreaming => quote!(serve_bidi_streaming),
+    };
+    // The handler borrows the implementation from the Arc its own future owns, so a response
+    // stream may borrow `&self` too.
     quote! {
         #(#cfgs)*
         #name => {
             let inner = ::core::clone::Clone::clone(&self.inner);
-            ::core::result::Result::Ok(::std::boxed::Box::pin(#krate::__private::serve_unary(
-                call,
-                move |request: #request| async move { #trait_ident::#ident(&*inner, request).await },
-            )))
+            ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
+                #krate::__private::#driver(call, |request: #param| {
+                    #trait_ident::#ident(&*inner, request)
+                })
+                .await
+            }))
         }
     }
 }
@@ -156,6 +190,8 @@ fn schema(service: &Service) -> TokenStream {
         let docs = &method.docs;
         let request = method.request;
         let response = method.response;
+        let client_streaming = method.kind.client_streaming();
+        let server_streaming = method.kind.server_streaming();
         quote! {
             #(#cfgs)*
             methods.push(#krate::__private::MethodSchema {
@@ -163,8 +199,8 @@ fn schema(service: &Service) -> TokenStream {
                 docs: #docs,
                 input: <#request as #krate::Message>::schema,
                 output: <#response as #krate::Message>::schema,
-                client_streaming: false,
-                server_streaming: false,
+                client_streaming: #client_streaming,
+                server_streaming: #server_streaming,
             });
         }
     });
@@ -196,14 +232,37 @@ fn client(service: &Service) -> TokenStream {
         let request = method.request;
         let response = method.response;
         let path = method_path(service, method);
-        let call_doc = format!("Calls `{path}`; `.await` the returned call for the response.");
+        let (call_type, opener, awaited) = match method.kind {
+            Kind::Unary => (quote!(UnaryCall), quote!(unary), "the response"),
+            Kind::ServerStreaming => (
+                quote!(ServerStreamingCall),
+                quote!(server_streaming),
+                "a `Streaming` of responses",
+            ),
+            Kind::ClientStreaming => (
+                quote!(ClientStreamingCall),
+                quote!(client_streaming),
+                "a `ClientStream`: send the requests, then `finish` for the response",
+            ),
+            Kind::BidiStreaming => (
+                quote!(BidiStreamingCall),
+                quote!(bidi_streaming),
+                "a `BidiStream` to send requests and read responses",
+            ),
+        };
+        let call_doc = format!("Calls `{path}`; `.await` the returned call for {awaited}.");
+        let (param, argument) = if method.kind.client_streaming() {
+            (quote!(), quote!())
+        } else {
+            (quote!(, #arg: #request), quote!(, #arg))
+        };
         quote! {
             #(#cfgs)*
             #(#docs)*
             #[doc = ""]
             #[doc = #call_doc]
-            pub fn #ident(&self, #arg: #request) -> #krate::UnaryCall<#request, #response> {
-                self.channel.unary(#path, #arg)
+            pub fn #ident(&self #param) -> #krate::#call_type<#request, #response> {
+                self.channel.#opener(#path #argument)
             }
         }
     });
