@@ -118,7 +118,8 @@ impl Cache for CacheService {
     }
 }
 
-fn server() -> Server {
+/// The example's server, ready to serve.
+pub fn server() -> Server {
     Server::builder().add_service(CacheServer::new(CacheService::default()))
 }
 

@@ -42,7 +42,8 @@ pub trait Greeter {
     ) -> Result<impl Stream<Item = Result<HelloReply, Status>>, Status>;
 }
 
-struct Greetings;
+/// The `Greeter` implementation.
+pub struct Greetings;
 
 impl Greeter for Greetings {
     async fn say_hello(&self, req: HelloRequest) -> Result<HelloReply, Status> {
@@ -90,7 +91,8 @@ impl Greeter for Greetings {
     }
 }
 
-fn server() -> Server {
+/// The example's server, ready to serve.
+pub fn server() -> Server {
     Server::builder().add_service(GreeterServer::new(Greetings))
 }
 

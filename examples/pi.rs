@@ -50,7 +50,8 @@ pub fn approximate_pi(n: i32) -> f64 {
     (8.0 * sum).sqrt()
 }
 
-struct Calculator;
+/// The `PiCalculator` implementation.
+pub struct Calculator;
 
 impl PiCalculator for Calculator {
     async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status> {
@@ -81,7 +82,8 @@ impl PiCalculator for Calculator {
     }
 }
 
-fn server() -> Server {
+/// The example's server, ready to serve.
+pub fn server() -> Server {
     Server::builder().add_service(PiCalculatorServer::new(Calculator))
 }
 

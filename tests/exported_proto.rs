@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::services::{GreeterServer, PiCalculatorServer};
+use support::{cache::CacheServer, greeter::GreeterServer, pi::PiCalculatorServer};
 
 fn committed(name: &str) -> String {
     let path = support::root().join("examples/proto").join(name);
@@ -11,7 +11,7 @@ fn committed(name: &str) -> String {
 }
 
 #[test]
-fn test_services_export_the_committed_files() {
+fn example_services_export_the_committed_files() {
     assert_eq!(
         PiCalculatorServer::schema().to_proto().unwrap(),
         committed("pi.proto")
@@ -20,11 +20,19 @@ fn test_services_export_the_committed_files() {
         GreeterServer::schema().to_proto().unwrap(),
         committed("helloworld.proto")
     );
+    assert_eq!(
+        CacheServer::schema().to_proto().unwrap(),
+        committed("cache.proto")
+    );
 }
 
 #[tokio::test]
 async fn example_binaries_print_the_committed_files() {
-    for (example, file) in [("pi", "pi.proto"), ("greeter", "helloworld.proto")] {
+    for (example, file) in [
+        ("pi", "pi.proto"),
+        ("greeter", "helloworld.proto"),
+        ("cache", "cache.proto"),
+    ] {
         let output = tokio::process::Command::new(support::example(example))
             .arg("proto")
             .output()
@@ -47,10 +55,14 @@ fn pi_proto_declares_the_contract() {
         "package pi;",
         "service PiCalculator {",
         "  rpc Calc(PiRequest) returns (PiResponse);",
+        "  rpc CalcStream(stream PiRequest) returns (stream PiStreamResponse);",
         "message PiRequest {",
         "  int32 n = 1;",
         "message PiResponse {",
         "  double value = 1;",
+        "message PiStreamResponse {",
+        "  int32 n = 1;",
+        "  double value = 2;",
     ] {
         assert!(
             proto.lines().any(|l| l == line),

@@ -4,9 +4,8 @@
 mod support;
 
 use protoless::Code;
-use support::services::{
-    approximate_pi, GreeterClient, HelloRequest, PiCalculatorClient, PiRequest,
-};
+use support::greeter::{GreeterClient, HelloReply, HelloRequest};
+use support::pi::{approximate_pi, PiCalculatorClient, PiRequest};
 use support::{example, python, root, run_python, ServerProcess};
 use tokio::process::Command;
 
@@ -88,7 +87,7 @@ async fn rust_client_calls_a_python_greeter_server() {
     // grpcio answers an unknown method itself; the client must read its Trailers-Only reply.
     let status = client
         .channel()
-        .unary::<HelloRequest, support::services::HelloReply>(
+        .unary::<HelloRequest, HelloReply>(
             "/helloworld.Greeter/NoSuchMethod",
             HelloRequest::default(),
         )

@@ -380,30 +380,14 @@ async fn a_channel_dials_again_after_its_server_restarts() {
 
 #[tokio::test]
 async fn one_server_hosts_several_services_on_one_connection() {
-    use support::services::{
-        approximate_pi, Greeter, GreeterClient, GreeterServer, HelloReply, HelloRequest,
-        PiCalculator, PiCalculatorClient, PiCalculatorServer, PiRequest, PiResponse,
+    use support::greeter::{GreeterClient, GreeterServer, Greetings, HelloRequest};
+    use support::pi::{
+        approximate_pi, Calculator, PiCalculatorClient, PiCalculatorServer, PiRequest,
     };
-    struct Both;
-    impl PiCalculator for Both {
-        async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status> {
-            Ok(PiResponse {
-                value: approximate_pi(req.n),
-            })
-        }
-    }
-    impl Greeter for Both {
-        async fn say_hello(&self, req: HelloRequest) -> Result<HelloReply, Status> {
-            Ok(HelloReply {
-                message: format!("Hello, {}!", req.name),
-            })
-        }
-    }
-    let both = Arc::new(Both);
     let server = TestServer::start(
         Server::builder()
-            .add_service(PiCalculatorServer::from_arc(both.clone()))
-            .add_service(GreeterServer::from_arc(both)),
+            .add_service(PiCalculatorServer::new(Calculator))
+            .add_service(GreeterServer::new(Greetings)),
     )
     .await;
     let channel = Channel::connect(&server.url()).await.unwrap();

@@ -3,7 +3,13 @@
 
 #![allow(dead_code, unreachable_pub)] // each test file uses its own subset
 
-pub mod services;
+// The examples themselves, so that the tests exercise exactly what users run.
+#[path = "../../examples/cache.rs"]
+pub mod cache;
+#[path = "../../examples/greeter.rs"]
+pub mod greeter;
+#[path = "../../examples/pi.rs"]
+pub mod pi;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
