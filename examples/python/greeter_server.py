@@ -16,6 +16,18 @@ class Greeter(helloworld_pb2_grpc.GreeterServicer):
     def SayHello(self, request, context):
         return helloworld_pb2.HelloReply(message=f"Hello, {request.name}!")
 
+    def LotsOfReplies(self, request, context):
+        for i in range(1, 11):
+            yield helloworld_pb2.HelloReply(message=f"Hello, {request.name}! #{i}")
+
+    def LotsOfGreetings(self, request_iterator, context):
+        names = ", ".join(request.name for request in request_iterator)
+        return helloworld_pb2.HelloReply(message=f"Hello, {names}!")
+
+    def BidiHello(self, request_iterator, context):
+        for request in request_iterator:
+            yield helloworld_pb2.HelloReply(message=f"Hello, {request.name}!")
+
 
 if __name__ == "__main__":
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))

@@ -35,6 +35,13 @@ def main(target):
                 print(f"Calc(n={n}) failed: {error.code().name}: {error.details()}")
             else:
                 raise AssertionError(f"Calc(n={n}) should fail with INVALID_ARGUMENT")
+        # Requests with n <= 0 get no answer; the others are answered in order.
+        requests = [pi_pb2.PiRequest(n=n) for n in (3, 0, 30, -1, 300)]
+        replies = list(stub.CalcStream(iter(requests), timeout=10))
+        assert [r.n for r in replies] == [3, 30, 300], replies
+        for reply in replies:
+            assert math.isclose(reply.value, expected(reply.n), rel_tol=1e-12), reply
+            print(f"CalcStream: n={reply.n} -> {reply.value:.10f}")
     print("pi client: all checks passed")
 
 

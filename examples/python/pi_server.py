@@ -21,8 +21,16 @@ class PiCalculator(pi_pb2_grpc.PiCalculatorServicer):
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"n must be positive, got {request.n}"
             )
-        total = sum(1 / (2 * i + 1) ** 2 for i in range(request.n))
-        return pi_pb2.PiResponse(value=math.sqrt(8 * total))
+        return pi_pb2.PiResponse(value=approximate(request.n))
+
+    def CalcStream(self, request_iterator, context):
+        for request in request_iterator:
+            if request.n > 0:
+                yield pi_pb2.PiStreamResponse(n=request.n, value=approximate(request.n))
+
+
+def approximate(n):
+    return math.sqrt(8 * sum(1 / (2 * i + 1) ** 2 for i in range(n)))
 
 
 if __name__ == "__main__":
