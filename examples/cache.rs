@@ -74,13 +74,19 @@ struct CacheService {
 
 impl Cache for CacheService {
     async fn store(&self, req: StoreReq) -> Result<StoreResp, Status> {
-        let mut items = self.items.write().map_err(|_| Status::internal("cache lock poisoned"))?;
+        let mut items = self
+            .items
+            .write()
+            .map_err(|_| Status::internal("cache lock poisoned"))?;
         items.insert(req.key, req.val);
         Ok(StoreResp {})
     }
 
     async fn get(&self, req: GetReq) -> Result<GetResp, Status> {
-        let items = self.items.read().map_err(|_| Status::internal("cache lock poisoned"))?;
+        let items = self
+            .items
+            .read()
+            .map_err(|_| Status::internal("cache lock poisoned"))?;
         match items.get(&req.key) {
             Some(val) => Ok(GetResp { val: val.clone() }),
             None => Err(Status::not_found(format!("Key not found {}", req.key))),
@@ -98,7 +104,9 @@ impl Cache for CacheService {
             let mut after: Option<String> = None;
             loop {
                 let next = {
-                    let items = items.read().map_err(|_| Status::internal("cache lock poisoned"))?;
+                    let items = items
+                        .read()
+                        .map_err(|_| Status::internal("cache lock poisoned"))?;
                     let lower = after.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
                     items
                         .range::<String, _>((lower, Bound::Unbounded))
@@ -136,15 +144,28 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         println!("Store({key:?}, {val:?})");
     }
-    let got = client.get(GetReq { key: "crab".to_owned() }).await?;
+    let got = client
+        .get(GetReq {
+            key: "crab".to_owned(),
+        })
+        .await?;
     println!("Get(\"crab\") -> {:?}", String::from_utf8_lossy(&got.val));
-    match client.get(GetReq { key: "kiwi".to_owned() }).await {
+    match client
+        .get(GetReq {
+            key: "kiwi".to_owned(),
+        })
+        .await
+    {
         Ok(got) => return Err(format!("Get(\"kiwi\") should fail, got {got:?}").into()),
         Err(status) => println!("Get(\"kiwi\") failed: {status}"),
     }
     let mut items = client.dump(DumpReq {}).await?;
     while let Some(item) = items.message().await? {
-        println!("Dump -> {:?} = {:?}", item.key, String::from_utf8_lossy(&item.val));
+        println!(
+            "Dump -> {:?} = {:?}",
+            item.key,
+            String::from_utf8_lossy(&item.val)
+        );
     }
     running.stop().await?;
     println!("server stopped");

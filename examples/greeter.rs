@@ -134,7 +134,10 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
             name: name.to_owned(),
         })
         .await?;
-        let reply = chat.message().await?.ok_or("the server ended the chat early")?;
+        let reply = chat
+            .message()
+            .await?
+            .ok_or("the server ended the chat early")?;
         println!("BidiHello({name:?}) -> {:?}", reply.message);
     }
     chat.close_send()?;

@@ -31,7 +31,10 @@ async fn python_client_calls_the_rust_pi_server() {
         output.contains("Calc(n=0) failed: INVALID_ARGUMENT: n must be positive, got 0"),
         "{output}"
     );
-    assert!(output.contains("CalcStream: n=300 -> 3.1405314424"), "{output}");
+    assert!(
+        output.contains("CalcStream: n=300 -> 3.1405314424"),
+        "{output}"
+    );
     assert!(output.contains("all checks passed"), "{output}");
     let (exited_cleanly, rest) = server.terminate().await;
     assert!(exited_cleanly, "pi serve did not exit cleanly on SIGTERM");
@@ -58,8 +61,14 @@ async fn python_client_calls_the_rust_greeter_server() {
 async fn python_client_calls_the_rust_cache_server() {
     let server = rust_example_server("cache").await;
     let output = run_python("cache_client.py", &[&server.addr]).await;
-    assert!(output.contains("Get('kiwi') failed: NOT_FOUND: Key not found kiwi"), "{output}");
-    assert!(output.contains("Dump -> ['bin', 'python', 'rust']"), "{output}");
+    assert!(
+        output.contains("Get('kiwi') failed: NOT_FOUND: Key not found kiwi"),
+        "{output}"
+    );
+    assert!(
+        output.contains("Dump -> ['bin', 'python', 'rust']"),
+        "{output}"
+    );
     let (exited_cleanly, _) = server.terminate().await;
     assert!(exited_cleanly);
 }

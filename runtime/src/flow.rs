@@ -35,3 +35,16 @@ async fn closed_error(stream: &mut SendStream<Bytes>) -> h2::Error {
         Err(error) => error,
     }
 }
+
+/// The allowance of small DATA frames h2 may hold for a connection before it calls the peer a
+/// flood (`ENHANCE_YOUR_CALM`), for a connection window of `connection_window` bytes.
+///
+/// gRPC peers such as grpc-go and grpcio send each message in its own DATA frame, so a window
+/// full of small messages is ordinary traffic. h2's default allowance (half the window, counted
+/// at 256 bytes less each frame's size) would close a connection that streams a few thousand
+/// tiny messages in a burst. Sixteen windows cover bursts of messages down to ~16 bytes filling
+/// the whole window; frames are drained into the reader's buffer as they arrive (see
+/// `Streaming`), so h2 holds few of them for long. Memory stays bounded by the window itself.
+pub(crate) fn data_frame_budget(connection_window: u32) -> usize {
+    connection_window as usize * 16
+}

@@ -12,23 +12,37 @@ pub(crate) const PREFIX_LEN: usize = 5;
 /// The default limit on a received message, as in every gRPC implementation: 4 MiB.
 pub const DEFAULT_MAX_RECEIVE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
-/// Encodes `message` with its prefix, reserving the prefix first so the body is written once.
+/// Encodes `message` with its prefix.
 pub(crate) fn encode<M: Message>(
     codec: Codec,
     message: &M,
     max_size: usize,
 ) -> Result<Bytes, Status> {
     let mut buf = BytesMut::with_capacity(PREFIX_LEN + 64);
+    encode_into(codec, message, max_size, &mut buf)?;
+    Ok(buf.freeze())
+}
+
+/// Appends `message` with its prefix to `buf`, reserving the prefix first so that the body is
+/// written once, in place.
+pub(crate) fn encode_into<M: Message>(
+    codec: Codec,
+    message: &M,
+    max_size: usize,
+    buf: &mut BytesMut,
+) -> Result<(), Status> {
+    let start = buf.len();
     buf.put_bytes(0, PREFIX_LEN);
-    let mut buf = codec.encode(message, buf)?;
-    let len = buf.len() - PREFIX_LEN;
+    *buf = codec.encode(message, std::mem::take(buf))?;
+    let len = buf.len() - start - PREFIX_LEN;
     if len > max_size || len > u32::MAX as usize {
+        buf.truncate(start);
         return Err(Status::resource_exhausted(format!(
             "trying to send message larger than max ({len} vs. {max_size})"
         )));
     }
-    buf[1..PREFIX_LEN].copy_from_slice(&(len as u32).to_be_bytes());
-    Ok(buf.freeze())
+    buf[start + 1..start + PREFIX_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
 }
 
 /// Splits a byte stream into messages, whatever the DATA frame boundaries.
@@ -56,6 +70,11 @@ impl FrameDecoder {
 
     /// The next complete message, if one has arrived.
     pub(crate) fn next_message(&mut self) -> Result<Option<Bytes>, Status> {
+        Ok(self.next_message_with_len()?.map(|(message, _)| message))
+    }
+
+    /// The next complete message and how many received bytes it took, prefix included.
+    pub(crate) fn next_message_with_len(&mut self) -> Result<Option<(Bytes, usize)>, Status> {
         if self.buf.len() < PREFIX_LEN {
             return Ok(None);
         }
@@ -84,7 +103,7 @@ impl FrameDecoder {
             return Ok(None);
         }
         self.buf.advance(PREFIX_LEN);
-        Ok(Some(self.buf.split_to(len).freeze()))
+        Ok(Some((self.buf.split_to(len).freeze(), PREFIX_LEN + len)))
     }
 
     /// Whether bytes of an incomplete message are left over.

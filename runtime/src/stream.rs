@@ -111,7 +111,9 @@ where
 
 impl<T, Fut> std::fmt::Debug for Generate<T, Fut> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Generate").field("done", &self.done).finish()
+        f.debug_struct("Generate")
+            .field("done", &self.done)
+            .finish()
     }
 }
 

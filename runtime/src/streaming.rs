@@ -3,22 +3,24 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_core::Stream;
-use h2::RecvStream;
+use h2::{FlowControl, RecvStream};
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
-use crate::client::status_from_h2;
+use crate::client::{status_from_h2, status_from_headers};
 use crate::frame::FrameDecoder;
-use crate::{Codec, Code, Message, Status};
+use crate::{Code, Codec, Message, Status};
 
 /// The incoming messages of a streaming call: requests on the server, responses on the client.
 ///
-/// Read with [`message`](Streaming::message) (or as a [`Stream`]). Bytes are acknowledged to the
-/// peer (HTTP/2 flow control) only as they are read, so a peer that sends faster than this side
-/// reads is slowed down rather than buffered without bound.
+/// Read with [`message`](Streaming::message) (or as a [`Stream`]). Received bytes are
+/// acknowledged to the peer (HTTP/2 flow control) only as messages are read, so a peer that
+/// sends faster than this side reads is slowed down rather than buffered without bound.
 ///
 /// ```
 /// # use protoless::{Message, Status, Streaming};
@@ -32,37 +34,69 @@ use crate::{Codec, Code, Message, Status};
 /// }
 /// ```
 pub struct Streaming<T> {
-    body: RecvStream,
-    decoder: FrameDecoder,
+    shared: Arc<Mutex<Shared>>,
+    flow: Option<FlowControl>,
     codec: Codec,
-    /// On the client, the stream ends with trailers holding the call's status.
-    expects_trailers: bool,
-    state: State,
+    /// Moves HTTP/2 DATA frames into `shared` as they arrive (see [`drain`]).
+    drain: Option<JoinHandle<()>>,
+    /// Set once the stream has ended; later reads repeat it.
+    ended: Option<Option<Status>>,
     /// On the client, when the call's deadline passes.
     deadline: Option<Pin<Box<Sleep>>>,
     message: PhantomData<fn() -> T>,
 }
 
-#[derive(Debug)]
-enum State {
-    Open,
-    /// Ended: `None` after a clean end, the status to repeat otherwise.
-    Ended(Option<Status>),
+/// What the drain task and the reader share.
+struct Shared {
+    decoder: FrameDecoder,
+    /// `Some` once the body has ended: `None` cleanly, or the status that ended it.
+    end: Option<Option<Status>>,
+    reader: Option<Waker>,
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<T: Message> Streaming<T> {
     pub(crate) fn new(
-        body: RecvStream,
+        mut body: RecvStream,
         codec: Codec,
         max_message_size: usize,
         expects_trailers: bool,
     ) -> Self {
-        Streaming {
-            body,
+        let shared = Arc::new(Mutex::new(Shared {
             decoder: FrameDecoder::new(max_message_size),
+            end: None,
+            reader: None,
+        }));
+        let flow = body.flow_control().clone();
+        let drain = tokio::spawn(drain(body, shared.clone(), expects_trailers));
+        Streaming {
+            shared,
+            flow: Some(flow),
             codec,
-            expects_trailers,
-            state: State::Open,
+            drain: Some(drain),
+            ended: None,
+            deadline: None,
+            message: PhantomData,
+        }
+    }
+
+    /// A stream that already ended: `None` cleanly, or with a status (a Trailers-Only response).
+    pub(crate) fn ended(codec: Codec, outcome: Option<Status>) -> Self {
+        Streaming {
+            shared: Arc::new(Mutex::new(Shared {
+                decoder: FrameDecoder::new(0),
+                end: Some(outcome.clone()),
+                reader: None,
+            })),
+            flow: None,
+            codec,
+            drain: None,
+            ended: Some(outcome),
             deadline: None,
             message: PhantomData,
         }
@@ -71,12 +105,6 @@ impl<T: Message> Streaming<T> {
     /// Fails reads with `DEADLINE_EXCEEDED` once `deadline` passes.
     pub(crate) fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
         self.deadline = deadline.map(|at| Box::pin(tokio::time::sleep_until(at)));
-        self
-    }
-
-    /// A stream that already ended: `None` cleanly, or with a status (a Trailers-Only response).
-    pub(crate) fn ended(mut self, outcome: Option<Status>) -> Self {
-        self.state = State::Ended(outcome);
         self
     }
 
@@ -89,74 +117,112 @@ impl<T: Message> Streaming<T> {
     }
 
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
-        loop {
-            if let State::Ended(outcome) = &self.state {
-                return Poll::Ready(outcome.clone().map_or(Ok(None), Err));
-            }
-            if let Some(deadline) = &mut self.deadline {
-                if deadline.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(self.fail(Status::deadline_exceeded(
-                        "Deadline Exceeded",
-                    ))));
-                }
-            }
-            match self.decoder.next_message() {
-                Ok(Some(bytes)) => return Poll::Ready(self.decode(bytes)),
-                Ok(None) => {}
-                Err(status) => return Poll::Ready(Err(self.fail(status))),
-            }
-            match self.body.poll_data(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => {
-                    self.decoder.push(&chunk);
-                    let _ = self.body.flow_control().release_capacity(chunk.len());
-                }
-                Poll::Ready(Some(Err(error))) => {
-                    return Poll::Ready(Err(self.fail(status_from_h2(&error))))
-                }
-                Poll::Ready(None) => {
-                    match self.poll_end(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(outcome) => self.state = State::Ended(outcome),
-                    }
-                }
+        if let Some(outcome) = &self.ended {
+            return Poll::Ready(outcome.clone().map_or(Ok(None), Err));
+        }
+        if let Some(deadline) = &mut self.deadline {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(
+                    self.end(Some(Status::deadline_exceeded("Deadline Exceeded")))
+                ));
             }
         }
-    }
-
-    /// What the end of the body means: a clean end, or the status in the trailers.
-    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Status>> {
-        if self.decoder.has_partial_message() {
-            return Poll::Ready(Some(Status::internal("stream ended inside a message")));
+        let mut shared = lock(&self.shared);
+        match shared.decoder.next_message_with_len() {
+            Ok(Some((bytes, len))) => {
+                drop(shared);
+                // Only now may the peer send these bytes again.
+                if let Some(flow) = &mut self.flow {
+                    let _ = flow.release_capacity(len);
+                }
+                Poll::Ready(self.decode(bytes))
+            }
+            Ok(None) => match shared.end.clone() {
+                None => {
+                    shared.reader = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+                Some(outcome) => {
+                    let partial = shared.decoder.has_partial_message();
+                    drop(shared);
+                    let outcome = match outcome {
+                        None if partial => Some(Status::internal("stream ended inside a message")),
+                        outcome => outcome,
+                    };
+                    Poll::Ready(outcome.map_or(Ok(None), |status| Err(self.end(Some(status)))))
+                }
+            },
+            Err(status) => {
+                drop(shared);
+                Poll::Ready(Err(self.end(Some(status))))
+            }
         }
-        if !self.expects_trailers {
-            return Poll::Ready(None);
-        }
-        let trailers = match self.body.poll_trailers(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(trailers)) => trailers,
-            Poll::Ready(Err(error)) => return Poll::Ready(Some(status_from_h2(&error))),
-        };
-        let status = trailers
-            .as_ref()
-            .and_then(crate::client::status_from_headers)
-            .unwrap_or_else(|| {
-                Status::internal("server closed the stream without sending trailers")
-            });
-        Poll::Ready((status.code() != Code::Ok).then_some(status))
     }
 
     fn decode(&mut self, bytes: Bytes) -> Result<Option<T>, Status> {
         match self.codec.decode(bytes) {
             Ok(message) => Ok(Some(message)),
-            Err(status) => Err(self.fail(status)),
+            Err(status) => Err(self.end(Some(status))),
         }
     }
 
-    /// Ends the stream with `status`, which later reads repeat.
-    fn fail(&mut self, status: Status) -> Status {
-        self.state = State::Ended(Some(status.clone()));
-        status
+    /// Ends the stream; returns the status for the caller to report.
+    fn end(&mut self, outcome: Option<Status>) -> Status {
+        self.ended = Some(outcome.clone());
+        // Stop reading: dropping the body resets the stream if it is still open.
+        if let Some(drain) = self.drain.take() {
+            drain.abort();
+        }
+        outcome.unwrap_or_else(|| Status::new(Code::Ok, ""))
+    }
+}
+
+/// Moves DATA frames out of h2 into the shared decoder as soon as they arrive, so that h2 holds
+/// no queue of small frames however slowly the reader reads (h2 closes connections that make it
+/// buffer too many). Bytes stay bounded all the same: flow-control capacity is released only
+/// when the reader takes a message.
+async fn drain(mut body: RecvStream, shared: Arc<Mutex<Shared>>, expects_trailers: bool) {
+    let end = loop {
+        match body.data().await {
+            Some(Ok(chunk)) => {
+                let mut shared = lock(&shared);
+                shared.decoder.push(&chunk);
+                if let Some(reader) = shared.reader.take() {
+                    reader.wake();
+                }
+            }
+            Some(Err(error)) => break Some(status_from_h2(&error)),
+            None if !expects_trailers => break None,
+            None => break status_from_trailers(&mut body).await,
+        }
+    };
+    let mut shared = lock(&shared);
+    shared.end = Some(end);
+    if let Some(reader) = shared.reader.take() {
+        reader.wake();
+    }
+}
+
+/// The status in the trailers: `None` for OK.
+async fn status_from_trailers(body: &mut RecvStream) -> Option<Status> {
+    let status = match body.trailers().await {
+        Ok(trailers) => trailers
+            .as_ref()
+            .and_then(status_from_headers)
+            .unwrap_or_else(|| {
+                Status::internal("server closed the stream without sending trailers")
+            }),
+        Err(error) => status_from_h2(&error),
+    };
+    (status.code() != Code::Ok).then_some(status)
+}
+
+impl<T> Drop for Streaming<T> {
+    fn drop(&mut self) {
+        // Dropping the body (in the task) resets the stream if it is still open: cancellation.
+        if let Some(drain) = self.drain.take() {
+            drain.abort();
+        }
     }
 }
 
@@ -173,7 +239,7 @@ impl<T> std::fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Streaming")
             .field("codec", &self.codec)
-            .field("state", &self.state)
+            .field("ended", &self.ended)
             .finish_non_exhaustive()
     }
 }

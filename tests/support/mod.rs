@@ -2,8 +2,10 @@
 //! processes of other gRPC stacks.
 
 #![allow(dead_code, unreachable_pub)] // each test file uses its own subset
+#![allow(clippy::duplicate_mod)] // see the examples below
 
-// The examples themselves, so that the tests exercise exactly what users run.
+// The examples themselves, so that the tests exercise exactly what users run. Each example is
+// its own binary and so includes the shared command-line module itself.
 #[path = "../../examples/cache.rs"]
 pub mod cache;
 #[path = "../../examples/greeter.rs"]

@@ -244,7 +244,10 @@ impl<'a> Method<'a> {
         let streamed_response = match response.map(stream_item) {
             Some(Some(Ok(item))) => Some(item),
             Some(Some(Err(bad_item))) => {
-                fail(bad_item, "a response stream yields `Result<Response, Status>` items");
+                fail(
+                    bad_item,
+                    "a response stream yields `Result<Response, Status>` items",
+                );
                 None
             }
             _ => None,

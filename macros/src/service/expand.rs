@@ -43,8 +43,11 @@ fn require_send_stream(output: &mut syn::Type) {
     let syn::Type::Path(path) = output else {
         return;
     };
-    let Some(syn::PathArguments::AngleBracketed(args)) =
-        path.path.segments.last_mut().map(|last| &mut last.arguments)
+    let Some(syn::PathArguments::AngleBracketed(args)) = path
+        .path
+        .segments
+        .last_mut()
+        .map(|last| &mut last.arguments)
     else {
         return;
     };

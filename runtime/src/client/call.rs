@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::Channel;
 use crate::flow::send_flow_controlled;
-use crate::frame;
+use crate::frame::{self, FrameDecoder};
 use crate::status::decode_message;
 use crate::{timeout, Code, Codec, Message, Status, Streaming};
 
@@ -137,17 +137,23 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     }
 
     fn encode_request(&mut self) -> Result<Bytes, Status> {
-        let request = self.request.take().expect("this call shape carries a request");
+        let request = self
+            .request
+            .take()
+            .expect("this call shape carries a request");
         frame::encode(self.codec, &request, self.channel.max_send_message_size())
     }
 
     /// Opens the HTTP/2 stream, leaving the request body open for messages.
     async fn open(&self) -> Result<(SendStream<Bytes>, ResponseFuture), Status> {
         let mut sender = self.channel.sender().await?;
-        let (response, body) = sender.send_request(self.request_head(), false).map_err(|error| {
-            self.channel.forget_connection();
-            status_from_h2(&error)
-        })?;
+        let (response, body) =
+            sender
+                .send_request(self.request_head(), false)
+                .map_err(|error| {
+                    self.channel.forget_connection();
+                    status_from_h2(&error)
+                })?;
         Ok((body, response))
     }
 
@@ -215,8 +221,16 @@ impl<Req: Message, Resp: Message> IntoFuture for UnaryCall<Req, Resp> {
         Box::pin(async move {
             let deadline = self.deadline();
             within(deadline, async {
-                let head = self.send_single().await?;
-                single_response(self.streaming(head, None)).await
+                match self.send_single().await? {
+                    Head::Body(body) => {
+                        let max = self.channel.max_receive_message_size();
+                        self.codec.decode(read_single_response(body, max).await?)
+                    }
+                    Head::Ended(status) if status.code() == Code::Ok => {
+                        Err(Status::internal("server sent no response message"))
+                    }
+                    Head::Ended(status) => Err(status),
+                }
             })
             .await
         })
@@ -278,30 +292,58 @@ impl<Req, Resp, Kind> std::fmt::Debug for Call<Req, Resp, Kind> {
     }
 }
 
-/// Reads the one message of a unary or client-streaming response, and the status after it.
-async fn single_response<Resp: Message>(mut responses: Streaming<Resp>) -> Result<Resp, Status> {
-    let response = responses
-        .message()
-        .await?
-        .ok_or_else(|| Status::internal("server sent no response message"))?;
-    match responses.message().await? {
-        None => Ok(response),
-        Some(_) => Err(Status::internal("server sent more than one response message")),
+/// Reads the body of a unary response: one message, then the status in the trailers.
+///
+/// Unary calls read here directly rather than through a [`Streaming`], which would spawn a task.
+async fn read_single_response(mut body: RecvStream, max_size: usize) -> Result<Bytes, Status> {
+    let mut decoder = FrameDecoder::new(max_size);
+    let mut message = None;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|error| status_from_h2(&error))?;
+        decoder.push(&chunk);
+        let _ = body.flow_control().release_capacity(chunk.len());
+        while let Some(next) = decoder.next_message()? {
+            if message.replace(next).is_some() {
+                return Err(Status::internal(
+                    "server sent more than one response message",
+                ));
+            }
+        }
     }
+    let trailers = body
+        .trailers()
+        .await
+        .map_err(|error| status_from_h2(&error))?;
+    let status = trailers
+        .as_ref()
+        .and_then(status_from_headers)
+        .unwrap_or_else(|| Status::internal("server closed the stream without sending trailers"));
+    if status.code() != Code::Ok {
+        return Err(status);
+    }
+    if decoder.has_partial_message() {
+        return Err(Status::internal("response stream ended inside a message"));
+    }
+    message.ok_or_else(|| Status::internal("server sent no response message"))
 }
 
 /// The response headers, read: a body to come, or a Trailers-Only status.
 enum Head {
     Body(RecvStream),
-    Ended(RecvStream, Status),
+    Ended(Status),
 }
 
 impl Head {
-    fn into_streaming<Resp: Message>(self, codec: Codec, max_message_size: usize) -> Streaming<Resp> {
+    fn into_streaming<Resp: Message>(
+        self,
+        codec: Codec,
+        max_message_size: usize,
+    ) -> Streaming<Resp> {
         match self {
             Head::Body(body) => Streaming::new(body, codec, max_message_size, true),
-            Head::Ended(body, status) => Streaming::new(body, codec, max_message_size, true)
-                .ended((status.code() != Code::Ok).then_some(status)),
+            Head::Ended(status) => {
+                Streaming::ended(codec, (status.code() != Code::Ok).then_some(status))
+            }
         }
     }
 
@@ -314,7 +356,7 @@ impl Head {
             }));
         }
         if let Some(status) = status_from_headers(&head.headers) {
-            return Ok(Head::Ended(body, status));
+            return Ok(Head::Ended(status));
         }
         let content_type = head.headers.get(http::header::CONTENT_TYPE);
         let is_grpc = content_type
@@ -371,7 +413,9 @@ impl<Req: Message> RequestSink<Req> {
 
 impl<Req> std::fmt::Debug for RequestSink<Req> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestSink").field("closed", &self.closed).finish_non_exhaustive()
+        f.debug_struct("RequestSink")
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
     }
 }
 
@@ -395,7 +439,11 @@ enum ResponsesState<Resp> {
 }
 
 impl<Resp: Message> Responses<Resp> {
-    fn waiting(response: ResponseFuture, call: &Call<impl Message, Resp, impl Sized>, deadline: Option<Instant>) -> Self {
+    fn waiting(
+        response: ResponseFuture,
+        call: &Call<impl Message, Resp, impl Sized>,
+        deadline: Option<Instant>,
+    ) -> Self {
         Responses {
             state: ResponsesState::Waiting {
                 response,
@@ -411,8 +459,12 @@ impl<Resp: Message> Responses<Resp> {
     pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
         if matches!(self.state, ResponsesState::Waiting { .. }) {
             let placeholder = ResponsesState::Failed(Status::internal("response headers lost"));
-            let ResponsesState::Waiting { response, codec, max_message_size, deadline } =
-                std::mem::replace(&mut self.state, placeholder)
+            let ResponsesState::Waiting {
+                response,
+                codec,
+                max_message_size,
+                deadline,
+            } = std::mem::replace(&mut self.state, placeholder)
             else {
                 unreachable!("checked just above")
             };
@@ -422,7 +474,8 @@ impl<Resp: Message> Responses<Resp> {
             .await;
             self.state = match head {
                 Ok(head) => ResponsesState::Open(
-                    head.into_streaming(codec, max_message_size).with_deadline(deadline),
+                    head.into_streaming(codec, max_message_size)
+                        .with_deadline(deadline),
                 ),
                 Err(status) => ResponsesState::Failed(status),
             };
@@ -475,7 +528,9 @@ impl<Req: Message, Resp: Message> ClientStream<Req, Resp> {
             .ok_or_else(|| Status::internal("server sent no response message"))?;
         match self.responses.message().await? {
             None => Ok(response),
-            Some(_) => Err(Status::internal("server sent more than one response message")),
+            Some(_) => Err(Status::internal(
+                "server sent more than one response message",
+            )),
         }
     }
 }

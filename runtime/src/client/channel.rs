@@ -12,6 +12,11 @@ use super::{BidiStreamingCall, Call, ClientStreamingCall, ServerStreamingCall, U
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 use crate::{Code, Message, Status};
 
+/// How many bytes the server may send on one call before this side reads them.
+const STREAM_WINDOW: u32 = 1024 * 1024;
+/// How many bytes the server may send on all calls before this side reads them.
+const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
+
 /// A connection to one gRPC server, multiplexing every call over one HTTP/2 connection.
 ///
 /// Cloning is cheap and clones share the connection, so one channel (or one generated client)
@@ -190,8 +195,9 @@ impl Channel {
             // Until the server's SETTINGS arrive, assume the 100 streams every server should
             // allow rather than h2's unlimited default, or a burst of calls gets refused.
             .initial_max_send_streams(100)
-            .initial_window_size(1024 * 1024)
-            .initial_connection_window_size(2 * 1024 * 1024)
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .data_frame_budget(crate::flow::data_frame_budget(CONNECTION_WINDOW))
             .handshake::<_, Bytes>(stream)
             .await
             .map_err(|error| unavailable(&error))?;

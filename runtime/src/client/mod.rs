@@ -7,5 +7,5 @@ pub use call::{
     kind, BidiStream, BidiStreamingCall, Call, ClientStream, ClientStreamingCall, RequestSink,
     Responses, ServerStreamingCall, UnaryCall,
 };
-pub use channel::Channel;
 pub(crate) use call::{status_from_h2, status_from_headers};
+pub use channel::Channel;

@@ -12,7 +12,7 @@ use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
@@ -51,7 +51,10 @@ impl ServerCall {
             codec: self.codec,
             config: self.config,
         };
-        let deadline = Deadline(self.deadline.map(|at| Box::pin(tokio::time::sleep_until(at))));
+        let deadline = Deadline(
+            self.deadline
+                .map(|at| Box::pin(tokio::time::sleep_until(at))),
+        );
         (self.body, responder, deadline)
     }
 }
@@ -135,7 +138,12 @@ pub async fn serve_bidi_streaming<Req, Resp, Handler, Fut, Replies>(
         responder.config.max_receive_message_size,
         false,
     );
-    let outcome = watch(&mut responder, &mut deadline, run_handler(handler(requests))).await;
+    let outcome = watch(
+        &mut responder,
+        &mut deadline,
+        run_handler(handler(requests)),
+    )
+    .await;
     if let Some(replies) = responder.settle(outcome) {
         responder.pump(replies, &mut deadline).await;
     }
@@ -274,7 +282,10 @@ impl Responder {
 
     fn started(&mut self) -> Result<&mut SendStream<Bytes>, Gone> {
         if self.stream.is_none() {
-            let stream = self.respond.send_response(self.head(), false).map_err(|_| Gone)?;
+            let stream = self
+                .respond
+                .send_response(self.head(), false)
+                .map_err(|_| Gone)?;
             self.stream = Some(stream);
         }
         Ok(self.stream.as_mut().expect("just started"))
@@ -284,7 +295,9 @@ impl Responder {
     /// this side down instead of growing a buffer.
     async fn send(&mut self, message: Bytes) -> Result<(), Gone> {
         let stream = self.started()?;
-        send_flow_controlled(stream, message).await.map_err(|_| Gone)
+        send_flow_controlled(stream, message)
+            .await
+            .map_err(|_| Gone)
     }
 
     /// Ends the call with `status`: in the trailers after messages, or Trailers-Only.
@@ -336,6 +349,10 @@ impl Responder {
     }
 
     /// Sends every message of `replies`, then the status that ended it.
+    ///
+    /// Messages the stream has ready at once are sent together, up to [`BATCH_BYTES`], so a
+    /// fast producer fills DATA frames instead of sending one small frame per message (which
+    /// costs a frame header each, and which h2 peers treat as a flood past a point).
     async fn pump<Resp, Replies>(mut self, replies: Replies, deadline: &mut Deadline)
     where
         Resp: Message,
@@ -344,34 +361,58 @@ impl Responder {
         let mut replies = pin!(replies);
         loop {
             let next = catch_unwind(poll_fn(|cx| replies.as_mut().poll_next(cx)));
-            let message = match watch(&mut self, deadline, next).await {
-                Outcome::Done(Ok(Some(Ok(reply)))) => {
-                    match frame::encode(self.codec, &reply, self.config.max_send_message_size) {
-                        Ok(message) => message,
-                        Err(status) => return self.finish(&status),
-                    }
-                }
-                Outcome::Done(Ok(Some(Err(status)))) => return self.finish(&status),
-                Outcome::Done(Ok(None)) => return self.finish(&Status::new(Code::Ok, "")),
-                Outcome::Done(Err(panic)) => {
-                    return self.finish(&Status::internal(panic_message(&*panic)))
-                }
+            let first = match watch(&mut self, deadline, next).await {
+                Outcome::Done(next) => next,
                 Outcome::Expired => return self.finish(&deadline_exceeded()),
                 Outcome::Abandoned => return,
             };
-            let sent = tokio::select! {
-                biased;
-                sent = self.send(message) => sent.map(|()| true),
-                () = deadline.expired() => Ok(false),
+            let mut batch = BytesMut::new();
+            let mut next = first;
+            let end = loop {
+                match next {
+                    Ok(Some(Ok(reply))) => {
+                        let max = self.config.max_send_message_size;
+                        if let Err(status) = frame::encode_into(self.codec, &reply, max, &mut batch)
+                        {
+                            break Some(status);
+                        }
+                    }
+                    Ok(Some(Err(status))) => break Some(status),
+                    Ok(None) => break Some(Status::new(Code::Ok, "")),
+                    Err(panic) => break Some(Status::internal(panic_message(&*panic))),
+                }
+                if batch.len() >= BATCH_BYTES {
+                    break None;
+                }
+                // Take whatever else is ready now, without waiting for it.
+                let ready = catch_unwind(poll_fn(|cx| Poll::Ready(replies.as_mut().poll_next(cx))));
+                next = match ready.await {
+                    Ok(Poll::Ready(item)) => Ok(item),
+                    Ok(Poll::Pending) => break None,
+                    Err(panic) => Err(panic),
+                };
             };
-            match sent {
-                Ok(true) => {}
-                Ok(false) => return self.finish(&deadline_exceeded()),
-                Err(Gone) => return,
+            if !batch.is_empty() {
+                let sent = tokio::select! {
+                    biased;
+                    sent = self.send(batch.freeze()) => sent.map(|()| true),
+                    () = deadline.expired() => Ok(false),
+                };
+                match sent {
+                    Ok(true) => {}
+                    Ok(false) => return self.finish(&deadline_exceeded()),
+                    Err(Gone) => return,
+                }
+            }
+            if let Some(status) = end {
+                return self.finish(&status);
             }
         }
     }
 }
+
+/// How many bytes of ready messages [`Responder::pump`] gathers into one send.
+const BATCH_BYTES: usize = 32 * 1024;
 
 /// Writes `grpc-status`, `grpc-message` and `grpc-status-details-bin` into `headers`.
 fn put_status(headers: &mut HeaderMap, status: &Status) {

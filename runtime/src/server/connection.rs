@@ -30,6 +30,9 @@ pub(super) async fn serve(
         .initial_connection_window_size(config.initial_connection_window_size)
         .max_pending_accept_reset_streams(100)
         .max_local_error_reset_streams(Some(1024))
+        .data_frame_budget(crate::flow::data_frame_budget(
+            config.initial_connection_window_size,
+        ))
         .handshake::<_, Bytes>(stream);
     let Ok(Ok(mut connection)) = tokio::time::timeout(config.handshake_timeout, handshake).await
     else {
@@ -93,9 +96,7 @@ async fn route(
         }
     }
     let path = head.uri.path();
-    let Some((service_name, method)) = path
-        .strip_prefix('/')
-        .and_then(|rest| rest.split_once('/'))
+    let Some((service_name, method)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/'))
     else {
         return call.fail(&Status::unimplemented(format!(
             "malformed method name: {path:?}"
