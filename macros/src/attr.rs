@@ -25,6 +25,17 @@ pub(crate) struct FieldAttrs {
 #[derive(Default)]
 pub(crate) struct TypeAttrs {
     pub(crate) name: Option<LitStr>,
+    /// `crate = "path"`: where the protoless crate is, when it was renamed.
+    pub(crate) krate: Option<Path>,
+}
+
+impl TypeAttrs {
+    /// The path generated code uses to reach the protoless crate.
+    pub(crate) fn krate(&self) -> Path {
+        self.krate
+            .clone()
+            .unwrap_or_else(|| syn::parse_quote!(::protoless))
+    }
 }
 
 /// Stores `value` in `slot`, or reports a duplicate at the second occurrence.
@@ -99,8 +110,14 @@ pub(crate) fn type_attrs(attrs: &[Attribute], errors: &mut Errors) -> TypeAttrs 
             let name: LitStr = meta.value()?.parse()?;
             set_once(&mut out.name, name, meta, errors);
             Ok(())
+        } else if meta.path.is_ident("crate") {
+            let path: LitStr = meta.value()?.parse()?;
+            set_once(&mut out.krate, path.parse()?, meta, errors);
+            Ok(())
         } else {
-            Err(meta.error("unknown #[proto] key on a type: expected `name = \"...\"`"))
+            Err(meta.error(
+                "unknown #[proto] key on a type: expected `name = \"...\"` or `crate = \"...\"`",
+            ))
         }
     });
     out

@@ -18,7 +18,7 @@ pub(crate) fn doc_lines(attrs: &[syn::Attribute]) -> TokenStream {
     });
     // A block comment yields one attribute of several lines: split so each is its own line.
     let lines: Vec<String> = lines
-        .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|text| text.split('\n').map(str::to_owned).collect::<Vec<_>>())
         .collect();
     quote!(&[#(#lines),*])
 }

@@ -11,6 +11,7 @@ use crate::names::{unraw, upper_snake};
 
 struct Enumeration<'a> {
     ident: &'a Ident,
+    krate: syn::Path,
     proto_name: String,
     docs: TokenStream,
     variants: Vec<Variant<'a>>,
@@ -40,6 +41,7 @@ fn parse(input: &DeriveInput) -> syn::Result<Enumeration<'_>> {
     let type_attrs = attr::type_attrs(&input.attrs, &mut errors);
     let proto_name = type_attrs
         .name
+        .as_ref()
         .map_or_else(|| unraw(&input.ident), |name| name.value());
     let Data::Enum(data) = &input.data else {
         return Err(syn::Error::new_spanned(
@@ -75,10 +77,11 @@ fn parse(input: &DeriveInput) -> syn::Result<Enumeration<'_>> {
             docs: doc_lines(&variant.attrs),
         });
     }
-    check_numbers(input, &variants, &mut errors);
+    check_zero_first(input, &variants, &mut errors);
     errors.finish()?;
     Ok(Enumeration {
         ident: &input.ident,
+        krate: type_attrs.krate(),
         proto_name,
         docs: doc_lines(&input.attrs),
         variants,
@@ -99,7 +102,7 @@ fn literal_i32(expr: &Expr) -> Option<i32> {
     }
 }
 
-fn check_numbers(input: &DeriveInput, variants: &[Variant], errors: &mut Errors) {
+fn check_zero_first(input: &DeriveInput, variants: &[Variant], errors: &mut Errors) {
     // proto3 makes the first value the default, and requires it to be zero.
     match variants.first() {
         None => errors.at(&input.ident, "a proto enum needs at least one value, and the first must be 0"),
@@ -109,24 +112,12 @@ fn check_numbers(input: &DeriveInput, variants: &[Variant], errors: &mut Errors)
         ),
         Some(_) => {}
     }
-    for (index, variant) in variants.iter().enumerate() {
-        if let Some(first) = variants[..index]
-            .iter()
-            .find(|other| other.number == variant.number)
-        {
-            errors.at(
-                variant.ident,
-                format!(
-                    "enum value number {} is already used by `{}`",
-                    variant.number, first.ident
-                ),
-            );
-        }
-    }
+    // Two variants with one number: rustc reports that itself (E0081), so no second error here.
 }
 
 fn generate(enumeration: &Enumeration) -> TokenStream {
     let ident = enumeration.ident;
+    let krate = &enumeration.krate;
     let variant: Vec<_> = enumeration.variants.iter().map(|v| v.ident).collect();
     let number: Vec<_> = enumeration.variants.iter().map(|v| v.number).collect();
     let value_name = enumeration.variants.iter().map(|v| &v.proto_name);
@@ -139,7 +130,7 @@ fn generate(enumeration: &Enumeration) -> TokenStream {
     quote! {
         #[allow(non_local_definitions)]
         const _: () = {
-            use ::protoless::__private as __p;
+            use #krate::__private as __p;
 
             impl ::core::default::Default for #ident {
                 /// The zero value, proto3's default.
@@ -148,7 +139,7 @@ fn generate(enumeration: &Enumeration) -> TokenStream {
                 }
             }
 
-            impl ::protoless::Enumeration for #ident {
+            impl __p::Enumeration for #ident {
                 fn to_i32(self) -> i32 {
                     match self {
                         #( #ident::#variant => #number, )*
@@ -178,27 +169,27 @@ fn generate(enumeration: &Enumeration) -> TokenStream {
                 const PACKED: bool = true;
 
                 fn value_type() -> __p::ValueType {
-                    __p::ValueType::Enum(<Self as ::protoless::Enumeration>::schema)
+                    __p::ValueType::Enum(<Self as __p::Enumeration>::schema)
                 }
                 fn is_default(&self) -> bool {
-                    ::protoless::Enumeration::to_i32(*self) == 0
+                    __p::Enumeration::to_i32(*self) == 0
                 }
                 fn encoded_len(&self) -> usize {
-                    <i32 as __p::Value>::encoded_len(&::protoless::Enumeration::to_i32(*self))
+                    <i32 as __p::Value>::encoded_len(&__p::Enumeration::to_i32(*self))
                 }
                 fn encode(&self, buf: &mut __p::BytesMut) {
-                    <i32 as __p::Value>::encode(&::protoless::Enumeration::to_i32(*self), buf)
+                    <i32 as __p::Value>::encode(&__p::Enumeration::to_i32(*self), buf)
                 }
                 fn merge(
                     &mut self,
                     buf: &mut __p::Bytes,
                     depth: u32,
-                ) -> ::core::result::Result<(), ::protoless::DecodeError> {
+                ) -> ::core::result::Result<(), __p::DecodeError> {
                     let mut number = 0i32;
                     <i32 as __p::Value>::merge(&mut number, buf, depth)?;
                     // proto3 enums are open: an unknown number leaves the field as it was.
                     if let ::core::option::Option::Some(value) =
-                        <Self as ::protoless::Enumeration>::from_i32(number)
+                        <Self as __p::Enumeration>::from_i32(number)
                     {
                         *self = value;
                     }

@@ -17,6 +17,7 @@ const RESERVED_TAGS: std::ops::RangeInclusive<u32> = 19000..=19999;
 
 struct Message<'a> {
     ident: &'a Ident,
+    krate: syn::Path,
     proto_name: String,
     docs: TokenStream,
     fields: Vec<Field<'a>>,
@@ -83,10 +84,11 @@ fn parse(input: &DeriveInput) -> syn::Result<Message<'_>> {
         .map(|(index, field)| parse_field(index, field, &mut errors))
         .collect();
     check_tags(&fields, &mut errors);
-    let proto_name = proto_name(&input.ident, type_attrs.name, &mut errors);
+    let proto_name = proto_name(&input.ident, type_attrs.name.clone(), &mut errors);
     errors.finish()?;
     Ok(Message {
         ident: &input.ident,
+        krate: type_attrs.krate(),
         proto_name,
         docs: doc_lines(&input.attrs),
         fields,
@@ -188,12 +190,13 @@ fn encoding_marker(encoding: Encoding) -> TokenStream {
 
 fn generate(message: &Message) -> TokenStream {
     let ident = message.ident;
+    let krate = &message.krate;
     let message_impl = generate_message_impl(message);
     let serde_impls = generate_serde(message);
     quote! {
         #[allow(non_local_definitions)]
         const _: () = {
-            use ::protoless::__private as __p;
+            use #krate::__private as __p;
             #message_impl
             #serde_impls
 
@@ -204,23 +207,23 @@ fn generate(message: &Message) -> TokenStream {
                 const WIRE_TYPE: __p::wire::WireType = __p::wire::WireType::LengthDelimited;
 
                 fn value_type() -> __p::ValueType {
-                    __p::ValueType::Message(<Self as ::protoless::Message>::schema)
+                    __p::ValueType::Message(<Self as __p::Message>::schema)
                 }
                 fn is_default(&self) -> bool {
-                    ::protoless::Message::encoded_len(self) == 0
+                    __p::Message::encoded_len(self) == 0
                 }
                 fn encoded_len(&self) -> usize {
-                    ::protoless::Message::encoded_len(self)
+                    __p::Message::encoded_len(self)
                 }
                 fn encode(&self, buf: &mut __p::BytesMut) {
-                    ::protoless::Message::encode_raw(self, buf)
+                    __p::Message::encode_raw(self, buf)
                 }
                 fn merge(
                     &mut self,
                     buf: &mut __p::Bytes,
                     depth: u32,
-                ) -> ::core::result::Result<(), ::protoless::DecodeError> {
-                    ::protoless::Message::merge(self, buf, __p::wire::enter(depth)?)
+                ) -> ::core::result::Result<(), __p::DecodeError> {
+                    __p::Message::merge(self, buf, __p::wire::enter(depth)?)
                 }
             }
         };
@@ -254,7 +257,7 @@ fn generate_message_impl(message: &Message) -> TokenStream {
             }
         }
 
-        impl ::protoless::Message for #ident {
+        impl __p::Message for #ident {
             fn encoded_len(&self) -> usize {
                 0 #( + #field_trait::encoded_len(&self.#field_idents, #tag) )*
             }
@@ -267,7 +270,7 @@ fn generate_message_impl(message: &Message) -> TokenStream {
                 wire_type: __p::wire::WireType,
                 buf: &mut __p::Bytes,
                 depth: u32,
-            ) -> ::core::result::Result<(), ::protoless::DecodeError> {
+            ) -> ::core::result::Result<(), __p::DecodeError> {
                 match number {
                     #( #tag => #field_trait::merge(&mut self.#field_idents, wire_type, buf, depth), )*
                     _ => __p::wire::skip_field(number, wire_type, buf, depth),

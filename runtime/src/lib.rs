@@ -37,7 +37,9 @@ pub use streaming::Streaming;
 /// What generated code refers to. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::encoding::{wire, Field, Fixed, IsValue, Plain, Sint, Value};
+    pub use crate::encoding::{
+        wire, DecodeError, Enumeration, Field, Fixed, IsValue, Message, Plain, Sint, Value,
+    };
     pub use crate::schema::{
         EnumSchema, EnumValueSchema, FieldSchema, MessageSchema, MethodSchema, ServiceSchema,
         ValueType,

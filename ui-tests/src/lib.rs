@@ -1,1 +1,1 @@
-//! stub
+//! Compile-fail and compile-pass tests of the protoless macros live in `tests/`.

@@ -174,8 +174,16 @@ impl<'a> Method<'a> {
         if let Some(variadic) = &sig.variadic {
             fail(variadic, "an RPC method cannot be variadic");
         }
-        let mut inputs = sig.inputs.iter();
-        match inputs.next() {
+        let mut inputs = sig.inputs.iter().peekable();
+        match inputs.peek() {
+            Some(FnArg::Receiver(_)) => {}
+            // No receiver: report that once, and read the first parameter as the request.
+            _ => fail(
+                &sig.ident,
+                "an RPC method takes `&self` as its first parameter",
+            ),
+        }
+        match inputs.next_if(|input| matches!(input, FnArg::Receiver(_))) {
             Some(FnArg::Receiver(receiver))
                 if receiver.reference.is_some()
                     && receiver.mutability.is_none()
@@ -239,6 +247,9 @@ impl<'a> Method<'a> {
                 (None, None)
             }
         };
+        if let Some(error) = output.and_then(error_type_other_than_status) {
+            fail(error, "the error type of an RPC method is `protoless::Status`: gRPC carries a status code and message");
+        }
         // Streaming shapes: `Streaming<Request>` in, `impl Stream<Item = Result<..>>` out.
         let streamed_request = request.and_then(streaming_message);
         let streamed_response = match response.map(stream_item) {
@@ -304,6 +315,36 @@ fn result_types(output: &ReturnType) -> Option<(&Type, &Type)> {
     let response = types.next()?;
     types.next()?;
     Some((ty, response))
+}
+
+/// The `E` of `Result<_, E>`, when it does not name `Status`.
+fn error_type_other_than_status(output: &Type) -> Option<&Type> {
+    let Type::Path(path) = output else {
+        return None;
+    };
+    let PathArguments::AngleBracketed(args) = &path.path.segments.last()?.arguments else {
+        return None;
+    };
+    let error = args
+        .args
+        .iter()
+        .filter_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        })
+        .nth(1)?;
+    match error {
+        Type::Path(path)
+            if path
+                .path
+                .segments
+                .last()
+                .is_some_and(|last| last.ident == "Status") =>
+        {
+            None
+        }
+        other => Some(other),
+    }
 }
 
 /// `Request` for a parameter of type `Streaming<Request>`.

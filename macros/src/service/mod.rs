@@ -15,6 +15,30 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     match ast::Service::parse(args, &item) {
         Ok(service) => expand::generate(&service),
-        Err(error) => fallback(error, item),
+        Err(error) => fallback(error, without_patterns(item)),
     }
+}
+
+/// The item to emit next to errors: the user's own, except that parameter patterns (which a
+/// bodiless trait method may not have, and which an error already reported) become `_`, so
+/// the compiler does not report them a second time.
+fn without_patterns(mut item: syn::Item) -> syn::Item {
+    if let syn::Item::Trait(item) = &mut item {
+        for trait_item in &mut item.items {
+            let syn::TraitItem::Fn(method) = trait_item else {
+                continue;
+            };
+            if method.default.is_some() {
+                continue;
+            }
+            for input in &mut method.sig.inputs {
+                if let syn::FnArg::Typed(arg) = input {
+                    if !matches!(&*arg.pat, syn::Pat::Ident(_) | syn::Pat::Wild(_)) {
+                        arg.pat = Box::new(syn::parse_quote!(_));
+                    }
+                }
+            }
+        }
+    }
+    item
 }

@@ -7,7 +7,7 @@ use std::hash::Hash;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::value::{IsValue, Plain, Value};
+use super::value::{Plain, Value};
 use super::wire::{
     check_wire_type, decode_key, decode_length_delimited, encode_key, encode_varint, key_len,
     skip_field, varint_len, WireType,
@@ -86,7 +86,7 @@ fn merge_unkeyed<E, T: Value<E>>(
 
 /// A singular field: written unless it holds the proto3 default; the last occurrence wins
 /// (messages merge).
-impl<E, T: Value<E> + IsValue> Field<E> for T {
+impl<E, T: Value<E>> Field<E> for T {
     fn field_type() -> FieldType {
         FieldType::Singular(T::value_type())
     }
@@ -117,7 +117,7 @@ impl<E, T: Value<E> + IsValue> Field<E> for T {
 }
 
 /// `optional` scalars and message presence: `Some` is written even when it holds the default.
-impl<E, T: Value<E> + IsValue> Field<E> for Option<T> {
+impl<E, T: Value<E>> Field<E> for Option<T> {
     fn field_type() -> FieldType {
         FieldType::Optional(T::value_type())
     }
@@ -144,7 +144,7 @@ impl<E, T: Value<E> + IsValue> Field<E> for Option<T> {
 }
 
 /// `repeated`: numeric scalars are packed on encode; packed and unpacked are both accepted.
-impl<E, T: Value<E> + IsValue> Field<E> for Vec<T> {
+impl<E, T: Value<E>> Field<E> for Vec<T> {
     fn field_type() -> FieldType {
         FieldType::Repeated(T::value_type())
     }
@@ -201,7 +201,7 @@ impl<E, T: Value<E> + IsValue> Field<E> for Vec<T> {
     message = "`{Self}` cannot be a protobuf map key",
     note = "map keys may be bool, i32, i64, u32, u64 or String"
 )]
-pub trait MapKey: Value + IsValue {}
+pub trait MapKey: Value {}
 impl MapKey for bool {}
 impl MapKey for i32 {}
 impl MapKey for i64 {}
@@ -241,7 +241,7 @@ fn map_encode<'a, K: MapKey + 'a, V: Value + 'a>(
 }
 
 /// Reads one map entry; a missing key or value takes its default, as the spec says.
-fn map_merge_entry<K: MapKey, V: Value + IsValue>(
+fn map_merge_entry<K: MapKey, V: Value>(
     wire_type: WireType,
     buf: &mut Bytes,
     depth: u32,
@@ -260,7 +260,7 @@ fn map_merge_entry<K: MapKey, V: Value + IsValue>(
 }
 
 /// `map<K, V>`; the last entry for a key wins.
-impl<K: MapKey + Eq + Hash, V: Value + IsValue, S: std::hash::BuildHasher + Default> Field
+impl<K: MapKey + Eq + Hash, V: Value, S: std::hash::BuildHasher + Default> Field
     for HashMap<K, V, S>
 {
     fn field_type() -> FieldType {
@@ -285,7 +285,7 @@ impl<K: MapKey + Eq + Hash, V: Value + IsValue, S: std::hash::BuildHasher + Defa
 }
 
 /// `map<K, V>` with keys in order, so encoding is deterministic.
-impl<K: MapKey + Ord, V: Value + IsValue> Field for BTreeMap<K, V> {
+impl<K: MapKey + Ord, V: Value> Field for BTreeMap<K, V> {
     fn field_type() -> FieldType {
         FieldType::Map(K::value_type(), V::value_type())
     }

@@ -40,6 +40,11 @@ use crate::schema::{EnumSchema, MessageSchema};
 /// assert_eq!(bytes, [0x08, 0x96, 0x01]);
 /// assert_eq!(PiRequest::decode(bytes).unwrap(), PiRequest { n: 150 });
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a protobuf message",
+    label = "not a message",
+    note = "requests and responses are structs with #[derive(protoless::Message)], or `()` for no response"
+)]
 pub trait Message:
     Default + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
 {

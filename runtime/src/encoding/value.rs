@@ -29,7 +29,7 @@ pub enum Fixed {}
             Message or Enumeration, or Option, Vec, HashMap or BTreeMap of those; \
             #[proto(sint)] and #[proto(fixed)] apply to integers only"
 )]
-pub trait Value<E = Plain>: Default + Sized {
+pub trait Value<E = Plain>: IsValue + Default + Sized {
     /// How the value is laid out after its key.
     const WIRE_TYPE: WireType;
     /// Whether a repeated field of this type is packed (numeric scalars).

@@ -1,0 +1,8 @@
+use protoless::Message;
+
+#[derive(Message)]
+pub struct Letter {
+    pub letter: char,
+}
+
+fn main() {}

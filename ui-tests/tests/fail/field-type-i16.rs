@@ -1,0 +1,8 @@
+use protoless::Message;
+
+#[derive(Message)]
+pub struct Sample {
+    pub level: i16,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use protoless::Message;
+
+#[derive(Message)]
+pub struct Name<'a> {
+    pub name: &'a str,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use protoless::Message;
+
+#[derive(Message)]
+pub struct Pixel {
+    pub red: u8,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use protoless::Message;
+
+#[derive(Message)]
+pub struct Wrapper<T> {
+    pub inner: T,
+}
+
+fn main() {}

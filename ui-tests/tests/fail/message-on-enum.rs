@@ -1,0 +1,8 @@
+use protoless::Message;
+
+#[derive(Message)]
+pub enum Shape {
+    Circle,
+}
+
+fn main() {}

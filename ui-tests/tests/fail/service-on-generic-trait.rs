@@ -1,0 +1,18 @@
+use protoless::{Message, Status};
+
+#[derive(Message)]
+pub struct Req {
+    pub n: i32,
+}
+
+#[derive(Message)]
+pub struct Resp {
+    pub value: f64,
+}
+
+#[protoless::service(package = "test")]
+pub trait Calculator<T> {
+    async fn calc(&self, req: Req) -> Result<Resp, Status>;
+}
+
+fn main() {}

@@ -1,0 +1,20 @@
+use protoless::{Message, Status};
+
+#[derive(Message)]
+pub struct Req {
+    pub n: i32,
+}
+
+#[derive(Message)]
+pub struct Resp {
+    pub value: f64,
+}
+
+#[protoless::service(package = "test")]
+pub trait Calculator {
+    fn first(&self, req: Req) -> Result<Resp, Status>;
+    async fn second(&mut self, req: Req) -> Result<Resp, Status>;
+    async fn third(&self, req: &Req) -> Result<Resp, Status>;
+}
+
+fn main() {}
