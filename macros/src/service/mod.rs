@@ -34,7 +34,7 @@ fn without_patterns(mut item: syn::Item) -> syn::Item {
             for input in &mut method.sig.inputs {
                 if let syn::FnArg::Typed(arg) = input {
                     if !matches!(&*arg.pat, syn::Pat::Ident(_) | syn::Pat::Wild(_)) {
-                        arg.pat = Box::new(syn::parse_quote!(_));
+                        *arg.pat = syn::parse_quote!(_);
                     }
                 }
             }
