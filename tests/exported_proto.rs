@@ -1,5 +1,6 @@
 //! The `.proto` files under `examples/proto/` are what the examples export, byte for byte, so the
-//! Python stubs (and any other language's) are built from the truth.
+//! Python stubs (and any other language's) are built from the truth. A stale file fails with a
+//! diff; `PROTOLESS_OVERWRITE=1 cargo test --test exported_proto` rewrites them.
 
 mod support;
 
@@ -12,18 +13,15 @@ fn committed(name: &str) -> String {
 
 #[test]
 fn example_services_export_the_committed_files() {
-    assert_eq!(
-        PiCalculatorServer::schema().to_proto().unwrap(),
-        committed("pi.proto")
-    );
-    assert_eq!(
-        GreeterServer::schema().to_proto().unwrap(),
-        committed("helloworld.proto")
-    );
-    assert_eq!(
-        CacheServer::schema().to_proto().unwrap(),
-        committed("cache.proto")
-    );
+    protoless::schema::check_exported(
+        support::root().join("examples/proto"),
+        [
+            PiCalculatorServer::schema(),
+            GreeterServer::schema(),
+            CacheServer::schema(),
+        ],
+    )
+    .unwrap();
 }
 
 #[tokio::test]
@@ -31,7 +29,7 @@ async fn example_binaries_print_the_committed_files() {
     for (example, file) in [
         ("pi", "pi.proto"),
         ("greeter", "helloworld.proto"),
-        ("cache", "cache.proto"),
+        ("cache", "rpc.proto"),
     ] {
         let output = tokio::process::Command::new(support::example(example))
             .arg("proto")
@@ -39,11 +37,7 @@ async fn example_binaries_print_the_committed_files() {
             .await
             .unwrap();
         assert!(output.status.success());
-        assert_eq!(
-            String::from_utf8(output.stdout).unwrap(),
-            committed(file),
-            "examples/proto/{file} is stale: regenerate it with `cargo run --example {example} -- proto > examples/proto/{file}`"
-        );
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), committed(file));
     }
 }
 
@@ -64,9 +58,22 @@ fn pi_proto_declares_the_contract() {
         "  int32 n = 1;",
         "  double value = 2;",
     ] {
-        assert!(
-            proto.lines().any(|l| l == line),
-            "missing {line:?} in\n{proto}"
-        );
+        assert!(proto.lines().any(|l| l == line), "missing {line:?} in\n{proto}");
     }
+}
+
+#[test]
+fn a_stale_file_is_reported_with_its_wire_breaking_changes() {
+    let dir = std::env::temp_dir().join(format!("protoless-stale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let renumbered = committed("pi.proto").replace("int32 n = 1;", "int32 n = 3;");
+    std::fs::write(dir.join("pi.proto"), renumbered).unwrap();
+    let stale = protoless::schema::check_exported(&dir, [PiCalculatorServer::schema()])
+        .unwrap_err()
+        .to_string();
+    assert!(stale.contains("pi.proto is stale"), "{stale}");
+    assert!(stale.contains("Wire-breaking changes"), "{stale}");
+    assert!(stale.contains("PiRequest.n renumbered from 3 to 1"), "{stale}");
+    assert!(stale.contains("- \tint32 n = 3;") || stale.contains("-   int32 n = 3;"), "{stale}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,7 +9,7 @@ import grpc
 
 from _stubs import load
 
-cache_pb2, cache_pb2_grpc = load("cache")
+cache_pb2, cache_pb2_grpc = load("rpc")
 
 
 def main(target):

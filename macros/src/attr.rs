@@ -27,6 +27,35 @@ pub(crate) struct TypeAttrs {
     pub(crate) name: Option<LitStr>,
     /// `crate = "path"`: where the protoless crate is, when it was renamed.
     pub(crate) krate: Option<Path>,
+    /// `reserved(4, 8..=10, "old_name")`: numbers and names no field may use again.
+    pub(crate) reserved: Vec<Reserved>,
+}
+
+/// One entry of `#[proto(reserved(...))]`.
+pub(crate) enum Reserved {
+    /// Field numbers `start..=end`, with the tokens they came from.
+    Numbers(u32, u32, proc_macro2::Span),
+    Name(LitStr),
+}
+
+/// Parses `4`, `8..=10` or `"name"`.
+fn parse_reserved(input: syn::parse::ParseStream) -> syn::Result<Reserved> {
+    if input.peek(LitStr) {
+        return Ok(Reserved::Name(input.parse()?));
+    }
+    let start: LitInt = input.parse()?;
+    let start_value: u32 = start.base10_parse()?;
+    if input.peek(syn::Token![..=]) {
+        input.parse::<syn::Token![..=]>()?;
+        let end: LitInt = input.parse()?;
+        let span = start.span().join(end.span()).unwrap_or(start.span());
+        let end_value: u32 = end.base10_parse()?;
+        if end_value < start_value {
+            return Err(syn::Error::new(span, "a reserved range runs from low to high"));
+        }
+        return Ok(Reserved::Numbers(start_value, end_value, span));
+    }
+    Ok(Reserved::Numbers(start_value, start_value, start.span()))
 }
 
 impl TypeAttrs {
@@ -114,9 +143,15 @@ pub(crate) fn type_attrs(attrs: &[Attribute], errors: &mut Errors) -> TypeAttrs 
             let path: LitStr = meta.value()?.parse()?;
             set_once(&mut out.krate, path.parse()?, meta, errors);
             Ok(())
+        } else if meta.path.is_ident("reserved") {
+            let content;
+            syn::parenthesized!(content in meta.input);
+            let entries = content.parse_terminated(parse_reserved, syn::Token![,])?;
+            out.reserved.extend(entries);
+            Ok(())
         } else {
             Err(meta.error(
-                "unknown #[proto] key on a type: expected `name = \"...\"` or `crate = \"...\"`",
+                "unknown #[proto] key on a type: expected `name = \"...\"`, `reserved(...)` or `crate = \"...\"`",
             ))
         }
     });

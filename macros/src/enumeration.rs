@@ -70,9 +70,13 @@ fn parse(input: &DeriveInput) -> syn::Result<Enumeration<'_>> {
             None => next,
         };
         next = number.wrapping_add(1);
+        let renamed = attr::field_attrs(&variant.attrs, &mut errors).name;
         variants.push(Variant {
             ident: &variant.ident,
-            proto_name: format!("{prefix}_{}", upper_snake(&unraw(&variant.ident))),
+            proto_name: renamed.map_or_else(
+                || format!("{prefix}_{}", upper_snake(&unraw(&variant.ident))),
+                |name| name.value(),
+            ),
             number,
             docs: doc_lines(&variant.attrs),
         });
@@ -168,6 +172,9 @@ fn generate(enumeration: &Enumeration) -> TokenStream {
                 const WIRE_TYPE: __p::wire::WireType = __p::wire::WireType::Varint;
                 const PACKED: bool = true;
 
+                fn empty() -> Self {
+                    #ident::#first
+                }
                 fn value_type() -> __p::ValueType {
                     __p::ValueType::Enum(<Self as __p::Enumeration>::schema)
                 }

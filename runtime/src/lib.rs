@@ -38,11 +38,12 @@ pub use streaming::Streaming;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::encoding::{
-        wire, DecodeError, Enumeration, Field, Fixed, IsValue, Message, Plain, Sint, Value,
+        encode_oneof_member, oneof_member_len, wire, DecodeError, Enumeration, Field, Fixed,
+        IsValue, Message, Plain, Sint, Value,
     };
     pub use crate::schema::{
-        EnumSchema, EnumValueSchema, FieldSchema, MessageSchema, MethodSchema, ServiceSchema,
-        ValueType,
+        EnumSchema, EnumValueSchema, FieldSchema, FieldType, Idempotency, MessageSchema,
+        MethodSchema, ServiceSchema, ValueType,
     };
     pub use crate::server::{
         serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary,

@@ -66,7 +66,75 @@ pub(super) struct Method<'a> {
     pub(super) output: &'a Type,
     /// `#[cfg(...)]` attributes, repeated on every item generated for the method.
     pub(super) cfgs: Vec<&'a syn::Attribute>,
+    /// `#[idempotent]` or `#[no_side_effects]`.
+    pub(super) idempotency: Idempotency,
     pub(super) docs: TokenStream,
+}
+
+/// What a method promises about calling it again, for the `.proto` and for retries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Idempotency {
+    Unknown,
+    NoSideEffects,
+    Idempotent,
+}
+
+/// Attributes `#[service]` reads on methods and removes from the trait.
+pub(super) const METHOD_ATTRIBUTES: &[&str] = &["idempotent", "no_side_effects", "proto"];
+
+/// Reads `#[idempotent]`, `#[no_side_effects]` and `#[proto(name = "...")]` on a method.
+fn method_attributes(
+    attrs: &[syn::Attribute],
+    errors: &mut Errors,
+) -> (Idempotency, Option<syn::LitStr>) {
+    let mut idempotency: Option<(Idempotency, &syn::Attribute)> = None;
+    let mut name = None;
+    for attr in attrs {
+        let level = if attr.path().is_ident("idempotent") {
+            Idempotency::Idempotent
+        } else if attr.path().is_ident("no_side_effects") {
+            Idempotency::NoSideEffects
+        } else if attr.path().is_ident("proto") {
+            let parsed = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("name") {
+                    let value: syn::LitStr = meta.value()?.parse()?;
+                    if !crate::attr::is_proto_identifier(&value.value()) {
+                        errors.at(&value, "a proto name starts with a letter and holds only letters, digits and `_`");
+                    }
+                    if name.replace(value).is_some() {
+                        errors.at(&meta.path, "duplicate #[proto(name)]");
+                    }
+                    Ok(())
+                } else {
+                    Err(meta.error("unknown #[proto] key on a method: expected `name = \"...\"`"))
+                }
+            });
+            if let Err(error) = parsed {
+                errors.push(error);
+            }
+            continue;
+        } else {
+            continue;
+        };
+        if let syn::Meta::List(list) = &attr.meta {
+            errors.push(syn::Error::new(
+                list.delimiter.span().join(),
+                "this attribute takes no arguments",
+            ));
+        }
+        match idempotency {
+            Some((_, first)) => errors.at(
+                attr,
+                format!(
+                    "a method is either #[idempotent] or #[no_side_effects] (which implies it), once; \
+                     it already has {}",
+                    quote::ToTokens::to_token_stream(first)
+                ),
+            ),
+            None => idempotency = Some((level, attr)),
+        }
+    }
+    (idempotency.map_or(Idempotency::Unknown, |(level, _)| level), name)
 }
 
 /// Inherent methods of the generated client; an RPC method of the same name would clash.
@@ -154,6 +222,7 @@ impl<'a> Method<'a> {
             }
         };
         let sig = &item.sig;
+        let (idempotency, renamed) = method_attributes(&item.attrs, errors);
         let found = std::cell::RefCell::new(Vec::new());
         let fail = |tokens: &dyn quote::ToTokens, message: &str| {
             found
@@ -276,7 +345,7 @@ impl<'a> Method<'a> {
         Some(Method {
             item,
             ident,
-            proto_name: upper_camel(&unraw(ident)),
+            proto_name: renamed.map_or_else(|| upper_camel(&unraw(ident)), |name| name.value()),
             kind: Kind::of(streamed_request.is_some(), streamed_response.is_some()),
             request_arg: request_arg?,
             request_param: request?,
@@ -288,6 +357,7 @@ impl<'a> Method<'a> {
                 .iter()
                 .filter(|attr| attr.path().is_ident("cfg"))
                 .collect(),
+            idempotency,
             docs: doc_lines(&item.attrs),
         })
     }

@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, ToTokens};
 
-use super::ast::{Kind, Method, Service};
+use super::ast::{Idempotency, Kind, Method, Service, METHOD_ATTRIBUTES};
 
 pub(super) fn generate(service: &Service) -> TokenStream {
     let mut tokens = rewrite_trait(service);
@@ -27,6 +27,9 @@ fn rewrite_trait(service: &Service) -> TokenStream {
     {
         let mut output = method.output.clone();
         require_send_stream(&mut output);
+        trait_item
+            .attrs
+            .retain(|attr| !METHOD_ATTRIBUTES.iter().any(|name| attr.path().is_ident(name)));
         trait_item.sig.asyncness = None;
         trait_item.sig.output = syn::parse_quote! {
             -> impl ::core::future::Future<Output = #output> + ::core::marker::Send
@@ -195,6 +198,11 @@ fn schema(service: &Service) -> TokenStream {
         let response = method.response;
         let client_streaming = method.kind.client_streaming();
         let server_streaming = method.kind.server_streaming();
+        let idempotency = match method.idempotency {
+            Idempotency::Unknown => quote!(Unknown),
+            Idempotency::NoSideEffects => quote!(NoSideEffects),
+            Idempotency::Idempotent => quote!(Idempotent),
+        };
         quote! {
             #(#cfgs)*
             methods.push(#krate::__private::MethodSchema {
@@ -204,6 +212,7 @@ fn schema(service: &Service) -> TokenStream {
                 output: <#response as #krate::Message>::schema,
                 client_streaming: #client_streaming,
                 server_streaming: #server_streaming,
+                idempotency: #krate::__private::Idempotency::#idempotency,
             });
         }
     });

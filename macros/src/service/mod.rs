@@ -20,14 +20,18 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
 }
 
 /// The item to emit next to errors: the user's own, except that parameter patterns (which a
-/// bodiless trait method may not have, and which an error already reported) become `_`, so
-/// the compiler does not report them a second time.
+/// bodiless trait method may not have, and which an error already reported) become `_`, and
+/// the method attributes only `#[service]` understands are removed, so that the compiler does
+/// not report anything a second time.
 fn without_patterns(mut item: syn::Item) -> syn::Item {
     if let syn::Item::Trait(item) = &mut item {
         for trait_item in &mut item.items {
             let syn::TraitItem::Fn(method) = trait_item else {
                 continue;
             };
+            method.attrs.retain(|attr| {
+                !ast::METHOD_ATTRIBUTES.iter().any(|name| attr.path().is_ident(name))
+            });
             if method.default.is_some() {
                 continue;
             }

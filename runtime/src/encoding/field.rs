@@ -23,7 +23,9 @@ use crate::schema::FieldType;
             Message or Enumeration, or Option, Vec, HashMap or BTreeMap of those; \
             #[proto(sint)] and #[proto(fixed)] apply to integers only"
 )]
-pub trait Field<E = Plain>: Default {
+pub trait Field<E = Plain>: Sized {
+    /// The field's proto3 default: what a decoder starts from, and what is not written.
+    fn empty() -> Self;
     /// The field's shape and type, for the schema.
     fn field_type() -> FieldType;
     /// The encoded size of the field, keys included; zero when nothing would be written.
@@ -84,9 +86,22 @@ fn merge_unkeyed<E, T: Value<E>>(
     }
 }
 
+/// The size of a oneof member: always written, since oneof members have presence.
+pub fn oneof_member_len<E, T: Value<E>>(number: u32, value: &T) -> usize {
+    keyed_len(number, value)
+}
+
+/// Writes a oneof member: always, since oneof members have presence.
+pub fn encode_oneof_member<E, T: Value<E>>(number: u32, value: &T, buf: &mut BytesMut) {
+    encode_keyed(number, value, buf)
+}
+
 /// A singular field: written unless it holds the proto3 default; the last occurrence wins
 /// (messages merge).
 impl<E, T: Value<E>> Field<E> for T {
+    fn empty() -> Self {
+        T::empty()
+    }
     fn field_type() -> FieldType {
         FieldType::Singular(T::value_type())
     }
@@ -118,6 +133,9 @@ impl<E, T: Value<E>> Field<E> for T {
 
 /// `optional` scalars and message presence: `Some` is written even when it holds the default.
 impl<E, T: Value<E>> Field<E> for Option<T> {
+    fn empty() -> Self {
+        None
+    }
     fn field_type() -> FieldType {
         FieldType::Optional(T::value_type())
     }
@@ -139,12 +157,15 @@ impl<E, T: Value<E>> Field<E> for Option<T> {
         depth: u32,
     ) -> Result<(), DecodeError> {
         check_wire_type(T::WIRE_TYPE, wire_type)?;
-        merge_unkeyed(self.get_or_insert_with(T::default), buf, depth)
+        merge_unkeyed(self.get_or_insert_with(T::empty), buf, depth)
     }
 }
 
 /// `repeated`: numeric scalars are packed on encode; packed and unpacked are both accepted.
 impl<E, T: Value<E>> Field<E> for Vec<T> {
+    fn empty() -> Self {
+        Vec::new()
+    }
     fn field_type() -> FieldType {
         FieldType::Repeated(T::value_type())
     }
@@ -182,14 +203,14 @@ impl<E, T: Value<E>> Field<E> for Vec<T> {
         if T::PACKED && wire_type == WireType::LengthDelimited {
             let mut body = decode_length_delimited(buf)?;
             while body.has_remaining() {
-                let mut value = T::default();
+                let mut value = T::empty();
                 value.merge(&mut body, depth)?;
                 self.push(value);
             }
             return Ok(());
         }
         check_wire_type(T::WIRE_TYPE, wire_type)?;
-        let mut value = T::default();
+        let mut value = T::empty();
         merge_unkeyed(&mut value, buf, depth)?;
         self.push(value);
         Ok(())
@@ -197,11 +218,13 @@ impl<E, T: Value<E>> Field<E> for Vec<T> {
 }
 
 /// Marks the types protobuf allows as map keys: integers, bool and string.
+///
+/// `#[proto(sint)]` or `#[proto(fixed)]` on a map field applies to its integer keys.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a protobuf map key",
     note = "map keys may be bool, i32, i64, u32, u64 or String"
 )]
-pub trait MapKey: Value {}
+pub trait MapKey {}
 impl MapKey for bool {}
 impl MapKey for i32 {}
 impl MapKey for i64 {}
@@ -211,48 +234,48 @@ impl MapKey for String {}
 
 /// The encoded size of one map entry's body: key as field 1, value as field 2, both always written.
 #[inline]
-fn entry_len<K: MapKey, V: Value>(key: &K, value: &V) -> usize {
-    keyed_len(1, key) + keyed_len(2, value)
+fn entry_len<E, K: MapKey + Value<E>, V: Value>(key: &K, value: &V) -> usize {
+    keyed_len::<E, K>(1, key) + keyed_len::<Plain, V>(2, value)
 }
 
-fn map_encoded_len<'a, K: MapKey + 'a, V: Value + 'a>(
+fn map_encoded_len<'a, E, K: MapKey + Value<E> + 'a, V: Value + 'a>(
     number: u32,
     entries: impl Iterator<Item = (&'a K, &'a V)>,
 ) -> usize {
     entries
         .map(|(key, value)| {
-            let len = entry_len(key, value);
+            let len = entry_len::<E, K, V>(key, value);
             key_len(number) + varint_len(len as u64) + len
         })
         .sum()
 }
 
-fn map_encode<'a, K: MapKey + 'a, V: Value + 'a>(
+fn map_encode<'a, E, K: MapKey + Value<E> + 'a, V: Value + 'a>(
     number: u32,
     entries: impl Iterator<Item = (&'a K, &'a V)>,
     buf: &mut BytesMut,
 ) {
     for (key, value) in entries {
         encode_key(number, WireType::LengthDelimited, buf);
-        encode_varint(entry_len(key, value) as u64, buf);
-        encode_keyed(1, key, buf);
-        encode_keyed(2, value, buf);
+        encode_varint(entry_len::<E, K, V>(key, value) as u64, buf);
+        encode_keyed::<E, K>(1, key, buf);
+        encode_keyed::<Plain, V>(2, value, buf);
     }
 }
 
 /// Reads one map entry; a missing key or value takes its default, as the spec says.
-fn map_merge_entry<K: MapKey, V: Value>(
+fn map_merge_entry<E, K: MapKey + Value<E>, V: Value>(
     wire_type: WireType,
     buf: &mut Bytes,
     depth: u32,
 ) -> Result<(K, V), DecodeError> {
     check_wire_type(WireType::LengthDelimited, wire_type)?;
     let mut body = decode_length_delimited(buf)?;
-    let (mut key, mut value) = (K::default(), V::default());
+    let (mut key, mut value) = (K::empty(), V::empty());
     while body.has_remaining() {
         match decode_key(&mut body)? {
-            (1, wire_type) => Field::merge(&mut key, wire_type, &mut body, depth)?,
-            (2, wire_type) => Field::merge(&mut value, wire_type, &mut body, depth)?,
+            (1, wire_type) => Field::<E>::merge(&mut key, wire_type, &mut body, depth)?,
+            (2, wire_type) => Field::<Plain>::merge(&mut value, wire_type, &mut body, depth)?,
             (number, wire_type) => skip_field(number, wire_type, &mut body, depth)?,
         }
     }
@@ -260,17 +283,23 @@ fn map_merge_entry<K: MapKey, V: Value>(
 }
 
 /// `map<K, V>`; the last entry for a key wins.
-impl<K: MapKey + Eq + Hash, V: Value, S: std::hash::BuildHasher + Default> Field
-    for HashMap<K, V, S>
+impl<E, K, V, S> Field<E> for HashMap<K, V, S>
+where
+    K: MapKey + Value<E> + Eq + Hash,
+    V: Value,
+    S: std::hash::BuildHasher + Default,
 {
+    fn empty() -> Self {
+        HashMap::default()
+    }
     fn field_type() -> FieldType {
         FieldType::Map(K::value_type(), V::value_type())
     }
     fn encoded_len(&self, number: u32) -> usize {
-        map_encoded_len(number, self.iter())
+        map_encoded_len::<E, K, V>(number, self.iter())
     }
     fn encode(&self, number: u32, buf: &mut BytesMut) {
-        map_encode(number, self.iter(), buf)
+        map_encode::<E, K, V>(number, self.iter(), buf)
     }
     fn merge(
         &mut self,
@@ -278,22 +307,25 @@ impl<K: MapKey + Eq + Hash, V: Value, S: std::hash::BuildHasher + Default> Field
         buf: &mut Bytes,
         depth: u32,
     ) -> Result<(), DecodeError> {
-        let (key, value) = map_merge_entry(wire_type, buf, depth)?;
+        let (key, value) = map_merge_entry::<E, K, V>(wire_type, buf, depth)?;
         self.insert(key, value);
         Ok(())
     }
 }
 
 /// `map<K, V>` with keys in order, so encoding is deterministic.
-impl<K: MapKey + Ord, V: Value> Field for BTreeMap<K, V> {
+impl<E, K: MapKey + Value<E> + Ord, V: Value> Field<E> for BTreeMap<K, V> {
+    fn empty() -> Self {
+        BTreeMap::new()
+    }
     fn field_type() -> FieldType {
         FieldType::Map(K::value_type(), V::value_type())
     }
     fn encoded_len(&self, number: u32) -> usize {
-        map_encoded_len(number, self.iter())
+        map_encoded_len::<E, K, V>(number, self.iter())
     }
     fn encode(&self, number: u32, buf: &mut BytesMut) {
-        map_encode(number, self.iter(), buf)
+        map_encode::<E, K, V>(number, self.iter(), buf)
     }
     fn merge(
         &mut self,
@@ -301,7 +333,7 @@ impl<K: MapKey + Ord, V: Value> Field for BTreeMap<K, V> {
         buf: &mut Bytes,
         depth: u32,
     ) -> Result<(), DecodeError> {
-        let (key, value) = map_merge_entry(wire_type, buf, depth)?;
+        let (key, value) = map_merge_entry::<E, K, V>(wire_type, buf, depth)?;
         self.insert(key, value);
         Ok(())
     }

@@ -9,6 +9,7 @@
 
 mod field;
 mod value;
+mod well_known;
 pub mod wire;
 
 use std::borrow::Cow;
@@ -16,7 +17,7 @@ use std::fmt;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-pub use field::{Field, MapKey};
+pub use field::{encode_oneof_member, oneof_member_len, Field, MapKey};
 pub use value::{Fixed, IsValue, Plain, Sint, Value};
 pub use wire::WireType;
 

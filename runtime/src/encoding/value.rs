@@ -29,12 +29,14 @@ pub enum Fixed {}
             Message or Enumeration, or Option, Vec, HashMap or BTreeMap of those; \
             #[proto(sint)] and #[proto(fixed)] apply to integers only"
 )]
-pub trait Value<E = Plain>: IsValue + Default + Sized {
+pub trait Value<E = Plain>: IsValue + Sized {
     /// How the value is laid out after its key.
     const WIRE_TYPE: WireType;
     /// Whether a repeated field of this type is packed (numeric scalars).
     const PACKED: bool = false;
 
+    /// The proto3 default value, which a decoder starts from.
+    fn empty() -> Self;
     /// The proto type, for the schema.
     fn value_type() -> ValueType;
     /// Whether this is the proto3 default value, which singular fields do not write.
@@ -72,6 +74,9 @@ macro_rules! varint_value {
             const WIRE_TYPE: WireType = WireType::Varint;
             const PACKED: bool = true;
 
+            fn empty() -> Self {
+                <$ty>::default()
+            }
             fn value_type() -> ValueType {
                 ValueType::Scalar(Scalar::$scalar)
             }
@@ -125,6 +130,9 @@ macro_rules! fixed_value {
             const WIRE_TYPE: WireType = WireType::$wire;
             const PACKED: bool = true;
 
+            fn empty() -> Self {
+                <$ty>::default()
+            }
             fn value_type() -> ValueType {
                 ValueType::Scalar(Scalar::$scalar)
             }
@@ -163,6 +171,9 @@ fixed_value!(i64, Fixed, Sfixed64, Fixed64, 8, put_i64_le, get_i64_le);
 impl Value for String {
     const WIRE_TYPE: WireType = WireType::LengthDelimited;
 
+    fn empty() -> Self {
+        String::new()
+    }
     fn value_type() -> ValueType {
         ValueType::Scalar(Scalar::String)
     }
@@ -191,6 +202,9 @@ impl Value for String {
 impl Value for Vec<u8> {
     const WIRE_TYPE: WireType = WireType::LengthDelimited;
 
+    fn empty() -> Self {
+        Vec::new()
+    }
     fn value_type() -> ValueType {
         ValueType::Scalar(Scalar::Bytes)
     }
@@ -217,6 +231,9 @@ impl Value for Vec<u8> {
 impl Value for Bytes {
     const WIRE_TYPE: WireType = WireType::LengthDelimited;
 
+    fn empty() -> Self {
+        Bytes::new()
+    }
     fn value_type() -> ValueType {
         ValueType::Scalar(Scalar::Bytes)
     }
@@ -244,6 +261,9 @@ impl<E, T: Value<E>> Value<E> for Box<T> {
     const WIRE_TYPE: WireType = T::WIRE_TYPE;
     const PACKED: bool = T::PACKED;
 
+    fn empty() -> Self {
+        Box::new(T::empty())
+    }
     fn value_type() -> ValueType {
         T::value_type()
     }

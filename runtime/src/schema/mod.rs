@@ -2,8 +2,11 @@
 //!
 //! The derives and `#[service]` build these values; [`ProtoFile`] renders them.
 
+mod diff;
+mod export;
 mod render;
 
+pub use export::{check_exported, export, render_packages, Stale};
 pub use render::{ProtoFile, SchemaError};
 
 /// A proto3 scalar type.
@@ -85,6 +88,8 @@ pub struct FieldSchema {
     pub field_type: FieldType,
     /// Its doc comment, one line per element.
     pub docs: &'static [&'static str],
+    /// The `oneof` it belongs to, if any.
+    pub oneof: Option<&'static str>,
 }
 
 /// A message.
@@ -98,6 +103,12 @@ pub struct MessageSchema {
     pub fields: Vec<FieldSchema>,
     /// For a type defined in another file (such as `google.protobuf.Empty`), the file to import.
     pub import: Option<&'static str>,
+    /// The Rust type, for error messages.
+    pub rust_name: &'static str,
+    /// Reserved field numbers, as inclusive ranges.
+    pub reserved_numbers: &'static [(u32, u32)],
+    /// Reserved field names.
+    pub reserved_names: &'static [&'static str],
 }
 
 impl MessageSchema {
@@ -108,6 +119,9 @@ impl MessageSchema {
             docs: &[],
             fields: Vec::new(),
             import: Some(import),
+            rust_name: "",
+            reserved_numbers: &[],
+            reserved_names: &[],
         }
     }
 }
@@ -149,6 +163,21 @@ pub struct MethodSchema {
     pub client_streaming: bool,
     /// Whether the server answers with a stream.
     pub server_streaming: bool,
+    /// What calling it twice does: `#[idempotent]` and `#[no_side_effects]` set this.
+    pub idempotency: Idempotency,
+}
+
+/// protobuf's `idempotency_level` method option, which clients use to decide what is safe to
+/// retry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Nothing is promised.
+    #[default]
+    Unknown,
+    /// Calling the method has no side effects (`#[no_side_effects]`).
+    NoSideEffects,
+    /// Calling it again with the same request has no further effect (`#[idempotent]`).
+    Idempotent,
 }
 
 /// A service, as `#[service]` describes it.

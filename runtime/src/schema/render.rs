@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::{self, Write};
 
-use super::{EnumSchema, FieldType, MessageSchema, ServiceSchema, ValueType};
+use super::{EnumSchema, FieldSchema, FieldType, Idempotency, MessageSchema, ServiceSchema, ValueType};
 
 /// One `.proto` file: the services of one package and every type they reach.
 ///
@@ -113,8 +113,9 @@ enum Defined {
 #[derive(Default)]
 struct TypeCollector {
     order: Vec<Defined>,
-    /// Rendered text of each defined name, to tell a second definition of the same name apart.
-    seen: HashMap<&'static str, String>,
+    /// Rust type and rendered text of each defined name, to tell a second definition of the
+    /// same name apart.
+    seen: HashMap<&'static str, (&'static str, String)>,
     imports: BTreeSet<&'static str>,
 }
 
@@ -135,7 +136,7 @@ impl TypeCollector {
         }
         let mut text = String::new();
         write_message(&message, &mut text).expect("writing to a String cannot fail");
-        if !self.first_definition(message.name, text)? {
+        if !self.first_definition(message.name, message.rust_name, text)? {
             return Ok(());
         }
         let fields = message.fields.clone();
@@ -162,7 +163,7 @@ impl TypeCollector {
                 let schema = schema();
                 let mut text = String::new();
                 write_enum(&schema, &mut text).expect("writing to a String cannot fail");
-                if self.first_definition(schema.name, text)? {
+                if self.first_definition(schema.name, "", text)? {
                     self.order.push(Defined::Enum(schema));
                 }
                 Ok(())
@@ -170,18 +171,26 @@ impl TypeCollector {
         }
     }
 
-    /// Whether `name` is new; an error if it was defined before with different content.
-    fn first_definition(&mut self, name: &'static str, text: String) -> Result<bool, SchemaError> {
+    /// Whether `name` is new; an error if another type was defined with that name before.
+    fn first_definition(
+        &mut self,
+        name: &'static str,
+        rust_name: &'static str,
+        text: String,
+    ) -> Result<bool, SchemaError> {
         match self.seen.get(name) {
             None => {
-                self.seen.insert(name, text);
+                self.seen.insert(name, (rust_name, text));
                 Ok(true)
             }
-            Some(previous) if *previous == text => Ok(false),
-            Some(previous) => Err(SchemaError {
+            Some((previous_rust, previous)) if *previous_rust == rust_name && *previous == text => {
+                Ok(false)
+            }
+            Some((previous_rust, previous)) => Err(SchemaError {
                 message: format!(
-                    "two different Rust types claim the proto name `{name}`:\n{previous}\nand\n{text}\
-                     rename one of them with #[proto(name = \"...\")]"
+                    "two different Rust types claim the proto name `{name}`: `{previous_rust}` and \
+                     `{rust_name}`; rename one of them with #[proto(name = \"...\")]\n\
+                     first:\n{previous}second:\n{text}"
                 ),
             }),
         }
@@ -209,15 +218,25 @@ fn write_service(service: &ServiceSchema, out: &mut String) -> fmt::Result {
         }
         write_docs(method.docs, "  ", out)?;
         let stream = |streaming: bool| if streaming { "stream " } else { "" };
-        writeln!(
+        write!(
             out,
-            "  rpc {}({}{}) returns ({}{});",
+            "  rpc {}({}{}) returns ({}{})",
             method.name,
             stream(method.client_streaming),
             (method.input)().name,
             stream(method.server_streaming),
             (method.output)().name,
         )?;
+        match method.idempotency {
+            Idempotency::Unknown => writeln!(out, ";")?,
+            Idempotency::NoSideEffects => writeln!(
+                out,
+                " {{\n    option idempotency_level = NO_SIDE_EFFECTS;\n  }}"
+            )?,
+            Idempotency::Idempotent => {
+                writeln!(out, " {{\n    option idempotency_level = IDEMPOTENT;\n  }}")?
+            }
+        }
     }
     writeln!(out, "}}")
 }
@@ -232,23 +251,61 @@ fn type_name(value: ValueType) -> &'static str {
 
 fn write_message(message: &MessageSchema, out: &mut String) -> fmt::Result {
     write_docs(message.docs, "", out)?;
-    if message.fields.is_empty() {
+    let reserved = !message.reserved_numbers.is_empty() || !message.reserved_names.is_empty();
+    if message.fields.is_empty() && !reserved {
         return writeln!(out, "message {} {{}}", message.name);
     }
     writeln!(out, "message {} {{", message.name)?;
-    for field in &message.fields {
-        write_docs(field.docs, "  ", out)?;
-        let declared = match field.field_type {
-            FieldType::Singular(value) => type_name(value).to_owned(),
-            // Messages have presence already; `optional` is for scalars and enums.
-            FieldType::Optional(value @ ValueType::Message(_)) => type_name(value).to_owned(),
-            FieldType::Optional(value) => format!("optional {}", type_name(value)),
-            FieldType::Repeated(value) => format!("repeated {}", type_name(value)),
-            FieldType::Map(key, value) => format!("map<{}, {}>", type_name(key), type_name(value)),
+    write_reserved(message, out)?;
+    let mut fields = message.fields.iter().peekable();
+    while let Some(field) = fields.next() {
+        let Some(oneof) = field.oneof else {
+            write_field(field, "  ", out)?;
+            continue;
         };
-        writeln!(out, "  {declared} {} = {};", field.name, field.number)?;
+        writeln!(out, "  oneof {oneof} {{")?;
+        write_field(field, "    ", out)?;
+        while let Some(member) = fields.next_if(|next| next.oneof == Some(oneof)) {
+            write_field(member, "    ", out)?;
+        }
+        writeln!(out, "  }}")?;
     }
     writeln!(out, "}}")
+}
+
+fn write_field(field: &FieldSchema, indent: &str, out: &mut String) -> fmt::Result {
+    write_docs(field.docs, indent, out)?;
+    let declared = match field.field_type {
+        FieldType::Singular(value) => type_name(value).to_owned(),
+        // Messages have presence already, and oneof members too; `optional` is for the others.
+        FieldType::Optional(value @ ValueType::Message(_)) => type_name(value).to_owned(),
+        FieldType::Optional(value) if field.oneof.is_some() => type_name(value).to_owned(),
+        FieldType::Optional(value) => format!("optional {}", type_name(value)),
+        FieldType::Repeated(value) => format!("repeated {}", type_name(value)),
+        FieldType::Map(key, value) => format!("map<{}, {}>", type_name(key), type_name(value)),
+    };
+    writeln!(out, "{indent}{declared} {} = {};", field.name, field.number)
+}
+
+fn write_reserved(message: &MessageSchema, out: &mut String) -> fmt::Result {
+    if !message.reserved_numbers.is_empty() {
+        let ranges: Vec<String> = message
+            .reserved_numbers
+            .iter()
+            .map(|&(start, end)| match (start, end) {
+                (start, end) if start == end => start.to_string(),
+                (start, crate::encoding::wire::MAX_FIELD_NUMBER) => format!("{start} to max"),
+                (start, end) => format!("{start} to {end}"),
+            })
+            .collect();
+        writeln!(out, "  reserved {};", ranges.join(", "))?;
+    }
+    if !message.reserved_names.is_empty() {
+        let names: Vec<String> =
+            message.reserved_names.iter().map(|name| format!("\"{name}\"")).collect();
+        writeln!(out, "  reserved {};", names.join(", "))?;
+    }
+    Ok(())
 }
 
 fn write_enum(schema: &EnumSchema, out: &mut String) -> fmt::Result {

@@ -1,0 +1,156 @@
+//! Writing every package's `.proto` file into a folder, and checking that committed files are
+//! current (and that a change does not break the wire for existing peers).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::diff::{breaking_changes, line_diff};
+use super::{ProtoFile, SchemaError, ServiceSchema};
+
+/// The `.proto` text of each package the services belong to, keyed by file name
+/// (`<package>.proto`; `unpackaged.proto` for services without a package).
+///
+/// Services of one package share a file, and types they share are defined once in it.
+pub fn render_packages(
+    services: impl IntoIterator<Item = ServiceSchema>,
+) -> Result<BTreeMap<String, String>, SchemaError> {
+    let mut files: BTreeMap<&'static str, ProtoFile> = BTreeMap::new();
+    for service in services {
+        files
+            .entry(service.package)
+            .or_insert_with(|| ProtoFile::new(service.package))
+            .add_service(service)?;
+    }
+    files
+        .into_iter()
+        .map(|(package, file)| Ok((file_name(package), file.render()?)))
+        .collect()
+}
+
+fn file_name(package: &str) -> String {
+    if package.is_empty() {
+        "unpackaged.proto".to_owned()
+    } else {
+        format!("{package}.proto")
+    }
+}
+
+/// Writes one `.proto` file per package into `dir` (created if needed), returning their paths.
+///
+/// ```no_run
+/// # use protoless::{Message, Status};
+/// # #[derive(Message)] pub struct PiRequest { pub n: i32 }
+/// # #[derive(Message)] pub struct PiResponse { pub value: f64 }
+/// # #[protoless::service(package = "pi")]
+/// # pub trait PiCalculator { async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status>; }
+/// let written = protoless::schema::export("proto", [PiCalculatorServer::schema()])?;
+/// assert_eq!(written, [std::path::Path::new("proto/pi.proto")]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn export(
+    dir: impl AsRef<Path>,
+    services: impl IntoIterator<Item = ServiceSchema>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let dir = dir.as_ref();
+    let files = render_packages(services).map_err(std::io::Error::other)?;
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Checks that the `.proto` files committed in `dir` are exactly what the services export now.
+///
+/// Meant for a test, so that other-language teams always build from the truth:
+///
+/// ```no_run
+/// # use protoless::{Message, Status};
+/// # #[derive(Message)] pub struct PiRequest { pub n: i32 }
+/// # #[derive(Message)] pub struct PiResponse { pub value: f64 }
+/// # #[protoless::service(package = "pi")]
+/// # pub trait PiCalculator { async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status>; }
+/// #[test]
+/// fn committed_proto_files_are_current() {
+///     protoless::schema::check_exported("proto", [PiCalculatorServer::schema()]).unwrap();
+/// }
+/// ```
+///
+/// A stale file fails with a readable diff that lists wire-breaking changes (a field
+/// renumbered, retyped, or removed without reserving its number; a method removed or changed)
+/// apart from harmless ones. Set `PROTOLESS_OVERWRITE=1` to write the new files instead.
+pub fn check_exported(
+    dir: impl AsRef<Path>,
+    services: impl IntoIterator<Item = ServiceSchema>,
+) -> Result<(), Stale> {
+    let dir = dir.as_ref();
+    let files = render_packages(services).map_err(|error| Stale {
+        problems: vec![format!("the services cannot be exported: {error}")],
+    })?;
+    let overwrite = std::env::var_os("PROTOLESS_OVERWRITE").is_some_and(|value| value != "0");
+    let mut problems = Vec::new();
+    for (name, exported) in files {
+        let path = dir.join(&name);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed == exported {
+            continue;
+        }
+        if overwrite {
+            if let Err(error) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &exported)) {
+                problems.push(format!("{}: cannot write: {error}", path.display()));
+            }
+            continue;
+        }
+        problems.push(describe_stale(&path, &committed, &exported));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Stale { problems })
+    }
+}
+
+fn describe_stale(path: &Path, committed: &str, exported: &str) -> String {
+    let mut text = if committed.is_empty() {
+        format!("{} is missing.\n", path.display())
+    } else {
+        format!("{} is stale.\n", path.display())
+    };
+    let breaking = breaking_changes(committed, exported);
+    if breaking.is_empty() {
+        text.push_str("No change breaks the wire for existing peers.\n");
+    } else {
+        text.push_str("Wire-breaking changes (peers built from the committed file would misread messages):\n");
+        for change in breaking {
+            text.push_str(&format!("  - {change}\n"));
+        }
+    }
+    text.push_str("--- committed\n+++ exported\n");
+    text.push_str(&line_diff(committed, exported));
+    text.push_str("Rerun with PROTOLESS_OVERWRITE=1 to write the exported file.\n");
+    text
+}
+
+/// Committed `.proto` files that differ from what the services export.
+pub struct Stale {
+    problems: Vec<String>,
+}
+
+impl fmt::Display for Stale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problems.join("\n"))
+    }
+}
+
+/// The same readable text as `Display`, so that `.unwrap()` in a test prints the diff.
+impl fmt::Debug for Stale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\n{self}")
+    }
+}
+
+impl std::error::Error for Stale {}
