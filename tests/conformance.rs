@@ -271,13 +271,35 @@ async fn python_protobuf_values_round_trip_through_rust_field_by_field() {
         "conformance.py failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for name in ["defaults", "extremes", "unicode", "large_repeated", "oneof_empty_text", "recursive"] {
-        assert!(stdout.contains(&format!("round trip ok: {name}")), "{stdout}");
+    for name in [
+        "defaults",
+        "extremes",
+        "unicode",
+        "large_repeated",
+        "oneof_empty_text",
+        "recursive",
+    ] {
+        assert!(
+            stdout.contains(&format!("round trip ok: {name}")),
+            "{stdout}"
+        );
     }
     // Canonical cases (maps of at most one entry: see conformance.py) encode to the same bytes.
-    for name in ["defaults", "negatives", "extremes", "unicode", "enums", "oneof_number",
-                 "oneof_text", "oneof_empty_text", "oneof_nested", "oneof_enum", "well_known",
-                 "before_1970", "recursive"] {
+    for name in [
+        "defaults",
+        "negatives",
+        "extremes",
+        "unicode",
+        "enums",
+        "oneof_number",
+        "oneof_text",
+        "oneof_empty_text",
+        "oneof_nested",
+        "oneof_enum",
+        "well_known",
+        "before_1970",
+        "recursive",
+    ] {
         assert!(stdout.contains(&format!("same bytes: {name}")), "{stdout}");
     }
     server.stop().await;
@@ -304,7 +326,10 @@ fn the_conformance_export_declares_every_mapping() {
         "    option idempotency_level = NO_SIDE_EFFECTS;",
         "  COLOR_DEEP_BLUE = 5;",
     ] {
-        assert!(proto.lines().any(|l| l == line), "missing {line:?} in\n{proto}");
+        assert!(
+            proto.lines().any(|l| l == line),
+            "missing {line:?} in\n{proto}"
+        );
     }
 }
 
@@ -314,15 +339,24 @@ async fn protoc_compiles_every_exported_file() {
     let mut files = protoless::schema::export(&dir, [ConformanceServer::schema()]).unwrap();
     for committed in std::fs::read_dir(root().join("examples/proto")).unwrap() {
         let path = committed.unwrap().path();
+        if path
+            .extension()
+            .is_none_or(|extension| extension != "proto")
+        {
+            continue;
+        }
         let copy = dir.join(path.file_name().unwrap());
         std::fs::copy(&path, &copy).unwrap();
         files.push(copy);
     }
     let output = tokio::process::Command::new(python())
-        .args(["-c", "import grpc_tools, os, sys; from grpc_tools import protoc; \
+        .args([
+            "-c",
+            "import grpc_tools, os, sys; from grpc_tools import protoc; \
                       include = os.path.join(os.path.dirname(grpc_tools.__file__), '_proto'); \
                       sys.exit(protoc.main(['protoc', '-I' + sys.argv[1], '-I' + include, \
-                      '--descriptor_set_out=' + os.devnull] + sys.argv[2:]))"])
+                      '--descriptor_set_out=' + os.devnull] + sys.argv[2:]))",
+        ])
         .arg(&dir)
         .args(&files)
         .output()
@@ -334,5 +368,42 @@ async fn protoc_compiles_every_exported_file() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(files.len() >= 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// buf (from the npm registry, installed by `scripts/buf-env`) lints the committed files and the
+/// conformance export with the configuration in `examples/proto/buf.yaml`.
+#[tokio::test]
+async fn buf_lint_passes_on_the_exported_files() {
+    let installed = std::process::Command::new(root().join("scripts/buf-env"))
+        .output()
+        .expect("scripts/buf-env runs");
+    assert!(
+        installed.status.success(),
+        "scripts/buf-env failed (it needs npm and the npm registry):\n{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let buf = String::from_utf8(installed.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let dir = export_dir("buf");
+    protoless::schema::export(&dir, [ConformanceServer::schema()]).unwrap();
+    std::fs::copy(root().join("examples/proto/buf.yaml"), dir.join("buf.yaml")).unwrap();
+    for target in [root().join("examples/proto"), dir.clone()] {
+        let output = tokio::process::Command::new(&buf)
+            .arg("lint")
+            .current_dir(&target)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "buf lint failed in {}:\n{}{}",
+            target.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -361,3 +361,130 @@ fn the_schema_renders_every_shape() {
         "defined once:\n{proto}"
     );
 }
+
+#[derive(Message, Clone, Debug, PartialEq)]
+enum Shape {
+    Circle(Test1),
+    Label(String),
+    Size(i64),
+}
+
+#[test]
+fn oneof_members_have_presence_and_the_last_one_wins() {
+    // A member holding its default value is still written: it says which member is set.
+    assert_eq!(Shape::Size(0).encode_to_vec(), [0x18, 0x00]);
+    let label_then_size = [0x12, 0x01, b'x', 0x18, 0x07];
+    assert_eq!(
+        Shape::decode(Bytes::copy_from_slice(&label_then_size)).unwrap(),
+        Shape::Size(7)
+    );
+    // The same message member twice merges.
+    let circle_twice = [0x0a, 0x02, 0x08, 0x01, 0x0a, 0x00];
+    assert_eq!(
+        Shape::decode(Bytes::copy_from_slice(&circle_twice)).unwrap(),
+        Shape::Circle(Test1 { a: 1 })
+    );
+}
+
+#[test]
+fn durations_and_timestamps_round_trip_and_refuse_what_std_cannot_hold() {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    #[derive(Message, Clone, Debug, PartialEq)]
+    struct Times {
+        elapsed: Duration,
+        at: SystemTime,
+    }
+    for (elapsed, at) in [
+        (Duration::ZERO, UNIX_EPOCH),
+        (
+            Duration::new(1, 1),
+            UNIX_EPOCH + Duration::new(1_700_000_000, 5),
+        ),
+        (
+            Duration::from_millis(1500),
+            UNIX_EPOCH - Duration::new(10, 1),
+        ),
+    ] {
+        let value = Times { elapsed, at };
+        assert_eq!(Times::decode(value.encode_to_vec()).unwrap(), value);
+    }
+    // google.protobuf.Duration { seconds: -1 } has no std::time::Duration.
+    let negative = [
+        0x0a, 0x0b, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+    ];
+    assert!(Times::decode(Bytes::copy_from_slice(&negative)).is_err());
+}
+
+#[test]
+fn two_rust_types_with_one_proto_name_are_an_error_naming_both() {
+    mod first {
+        #[derive(protoless::Message)]
+        pub(crate) struct Item {
+            pub(crate) id: i32,
+        }
+    }
+    mod second {
+        #[derive(protoless::Message)]
+        pub(crate) struct Item {
+            pub(crate) name: String,
+        }
+    }
+    #[protoless::service(package = "clash")]
+    trait Clash {
+        async fn one(&self, req: first::Item) -> Result<second::Item, protoless::Status>;
+    }
+    let error = ClashServer::schema().to_proto().unwrap_err().to_string();
+    assert!(
+        error.contains("two different Rust types claim the proto name `Item`"),
+        "{error}"
+    );
+    assert!(error.contains("first::Item"), "{error}");
+    assert!(error.contains("second::Item"), "{error}");
+}
+
+#[test]
+fn every_package_gets_one_file_with_shared_types_once() {
+    #[protoless::service(package = "alpha")]
+    trait One {
+        async fn a(&self, req: Test1) -> Result<Test2, protoless::Status>;
+    }
+    #[protoless::service(package = "alpha")]
+    trait Two {
+        async fn b(&self, req: Test1) -> Result<Test3, protoless::Status>;
+    }
+    #[protoless::service(package = "beta.v1")]
+    trait Three {
+        async fn c(&self, req: Test1) -> Result<(), protoless::Status>;
+    }
+    let files = protoless::schema::render_packages([
+        OneServer::schema(),
+        TwoServer::schema(),
+        ThreeServer::schema(),
+    ])
+    .unwrap();
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["alpha.proto", "beta.v1.proto"]
+    );
+    let alpha = &files["alpha.proto"];
+    assert_eq!(alpha.matches("message Test1 {").count(), 1, "{alpha}");
+    assert!(alpha.contains("service One {") && alpha.contains("service Two {"));
+    assert!(files["beta.v1.proto"].contains("package beta.v1;"));
+}
+
+#[test]
+fn open_enums_keep_numbers_this_program_does_not_know() {
+    use protoless::OpenEnum;
+    #[derive(Message, Clone, Debug, PartialEq)]
+    struct Painted {
+        color: OpenEnum<Color>,
+        history: Vec<OpenEnum<Color>>,
+    }
+    let from_newer_peer = [0x08, 0x63, 0x12, 0x02, 0x05, 0x64];
+    let decoded = Painted::decode(Bytes::copy_from_slice(&from_newer_peer)).unwrap();
+    assert_eq!(decoded.color.get(), Err(99));
+    assert_eq!(decoded.history[0].get(), Ok(Color::DeepBlue));
+    assert_eq!(decoded.history[1].to_i32(), 100);
+    // Passed along, the unknown numbers survive.
+    assert_eq!(decoded.encode_to_vec(), from_newer_peer);
+}

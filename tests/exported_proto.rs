@@ -58,7 +58,10 @@ fn pi_proto_declares_the_contract() {
         "  int32 n = 1;",
         "  double value = 2;",
     ] {
-        assert!(proto.lines().any(|l| l == line), "missing {line:?} in\n{proto}");
+        assert!(
+            proto.lines().any(|l| l == line),
+            "missing {line:?} in\n{proto}"
+        );
     }
 }
 
@@ -73,7 +76,13 @@ fn a_stale_file_is_reported_with_its_wire_breaking_changes() {
         .to_string();
     assert!(stale.contains("pi.proto is stale"), "{stale}");
     assert!(stale.contains("Wire-breaking changes"), "{stale}");
-    assert!(stale.contains("PiRequest.n renumbered from 3 to 1"), "{stale}");
-    assert!(stale.contains("- \tint32 n = 3;") || stale.contains("-   int32 n = 3;"), "{stale}");
+    assert!(
+        stale.contains("PiRequest.n renumbered from 3 to 1"),
+        "{stale}"
+    );
+    assert!(
+        stale.contains("- \tint32 n = 3;") || stale.contains("-   int32 n = 3;"),
+        "{stale}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -51,7 +51,10 @@ fn parse_reserved(input: syn::parse::ParseStream) -> syn::Result<Reserved> {
         let span = start.span().join(end.span()).unwrap_or(start.span());
         let end_value: u32 = end.base10_parse()?;
         if end_value < start_value {
-            return Err(syn::Error::new(span, "a reserved range runs from low to high"));
+            return Err(syn::Error::new(
+                span,
+                "a reserved range runs from low to high",
+            ));
         }
         return Ok(Reserved::Numbers(start_value, end_value, span));
     }

@@ -27,7 +27,7 @@ pub use client::{
     RequestSink, Responses, ServerStreamingCall, UnaryCall,
 };
 pub use codec::Codec;
-pub use encoding::{DecodeError, Enumeration, Message};
+pub use encoding::{DecodeError, Enumeration, Message, OpenEnum};
 pub use frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 pub use server::{shutdown_signal, Server};
 pub use status::{Code, Status};

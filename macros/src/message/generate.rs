@@ -127,8 +127,11 @@ fn oneof_bodies(message: &Message) -> Bodies {
     let variant: Vec<_> = message.fields.iter().map(|field| field.ident).collect();
     let tag: Vec<u32> = message.fields.iter().map(|field| field.tag).collect();
     let field_trait: Vec<TokenStream> = message.fields.iter().map(field_trait).collect();
-    let marker: Vec<TokenStream> =
-        message.fields.iter().map(|field| encoding_marker(field.encoding)).collect();
+    let marker: Vec<TokenStream> = message
+        .fields
+        .iter()
+        .map(|field| encoding_marker(field.encoding))
+        .collect();
     let first = (&variant[0], &field_trait[0]);
     let (first_variant, first_trait) = first;
     let default = quote!(#ident::#first_variant(#first_trait::empty()));
@@ -192,7 +195,10 @@ fn schema(message: &Message) -> TokenStream {
             }
         }
     });
-    let reserved_numbers = message.reserved_numbers.iter().map(|(start, end)| quote!((#start, #end)));
+    let reserved_numbers = message
+        .reserved_numbers
+        .iter()
+        .map(|(start, end)| quote!((#start, #end)));
     let reserved_names = &message.reserved_names;
     quote! {
         __p::MessageSchema {

@@ -77,7 +77,10 @@ fn parse(input: &DeriveInput) -> syn::Result<Message<'_>> {
             (Shape::Oneof(oneof), fields)
         }
         Data::Union(data) => {
-            errors.at(data.union_token, "#[derive(Message)] is for structs and enums, not unions");
+            errors.at(
+                data.union_token,
+                "#[derive(Message)] is for structs and enums, not unions",
+            );
             (Shape::Struct, Vec::new())
         }
     };
@@ -172,7 +175,10 @@ fn parse_field<'a>(
         Some(literal) => match literal.base10_parse::<u32>() {
             Ok(tag) => (tag, literal.span()),
             Err(_) => {
-                errors.at(literal, format!("field number must be between 1 and {MAX_TAG}"));
+                errors.at(
+                    literal,
+                    format!("field number must be between 1 and {MAX_TAG}"),
+                );
                 (0, literal.span())
             }
         },
@@ -256,7 +262,10 @@ fn reserved(
         }
     }
     for field in fields {
-        if numbers.iter().any(|(start, end)| (start..=end).contains(&&field.tag)) {
+        if numbers
+            .iter()
+            .any(|(start, end)| (start..=end).contains(&&field.tag))
+        {
             errors.push(syn::Error::new(
                 field.tag_span,
                 format!(

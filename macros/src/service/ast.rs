@@ -134,7 +134,10 @@ fn method_attributes(
             None => idempotency = Some((level, attr)),
         }
     }
-    (idempotency.map_or(Idempotency::Unknown, |(level, _)| level), name)
+    (
+        idempotency.map_or(Idempotency::Unknown, |(level, _)| level),
+        name,
+    )
 }
 
 /// Inherent methods of the generated client; an RPC method of the same name would clash.

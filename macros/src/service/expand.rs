@@ -27,9 +27,11 @@ fn rewrite_trait(service: &Service) -> TokenStream {
     {
         let mut output = method.output.clone();
         require_send_stream(&mut output);
-        trait_item
-            .attrs
-            .retain(|attr| !METHOD_ATTRIBUTES.iter().any(|name| attr.path().is_ident(name)));
+        trait_item.attrs.retain(|attr| {
+            !METHOD_ATTRIBUTES
+                .iter()
+                .any(|name| attr.path().is_ident(name))
+        });
         trait_item.sig.asyncness = None;
         trait_item.sig.output = syn::parse_quote! {
             -> impl ::core::future::Future<Output = #output> + ::core::marker::Send

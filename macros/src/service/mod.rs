@@ -30,7 +30,9 @@ fn without_patterns(mut item: syn::Item) -> syn::Item {
                 continue;
             };
             method.attrs.retain(|attr| {
-                !ast::METHOD_ATTRIBUTES.iter().any(|name| attr.path().is_ident(name))
+                !ast::METHOD_ATTRIBUTES
+                    .iter()
+                    .any(|name| attr.path().is_ident(name))
             });
             if method.default.is_some() {
                 continue;

@@ -8,6 +8,7 @@
 //! [`wire::RECURSION_LIMIT`], and never panics.
 
 mod field;
+mod open_enum;
 mod value;
 mod well_known;
 pub mod wire;
@@ -18,6 +19,7 @@ use std::fmt;
 use bytes::{Buf, Bytes, BytesMut};
 
 pub use field::{encode_oneof_member, oneof_member_len, Field, MapKey};
+pub use open_enum::OpenEnum;
 pub use value::{Fixed, IsValue, Plain, Sint, Value};
 pub use wire::WireType;
 
@@ -97,7 +99,8 @@ pub trait Message:
 /// A proto enum: a Rust enum of unit variants with `#[derive(Enumeration)]`.
 ///
 /// proto3 enums are open: a number this enum does not know leaves the field at its current value
-/// (zero for a new message) instead of failing the whole message.
+/// (zero for a new message) instead of failing the whole message. To keep such numbers, declare
+/// the field as [`OpenEnum<YourEnum>`](OpenEnum).
 pub trait Enumeration: Copy + Default + Send + Sync + 'static {
     /// The variant's number.
     fn to_i32(self) -> i32;

@@ -40,7 +40,9 @@ impl SecondsAndNanos {
             }
         }
         if !(0..NANOS_PER_SECOND).contains(&i64::from(value.nanos)) {
-            return Err(DecodeError::new("nanos out of range 0..1e9 in a Duration or Timestamp"));
+            return Err(DecodeError::new(
+                "nanos out of range 0..1e9 in a Duration or Timestamp",
+            ));
         }
         Ok(value)
     }
@@ -69,7 +71,10 @@ fn duration_schema() -> MessageSchema {
 }
 
 fn timestamp_schema() -> MessageSchema {
-    SecondsAndNanos::schema("google.protobuf.Timestamp", "google/protobuf/timestamp.proto")
+    SecondsAndNanos::schema(
+        "google.protobuf.Timestamp",
+        "google/protobuf/timestamp.proto",
+    )
 }
 
 impl IsValue for Duration {}

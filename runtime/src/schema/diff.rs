@@ -93,7 +93,9 @@ fn parse(text: &str) -> Declarations {
             ["rpc", ..] => {
                 if let (Some(service), Some((name, _))) = (&scope, line[4..].split_once('(')) {
                     let signature = line.trim_end_matches(['{', ';', ' ']).to_owned();
-                    declared.methods.insert((service.clone(), name.to_owned()), signature);
+                    declared
+                        .methods
+                        .insert((service.clone(), name.to_owned()), signature);
                 }
             }
             ["reserved", ..] => {
@@ -104,7 +106,11 @@ fn parse(text: &str) -> Declarations {
                     if let Some(name) = item.strip_prefix('"') {
                         entry.names.push(name.trim_end_matches('"').to_owned());
                     } else if let Some((start, end)) = item.split_once(" to ") {
-                        let end = if end == "max" { u32::MAX } else { end.parse().unwrap_or(0) };
+                        let end = if end == "max" {
+                            u32::MAX
+                        } else {
+                            end.parse().unwrap_or(0)
+                        };
                         entry.numbers.push((start.parse().unwrap_or(0), end));
                     } else if let Ok(number) = item.parse() {
                         entry.numbers.push((number, number));
@@ -117,7 +123,9 @@ fn parse(text: &str) -> Declarations {
                 let Some((left, number)) = line.trim_end_matches(';').split_once(" = ") else {
                     continue;
                 };
-                let Ok(number) = number.trim().parse() else { continue };
+                let Ok(number) = number.trim().parse() else {
+                    continue;
+                };
                 let (declared_type, name) = match left.rsplit_once(' ') {
                     Some((declared_type, name)) => (declared_type.to_owned(), name.to_owned()),
                     None => ("enum value".to_owned(), left.to_owned()),
@@ -188,7 +196,10 @@ mod tests {
 
     #[test]
     fn additions_and_comments_are_harmless() {
-        let new = OLD.replace("  bool flag = 4;\n", "  bool flag = 4;\n  // New.\n  int64 extra = 5;\n");
+        let new = OLD.replace(
+            "  bool flag = 4;\n",
+            "  bool flag = 4;\n  // New.\n  int64 extra = 5;\n",
+        );
         assert!(breaking_changes(OLD, &new).is_empty());
     }
 

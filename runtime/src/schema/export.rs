@@ -100,7 +100,9 @@ pub fn check_exported(
             continue;
         }
         if overwrite {
-            if let Err(error) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &exported)) {
+            if let Err(error) =
+                std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &exported))
+            {
                 problems.push(format!("{}: cannot write: {error}", path.display()));
             }
             continue;
@@ -124,7 +126,9 @@ fn describe_stale(path: &Path, committed: &str, exported: &str) -> String {
     if breaking.is_empty() {
         text.push_str("No change breaks the wire for existing peers.\n");
     } else {
-        text.push_str("Wire-breaking changes (peers built from the committed file would misread messages):\n");
+        text.push_str(
+            "Wire-breaking changes (peers built from the committed file would misread messages):\n",
+        );
         for change in breaking {
             text.push_str(&format!("  - {change}\n"));
         }

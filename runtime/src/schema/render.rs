@@ -4,7 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::{self, Write};
 
-use super::{EnumSchema, FieldSchema, FieldType, Idempotency, MessageSchema, ServiceSchema, ValueType};
+use super::{
+    EnumSchema, FieldSchema, FieldType, Idempotency, MessageSchema, ServiceSchema, ValueType,
+};
 
 /// One `.proto` file: the services of one package and every type they reach.
 ///
@@ -301,8 +303,11 @@ fn write_reserved(message: &MessageSchema, out: &mut String) -> fmt::Result {
         writeln!(out, "  reserved {};", ranges.join(", "))?;
     }
     if !message.reserved_names.is_empty() {
-        let names: Vec<String> =
-            message.reserved_names.iter().map(|name| format!("\"{name}\"")).collect();
+        let names: Vec<String> = message
+            .reserved_names
+            .iter()
+            .map(|name| format!("\"{name}\""))
+            .collect();
         writeln!(out, "  reserved {};", names.join(", "))?;
     }
     Ok(())
