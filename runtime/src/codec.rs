@@ -1,5 +1,7 @@
 //! [`Codec`]: how messages become bytes. protobuf is the default and what other languages speak;
-//! postcard is the compact choice between Rust peers.
+//! postcard is the compact choice between Rust peers; any serde format can be added.
+
+use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 
@@ -7,7 +9,7 @@ use crate::{Message, Status};
 
 /// A message encoding, named in the call's `content-type` (`application/grpc+<name>`).
 ///
-/// The server answers in the codec each request used; a client picks one per call.
+/// The server answers in the codec each request used; a client picks one per channel or call.
 ///
 /// ```
 /// use protoless::Codec;
@@ -17,7 +19,7 @@ use crate::{Message, Status};
 /// assert_eq!(Codec::Postcard.content_type(), "application/grpc+postcard");
 /// assert_eq!(Codec::from_content_type("application/json"), None);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Default)]
 #[non_exhaustive]
 pub enum Codec {
     /// Protocol Buffers, `application/grpc` (or `application/grpc+proto`): what every gRPC stack
@@ -27,17 +29,84 @@ pub enum Codec {
     /// [postcard](https://docs.rs/postcard), `application/grpc+postcard`: serde's compact binary
     /// format, for Rust-to-Rust calls.
     Postcard,
+    /// Another serde format, `application/grpc+<name>`: see [`SerdeFormat`].
+    Serde(&'static dyn SerdeFormat),
+}
+
+/// A serde format as a gRPC codec, such as JSON; pass it as [`Codec::Serde`].
+///
+/// Messages implement serde through `#[derive(Message)]`, so a format needs only to say how to
+/// drive its serializer and deserializer, through [`erased_serde`]'s object-safe traits:
+///
+/// ```
+/// use protoless::{erased_serde, Codec, SerdeFormat};
+///
+/// struct Json;
+///
+/// impl SerdeFormat for Json {
+///     fn name(&self) -> &'static str {
+///         "json"
+///     }
+///     fn serialize(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), String> {
+///         let mut json = serde_json::Serializer::new(out);
+///         value
+///             .erased_serialize(&mut <dyn erased_serde::Serializer>::erase(&mut json))
+///             .map_err(|error| error.to_string())
+///     }
+///     fn deserialize(
+///         &self,
+///         bytes: &[u8],
+///         visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer) -> Result<(), erased_serde::Error>,
+///     ) -> Result<(), String> {
+///         let mut json = serde_json::Deserializer::from_slice(bytes);
+///         visit(&mut <dyn erased_serde::Deserializer>::erase(&mut json)).map_err(|error| error.to_string())
+///     }
+/// }
+///
+/// static JSON: Json = Json;
+/// assert_eq!(Codec::Serde(&JSON).content_type(), "application/grpc+json");
+/// ```
+pub trait SerdeFormat: Send + Sync + 'static {
+    /// The content subtype: `json` makes `application/grpc+json`. Lowercase ASCII.
+    fn name(&self) -> &'static str;
+    /// Appends `value`, serialized, to `out`.
+    fn serialize(
+        &self,
+        value: &dyn erased_serde::Serialize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String>;
+    /// Deserializes `bytes`: make a deserializer and hand it to `visit`, which builds the value.
+    fn deserialize(
+        &self,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer) -> Result<(), erased_serde::Error>,
+    ) -> Result<(), String>;
 }
 
 impl Codec {
-    /// The codec a `content-type` names, or `None` when it is not a gRPC content type this
-    /// library speaks. Parameters after `;` are ignored.
+    /// The built-in codec a `content-type` names, or `None` when it is not a gRPC content type
+    /// this library knows by itself. Parameters after `;` are ignored.
     pub fn from_content_type(content_type: &str) -> Option<Codec> {
-        let essence = content_type.split(';').next().unwrap_or_default().trim();
-        match essence.strip_prefix("application/grpc")? {
-            "" | "+proto" => Some(Codec::Protobuf),
-            "+postcard" => Some(Codec::Postcard),
+        match subtype(content_type)? {
+            "" | "proto" => Some(Codec::Protobuf),
+            "postcard" => Some(Codec::Postcard),
             _ => None,
+        }
+    }
+
+    /// The codec among `custom` (or the built-ins) that `content_type` names.
+    pub(crate) fn negotiate(content_type: &str, custom: &[Codec]) -> Option<Codec> {
+        Codec::from_content_type(content_type).or_else(|| {
+            let subtype = subtype(content_type)?;
+            custom.iter().copied().find(|codec| codec.subtype() == subtype)
+        })
+    }
+
+    fn subtype(self) -> &'static str {
+        match self {
+            Codec::Protobuf => "",
+            Codec::Postcard => "postcard",
+            Codec::Serde(format) => format.name(),
         }
     }
 
@@ -46,19 +115,28 @@ impl Codec {
         match self {
             Codec::Protobuf => "application/grpc",
             Codec::Postcard => "application/grpc+postcard",
+            // Leaked once per format name and cached: content types are few and live forever.
+            Codec::Serde(format) => custom_content_type(format.name()),
         }
     }
 
     /// Appends the encoding of `message` to `buf`.
     pub fn encode<M: Message>(self, message: &M, buf: BytesMut) -> Result<BytesMut, Status> {
+        let failed = |error: &dyn fmt::Display| Status::internal(format!("failed to encode message: {error}"));
         match self {
             Codec::Protobuf => {
                 let mut buf = buf;
                 message.encode(&mut buf);
                 Ok(buf)
             }
-            Codec::Postcard => postcard::to_extend(message, buf)
-                .map_err(|error| Status::internal(format!("failed to encode message: {error}"))),
+            Codec::Postcard => postcard::to_extend(message, buf).map_err(|error| failed(&error)),
+            Codec::Serde(format) => {
+                let mut out = Vec::new();
+                format.serialize(message, &mut out).map_err(|error| failed(&error))?;
+                let mut buf = buf;
+                buf.extend_from_slice(&out);
+                Ok(buf)
+            }
         }
     }
 
@@ -68,7 +146,58 @@ impl Codec {
             Codec::Protobuf => M::decode(bytes).map_err(|error| error.to_string()),
             Codec::Postcard => postcard::from_bytes(&bytes)
                 .map_err(|error| format!("failed to decode postcard message: {error}")),
+            Codec::Serde(format) => {
+                let mut message = None;
+                format
+                    .deserialize(&bytes, &mut |deserializer| {
+                        message = Some(erased_serde::deserialize::<M>(deserializer)?);
+                        Ok(())
+                    })
+                    .and_then(|()| message.ok_or_else(|| "the format produced no value".to_owned()))
+                    .map_err(|error| format!("failed to decode {} message: {error}", format.name()))
+            }
         };
         decoded.map_err(Status::internal)
+    }
+}
+
+fn subtype(content_type: &str) -> Option<&str> {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let rest = essence.strip_prefix("application/grpc")?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('+')
+    }
+}
+
+fn custom_content_type(name: &'static str) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static TYPES: OnceLock<Mutex<HashMap<&'static str, &'static str>>> = OnceLock::new();
+    let mut types = TYPES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    types
+        .entry(name)
+        .or_insert_with(|| Box::leak(format!("application/grpc+{name}").into_boxed_str()))
+}
+
+impl PartialEq for Codec {
+    fn eq(&self, other: &Codec) -> bool {
+        self.subtype() == other.subtype()
+    }
+}
+
+impl Eq for Codec {}
+
+impl fmt::Debug for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Codec::Protobuf => f.write_str("Protobuf"),
+            Codec::Postcard => f.write_str("Postcard"),
+            Codec::Serde(format) => write!(f, "Serde({:?})", format.name()),
+        }
     }
 }

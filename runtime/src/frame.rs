@@ -4,6 +4,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::compression::Compression;
 use crate::{Codec, Message, Status};
 
 /// The size of the prefix before each message.
@@ -12,15 +13,37 @@ pub(crate) const PREFIX_LEN: usize = 5;
 /// The default limit on a received message, as in every gRPC implementation: 4 MiB.
 pub const DEFAULT_MAX_RECEIVE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
-/// Encodes `message` with its prefix.
-pub(crate) fn encode<M: Message>(
-    codec: Codec,
-    message: &M,
-    max_size: usize,
-) -> Result<Bytes, Status> {
-    let mut buf = BytesMut::with_capacity(PREFIX_LEN + 64);
-    encode_into(codec, message, max_size, &mut buf)?;
-    Ok(buf.freeze())
+/// How messages are written: codec, compression and size limit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Encoding {
+    pub(crate) codec: Codec,
+    pub(crate) compression: Option<Compression>,
+    pub(crate) max_size: usize,
+}
+
+impl Encoding {
+    /// Encodes `message` with its prefix.
+    pub(crate) fn encode<M: Message>(&self, message: &M) -> Result<Bytes, Status> {
+        let mut buf = BytesMut::with_capacity(PREFIX_LEN + 64);
+        self.encode_into(message, &mut buf)?;
+        Ok(buf.freeze())
+    }
+
+    /// Appends `message` with its prefix to `buf`, compressed if this encoding compresses.
+    pub(crate) fn encode_into<M: Message>(&self, message: &M, buf: &mut BytesMut) -> Result<(), Status> {
+        let Some(compression) = self.compression else {
+            return encode_into(self.codec, message, self.max_size, buf);
+        };
+        let mut plain = BytesMut::new();
+        encode_into(self.codec, message, self.max_size, &mut plain)?;
+        let start = buf.len();
+        buf.put_bytes(0, PREFIX_LEN);
+        compression.compress(&plain[PREFIX_LEN..], buf)?;
+        let len = buf.len() - start - PREFIX_LEN;
+        buf[start] = 1;
+        buf[start + 1..start + PREFIX_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+        Ok(())
+    }
 }
 
 /// Appends `message` with its prefix to `buf`, reserving the prefix first so that the body is
@@ -53,6 +76,8 @@ pub(crate) fn encode_into<M: Message>(
 pub(crate) struct FrameDecoder {
     buf: BytesMut,
     max_size: usize,
+    /// What the peer's `grpc-encoding` said compressed messages use.
+    compression: Option<Compression>,
 }
 
 impl FrameDecoder {
@@ -60,7 +85,14 @@ impl FrameDecoder {
         Self {
             buf: BytesMut::new(),
             max_size,
+            compression: None,
         }
+    }
+
+    /// Accepts messages compressed with `compression` (the peer's `grpc-encoding`).
+    pub(crate) fn with_compression(mut self, compression: Option<Compression>) -> Self {
+        self.compression = compression;
+        self
     }
 
     /// Adds received bytes.
@@ -80,19 +112,20 @@ impl FrameDecoder {
         }
         let compressed = self.buf[0];
         let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
-        match compressed {
-            0 => {}
-            1 => {
+        let compression = match (compressed, self.compression) {
+            (0, _) => None,
+            (1, Some(compression)) => Some(compression),
+            (1, None) => {
                 return Err(Status::internal(
                     "received a compressed message, but no grpc-encoding was negotiated",
                 ))
             }
-            flag => {
+            (flag, _) => {
                 return Err(Status::internal(format!(
                     "invalid compressed-flag {flag} in message prefix"
                 )))
             }
-        }
+        };
         if len > self.max_size {
             return Err(Status::resource_exhausted(format!(
                 "received message larger than max ({len} vs. {})",
@@ -103,7 +136,12 @@ impl FrameDecoder {
             return Ok(None);
         }
         self.buf.advance(PREFIX_LEN);
-        Ok(Some((self.buf.split_to(len).freeze(), PREFIX_LEN + len)))
+        let body = self.buf.split_to(len).freeze();
+        let body = match compression {
+            None => body,
+            Some(compression) => compression.decompress(&body, self.max_size)?,
+        };
+        Ok(Some((body, PREFIX_LEN + len)))
     }
 
     /// Whether bytes of an incomplete message are left over.

@@ -12,9 +12,11 @@
 mod base64;
 mod client;
 mod codec;
+mod compression;
 pub mod encoding;
 mod flow;
 mod frame;
+mod metadata;
 pub mod schema;
 mod server;
 mod status;
@@ -24,12 +26,15 @@ mod timeout;
 
 pub use client::{
     kind, BidiStream, BidiStreamingCall, Call, Channel, ClientStream, ClientStreamingCall,
-    RequestSink, Responses, ServerStreamingCall, UnaryCall,
+    OnewayCall, RequestSink, Response, Responses, ServerStreamingCall, UnaryCall,
 };
-pub use codec::Codec;
+pub use codec::{Codec, SerdeFormat};
+pub use erased_serde;
+pub use compression::Compression;
 pub use encoding::{DecodeError, Enumeration, Message, OpenEnum};
 pub use frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
-pub use server::{shutdown_signal, Server};
+pub use metadata::{InvalidMetadata, MetadataMap};
+pub use server::{shutdown_signal, Context, Server};
 pub use status::{Code, Status};
 pub use stream::Stream;
 pub use streaming::Streaming;

@@ -5,6 +5,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::metadata::MetadataMap;
+
 /// A gRPC status code, with the numbers and meanings of the gRPC spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -152,6 +154,7 @@ struct Inner {
     code: Code,
     message: String,
     details: Bytes,
+    metadata: MetadataMap,
 }
 
 macro_rules! constructors {
@@ -173,6 +176,7 @@ impl Status {
                 code,
                 message: message.into(),
                 details: Bytes::new(),
+                metadata: MetadataMap::new(),
             }),
         }
     }
@@ -216,6 +220,22 @@ impl Status {
     pub fn with_details(mut self, details: impl Into<Bytes>) -> Status {
         self.inner.details = details.into();
         self
+    }
+
+    /// Attaches metadata: a server sends it in the trailers; a client finds the response
+    /// headers and trailers of a failed call here.
+    pub fn with_metadata(mut self, metadata: MetadataMap) -> Status {
+        self.inner.metadata = metadata;
+        self
+    }
+
+    /// The metadata that came with the status.
+    pub fn metadata(&self) -> &MetadataMap {
+        &self.inner.metadata
+    }
+
+    pub(crate) fn metadata_mut(&mut self) -> &mut MetadataMap {
+        &mut self.inner.metadata
     }
 
     /// The code.

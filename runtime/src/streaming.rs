@@ -12,8 +12,10 @@ use h2::{FlowControl, RecvStream};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
-use crate::client::{status_from_h2, status_from_headers};
+use crate::client::{status_and_trailers, status_from_h2};
+use crate::compression::Compression;
 use crate::frame::FrameDecoder;
+use crate::metadata::MetadataMap;
 use crate::{Code, Codec, Message, Status};
 
 /// The incoming messages of a streaming call: requests on the server, responses on the client.
@@ -43,6 +45,10 @@ pub struct Streaming<T> {
     ended: Option<Option<Status>>,
     /// On the client, when the call's deadline passes.
     deadline: Option<Pin<Box<Sleep>>>,
+    /// On the client, the server's response headers.
+    headers: MetadataMap,
+    /// On the client, the server's trailers, once the stream has ended.
+    trailers: Option<MetadataMap>,
     message: PhantomData<fn() -> T>,
 }
 
@@ -51,6 +57,8 @@ struct Shared {
     decoder: FrameDecoder,
     /// `Some` once the body has ended: `None` cleanly, or the status that ended it.
     end: Option<Option<Status>>,
+    /// On the client, the custom trailers, once the body has ended.
+    trailers: Option<MetadataMap>,
     reader: Option<Waker>,
 }
 
@@ -70,6 +78,7 @@ impl<T: Message> Streaming<T> {
         let shared = Arc::new(Mutex::new(Shared {
             decoder: FrameDecoder::new(max_message_size),
             end: None,
+            trailers: None,
             reader: None,
         }));
         let flow = body.flow_control().clone();
@@ -81,8 +90,36 @@ impl<T: Message> Streaming<T> {
             drain: Some(drain),
             ended: None,
             deadline: None,
+            headers: MetadataMap::new(),
+            trailers: None,
             message: PhantomData,
         }
+    }
+
+    /// Decompresses messages compressed with `compression` (the peer's `grpc-encoding`).
+    pub(crate) fn with_compression(self, compression: Option<Compression>) -> Self {
+        {
+            let mut shared = lock(&self.shared);
+            let decoder = std::mem::replace(&mut shared.decoder, FrameDecoder::new(0));
+            shared.decoder = decoder.with_compression(compression);
+        }
+        self
+    }
+
+    /// Keeps the response headers, for [`headers`](Self::headers).
+    pub(crate) fn with_headers(mut self, headers: MetadataMap) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// On the client, the server's custom response headers.
+    pub fn headers(&self) -> &MetadataMap {
+        &self.headers
+    }
+
+    /// On the client, the server's custom trailers, once the stream has ended.
+    pub fn trailers(&self) -> Option<&MetadataMap> {
+        self.trailers.as_ref()
     }
 
     /// A stream that already ended: `None` cleanly, or with a status (a Trailers-Only response).
@@ -91,6 +128,7 @@ impl<T: Message> Streaming<T> {
             shared: Arc::new(Mutex::new(Shared {
                 decoder: FrameDecoder::new(0),
                 end: Some(outcome.clone()),
+                trailers: None,
                 reader: None,
             })),
             flow: None,
@@ -98,6 +136,8 @@ impl<T: Message> Streaming<T> {
             drain: None,
             ended: Some(outcome),
             deadline: None,
+            headers: MetadataMap::new(),
+            trailers: None,
             message: PhantomData,
         }
     }
@@ -144,7 +184,17 @@ impl<T: Message> Streaming<T> {
                 }
                 Some(outcome) => {
                     let partial = shared.decoder.has_partial_message();
+                    let trailers = shared.trailers.take();
                     drop(shared);
+                    self.trailers = trailers;
+                    // A failed call's status carries the headers and trailers, as unary ones do.
+                    let outcome = outcome.map(|mut status| {
+                        let mut metadata = self.headers.clone();
+                        metadata.extend(self.trailers.as_ref().unwrap_or(&MetadataMap::new()));
+                        metadata.extend(status.metadata());
+                        *status.metadata_mut() = metadata;
+                        status
+                    });
                     let outcome = match outcome {
                         None if partial => Some(Status::internal("stream ended inside a message")),
                         outcome => outcome,
@@ -191,30 +241,28 @@ async fn drain(mut body: RecvStream, shared: Arc<Mutex<Shared>>, expects_trailer
                     reader.wake();
                 }
             }
-            Some(Err(error)) => break Some(status_from_h2(&error)),
-            None if !expects_trailers => break None,
+            Some(Err(error)) => break (Some(status_from_h2(&error)), None),
+            None if !expects_trailers => break (None, None),
             None => break status_from_trailers(&mut body).await,
         }
     };
     let mut shared = lock(&shared);
-    shared.end = Some(end);
+    shared.end = Some(end.0);
+    shared.trailers = end.1;
     if let Some(reader) = shared.reader.take() {
         reader.wake();
     }
 }
 
-/// The status in the trailers: `None` for OK.
-async fn status_from_trailers(body: &mut RecvStream) -> Option<Status> {
-    let status = match body.trailers().await {
-        Ok(trailers) => trailers
-            .as_ref()
-            .and_then(status_from_headers)
-            .unwrap_or_else(|| {
-                Status::internal("server closed the stream without sending trailers")
-            }),
-        Err(error) => status_from_h2(&error),
-    };
-    (status.code() != Code::Ok).then_some(status)
+/// The status in the trailers (`None` for OK) and their custom metadata.
+async fn status_from_trailers(body: &mut RecvStream) -> (Option<Status>, Option<MetadataMap>) {
+    match body.trailers().await {
+        Ok(trailers) => {
+            let (status, trailers) = status_and_trailers(trailers.as_ref());
+            ((status.code() != Code::Ok).then_some(status), Some(trailers))
+        }
+        Err(error) => (Some(status_from_h2(&error)), None),
+    }
 }
 
 impl<T> Drop for Streaming<T> {

@@ -60,10 +60,15 @@ pub(super) struct Method<'a> {
     pub(super) request_param: &'a Type,
     /// The request message.
     pub(super) request: &'a Type,
-    /// The response message (the stream's item for a streaming response).
-    pub(super) response: &'a Type,
-    /// The whole declared return type, `Result<Response, Status>`.
-    pub(super) output: &'a Type,
+    /// The response message (the stream's item for a streaming response; `()` for none).
+    pub(super) response: Type,
+    /// The whole declared return type, `Result<Response, Status>`; `None` for a method that
+    /// returns nothing.
+    pub(super) output: Option<&'a Type>,
+    /// Whether the handler takes a `Context` after the request.
+    pub(super) takes_context: bool,
+    /// `#[oneway]`: the client returns once the request is sent.
+    pub(super) oneway: bool,
     /// `#[cfg(...)]` attributes, repeated on every item generated for the method.
     pub(super) cfgs: Vec<&'a syn::Attribute>,
     /// `#[idempotent]` or `#[no_side_effects]`.
@@ -80,7 +85,8 @@ pub(super) enum Idempotency {
 }
 
 /// Attributes `#[service]` reads on methods and removes from the trait.
-pub(super) const METHOD_ATTRIBUTES: &[&str] = &["idempotent", "no_side_effects", "proto"];
+pub(super) const METHOD_ATTRIBUTES: &[&str] =
+    &["idempotent", "no_side_effects", "oneway", "proto"];
 
 /// Reads `#[idempotent]`, `#[no_side_effects]` and `#[proto(name = "...")]` on a method.
 fn method_attributes(
@@ -275,13 +281,22 @@ impl<'a> Method<'a> {
             ),
         }
         let request = inputs.next();
-        if let Some(extra) = inputs.next() {
+        // An optional `Context` after the request.
+        let takes_context = inputs
+            .next_if(|input| matches!(input, FnArg::Typed(arg) if is_context(&arg.ty)))
+            .is_some();
+        let request_is_context = matches!(request, Some(FnArg::Typed(arg)) if is_context(&arg.ty));
+        if let Some(extra) = inputs.next().filter(|_| !request_is_context) {
             fail(
                 extra,
-                "an RPC method takes one request message: put the values in one struct",
+                "an RPC method takes one request message (and optionally a `Context`): put the values in one struct",
             );
         }
         let (request_arg, request) = match request {
+            Some(FnArg::Typed(arg)) if is_context(&arg.ty) => {
+                fail(arg, "the request comes first, then the `Context`: `req: Request, ctx: Context`");
+                (None, None)
+            }
             Some(FnArg::Typed(arg)) => {
                 let ident = match &*arg.pat {
                     Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
@@ -308,22 +323,29 @@ impl<'a> Method<'a> {
                 (None, None)
             }
         };
-        let (output, response) = match result_types(&sig.output) {
-            Some((output, ok)) => (Some(output), Some(ok)),
-            None => {
-                let message = "an RPC method returns `Result<Response, Status>`";
-                match &sig.output {
-                    ReturnType::Default => fail_at_parens(message),
-                    ReturnType::Type(_, ty) => fail(ty, message),
-                }
+        let oneway = item.attrs.iter().find(|attr| attr.path().is_ident("oneway"));
+        let (output, response) = match (result_types(&sig.output), &sig.output) {
+            // No return value: the method answers google.protobuf.Empty.
+            (_, ReturnType::Default) => (None, None),
+            (Some((output, ok)), _) => (Some(output), Some(ok)),
+            (None, ReturnType::Type(_, ty)) => {
+                fail(ty, "an RPC method returns `Result<Response, Status>`, or nothing (google.protobuf.Empty)");
                 (None, None)
             }
         };
+        if let (Some(oneway), ReturnType::Type(_, ty)) = (oneway, &sig.output) {
+            let _ = oneway;
+            fail(ty, "a #[oneway] method returns nothing: its caller does not wait for an answer");
+        }
+        let _ = fail_at_parens;
         if let Some(error) = output.and_then(error_type_other_than_status) {
             fail(error, "the error type of an RPC method is `protoless::Status`: gRPC carries a status code and message");
         }
         // Streaming shapes: `Streaming<Request>` in, `impl Stream<Item = Result<..>>` out.
         let streamed_request = request.and_then(streaming_message);
+        if let (Some(oneway), Some(_)) = (oneway, streamed_request) {
+            fail(oneway, "#[oneway] is for methods taking one request message, not a stream");
+        }
         let streamed_response = match response.map(stream_item) {
             Some(Some(Ok(item))) => Some(item),
             Some(Some(Err(bad_item))) => {
@@ -353,8 +375,13 @@ impl<'a> Method<'a> {
             request_arg: request_arg?,
             request_param: request?,
             request: streamed_request.or(request)?,
-            response: streamed_response.or(response)?,
-            output: output?,
+            response: streamed_response
+                .or(response)
+                .cloned()
+                .unwrap_or_else(|| syn::parse_quote!(())),
+            output,
+            takes_context,
+            oneway: oneway.is_some(),
             cfgs: item
                 .attrs
                 .iter()
@@ -418,6 +445,11 @@ fn error_type_other_than_status(output: &Type) -> Option<&Type> {
         }
         other => Some(other),
     }
+}
+
+/// Whether a parameter's type is `Context` (by its last path segment).
+fn is_context(ty: &Type) -> bool {
+    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|last| last.ident == "Context"))
 }
 
 /// `Request` for a parameter of type `Streaming<Request>`.

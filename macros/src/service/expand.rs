@@ -25,8 +25,14 @@ fn rewrite_trait(service: &Service) -> TokenStream {
         })
         .zip(&service.methods)
     {
-        let mut output = method.output.clone();
-        require_send_stream(&mut output);
+        let output = match method.output {
+            Some(output) => {
+                let mut output = output.clone();
+                require_send_stream(&mut output);
+                quote!(#output)
+            }
+            None => quote!(()),
+        };
         trait_item.attrs.retain(|attr| {
             !METHOD_ATTRIBUTES
                 .iter()
@@ -165,6 +171,20 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
     let name = &method.proto_name;
     let ident = method.ident;
     let param = method.request_param;
+    let context = method.takes_context.then(|| quote!(, context));
+    let call = quote!(#trait_ident::#ident(&*inner, request #context));
+    // A method that returns nothing answers google.protobuf.Empty once it is done.
+    let handle = if method.output.is_some() {
+        call
+    } else {
+        quote! {{
+            let done = #call;
+            async move {
+                done.await;
+                ::core::result::Result::<(), #krate::Status>::Ok(())
+            }
+        }}
+    };
     let driver = match method.kind {
         Kind::Unary => quote!(serve_unary),
         Kind::ServerStreaming => quote!(serve_server_streaming),
@@ -178,9 +198,13 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
         #name => {
             let inner = ::core::clone::Clone::clone(&self.inner);
             ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
-                #krate::__private::#driver(call, |request: #param| {
-                    #trait_ident::#ident(&*inner, request)
-                })
+                #krate::__private::#driver(
+                    call,
+                    |request: #param, context: #krate::Context| {
+                        let _ = &context;
+                        #handle
+                    },
+                )
                 .await
             }))
         }
@@ -197,7 +221,7 @@ fn schema(service: &Service) -> TokenStream {
         let name = &method.proto_name;
         let docs = &method.docs;
         let request = method.request;
-        let response = method.response;
+        let response = &method.response;
         let client_streaming = method.kind.client_streaming();
         let server_streaming = method.kind.server_streaming();
         let idempotency = match method.idempotency {
@@ -244,9 +268,14 @@ fn client(service: &Service) -> TokenStream {
         let ident = method.ident;
         let arg = method.request_arg;
         let request = method.request;
-        let response = method.response;
+        let response = &method.response;
         let path = method_path(service, method);
         let (call_type, opener, awaited) = match method.kind {
+            Kind::Unary if method.oneway => (
+                quote!(OnewayCall),
+                quote!(oneway),
+                "`()` as soon as the request is sent, without waiting for the answer",
+            ),
             Kind::Unary => (quote!(UnaryCall), quote!(unary), "the response"),
             Kind::ServerStreaming => (
                 quote!(ServerStreamingCall),
@@ -265,6 +294,11 @@ fn client(service: &Service) -> TokenStream {
             ),
         };
         let call_doc = format!("Calls `{path}`; `.await` the returned call for {awaited}.");
+        let response_type = if method.oneway {
+            quote!()
+        } else {
+            quote!(#response)
+        };
         let (param, argument) = if method.kind.client_streaming() {
             (quote!(), quote!())
         } else {
@@ -275,7 +309,7 @@ fn client(service: &Service) -> TokenStream {
             #(#docs)*
             #[doc = ""]
             #[doc = #call_doc]
-            pub fn #ident(&self #param) -> #krate::#call_type<#request, #response> {
+            pub fn #ident(&self #param) -> #krate::#call_type<#request, #response_type> {
                 self.channel.#opener(#path #argument)
             }
         }

@@ -8,14 +8,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::ResponseFuture;
-use h2::{RecvStream, SendStream};
-use http::{HeaderMap, HeaderValue, Request};
+use h2::SendStream;
+use http::{HeaderValue, Request};
 use tokio::time::Instant;
 
+use super::response::{read_single_response, status_from_h2, Head, Response};
+use super::streams::{BidiStream, ClientStream, RequestSink, Responses};
 use super::Channel;
-use crate::flow::send_flow_controlled;
-use crate::frame::{self, FrameDecoder};
-use crate::status::decode_message;
+use crate::compression::{Compression, ACCEPT_ENCODING};
+use crate::frame::Encoding;
+use crate::metadata::MetadataMap;
+use crate::server::inherited_deadline;
 use crate::{timeout, Code, Codec, Message, Status, Streaming};
 
 /// The four shapes of a gRPC method, as type markers of [`Call`].
@@ -32,6 +35,9 @@ pub mod kind {
     /// Streams both ways.
     #[derive(Debug)]
     pub enum BidiStreaming {}
+    /// One request; the caller does not wait for the (empty) answer.
+    #[derive(Debug)]
+    pub enum Oneway {}
 }
 
 /// A call that has not been sent yet: chain options, then `.await` it.
@@ -69,7 +75,10 @@ pub struct Call<Req, Resp, Kind> {
     path: &'static str,
     request: Option<Req>,
     timeout: Option<Duration>,
+    inherit_deadline: bool,
     codec: Codec,
+    compression: Option<Compression>,
+    metadata: MetadataMap,
     shape: PhantomData<fn(Kind) -> Resp>,
 }
 
@@ -81,17 +90,22 @@ pub type ServerStreamingCall<Req, Resp> = Call<Req, Resp, kind::ServerStreaming>
 pub type ClientStreamingCall<Req, Resp> = Call<Req, Resp, kind::ClientStreaming>;
 /// A bidirectional call: `.await` gives a [`BidiStream`].
 pub type BidiStreamingCall<Req, Resp> = Call<Req, Resp, kind::BidiStreaming>;
+/// A `#[oneway]` call: `.await` returns once the request is sent.
+pub type OnewayCall<Req> = Call<Req, (), kind::Oneway>;
 
 type BoxedCall<T> = Pin<Box<dyn Future<Output = Result<T, Status>> + Send>>;
 
 impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     pub(super) fn new(channel: Channel, path: &'static str, request: Option<Req>) -> Self {
         Call {
+            codec: channel.codec(),
+            compression: channel.compression(),
             channel,
             path,
             request,
             timeout: None,
-            codec: Codec::Protobuf,
+            inherit_deadline: true,
+            metadata: MetadataMap::new(),
             shape: PhantomData,
         }
     }
@@ -104,13 +118,33 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         self
     }
 
-    /// Encodes this call with `codec` instead of protobuf.
+    /// Inside a handler, calls inherit the deadline of the call being handled (the earlier of
+    /// it and [`timeout`](Self::timeout) applies). This opts out, for work that should outlive
+    /// the caller's deadline.
+    pub fn ignore_inherited_deadline(mut self) -> Self {
+        self.inherit_deadline = false;
+        self
+    }
+
+    /// Encodes this call with `codec` instead of the channel's (protobuf by default).
     pub fn codec(mut self, codec: Codec) -> Self {
         self.codec = codec;
         self
     }
 
-    fn request_head(&self) -> Request<()> {
+    /// Compresses the request messages (and asks the server to answer compressed too).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// Sends `metadata` as request headers, next to any set before.
+    pub fn metadata(mut self, metadata: MetadataMap) -> Self {
+        self.metadata.extend(&metadata);
+        self
+    }
+
+    fn request_head(&self, deadline: Option<Instant>) -> Request<()> {
         let mut request = Request::new(());
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = self.channel.uri(self.path);
@@ -124,36 +158,59 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             http::header::USER_AGENT,
             HeaderValue::from_static(concat!("protoless/", env!("CARGO_PKG_VERSION"))),
         );
-        if let Some(timeout) = self.timeout {
-            let value = HeaderValue::from_str(&timeout::format(timeout))
+        if let Some(deadline) = deadline {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let value = HeaderValue::from_str(&timeout::format(remaining))
                 .expect("a formatted timeout is ASCII digits and a unit");
             headers.insert("grpc-timeout", value);
         }
+        if let Some(compression) = self.compression {
+            headers.insert("grpc-encoding", HeaderValue::from_static(compression.name()));
+        }
+        headers.insert("grpc-accept-encoding", HeaderValue::from_static(ACCEPT_ENCODING));
+        self.metadata.write_to(headers);
         request
     }
 
+    /// When the call must be done: its own timeout, or the deadline of the call being handled
+    /// if that is earlier.
     fn deadline(&self) -> Option<Instant> {
-        self.timeout.map(|timeout| Instant::now() + timeout)
+        let own = self.timeout.map(|timeout| Instant::now() + timeout);
+        let inherited = if self.inherit_deadline {
+            inherited_deadline()
+        } else {
+            None
+        };
+        match (own, inherited) {
+            (Some(own), Some(inherited)) => Some(own.min(inherited)),
+            (own, inherited) => own.or(inherited),
+        }
+    }
+
+    fn encoding(&self) -> Encoding {
+        Encoding {
+            codec: self.codec,
+            compression: self.compression,
+            max_size: self.channel.max_send_message_size(),
+        }
     }
 
     fn encode_request(&mut self) -> Result<Bytes, Status> {
-        let request = self
-            .request
-            .take()
-            .expect("this call shape carries a request");
-        frame::encode(self.codec, &request, self.channel.max_send_message_size())
+        let request = self.request.take().expect("this call shape carries a request");
+        self.encoding().encode(&request)
     }
 
     /// Opens the HTTP/2 stream, leaving the request body open for messages.
-    async fn open(&self) -> Result<(SendStream<Bytes>, ResponseFuture), Status> {
+    async fn open(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<(SendStream<Bytes>, ResponseFuture), Status> {
         let mut sender = self.channel.sender().await?;
-        let (response, body) =
-            sender
-                .send_request(self.request_head(), false)
-                .map_err(|error| {
-                    self.channel.forget_connection();
-                    status_from_h2(&error)
-                })?;
+        let head = self.request_head(deadline);
+        let (response, body) = sender.send_request(head, false).map_err(|error| {
+            self.channel.forget_connection();
+            status_from_h2(&error)
+        })?;
         Ok((body, response))
     }
 
@@ -161,11 +218,11 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     ///
     /// A stream the server refused before processing it (`REFUSED_STREAM`) is sent again, as
     /// gRPC's transparent retry allows: the server did no work, so this is safe for any method.
-    async fn send_single(&mut self) -> Result<Head, Status> {
+    async fn send_single(&mut self, deadline: Option<Instant>) -> Result<Head, Status> {
         let payload = self.encode_request()?;
         let mut attempt = 0;
         loop {
-            let (mut body, response) = self.open().await?;
+            let (mut body, response) = self.open(deadline).await?;
             body.send_data(payload.clone(), true)
                 .map_err(|error| status_from_h2(&error))?;
             match response.await {
@@ -188,12 +245,20 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     fn sink(&self, body: SendStream<Bytes>, deadline: Option<Instant>) -> RequestSink<Req> {
         RequestSink {
             body,
-            codec: self.codec,
-            max_message_size: self.channel.max_send_message_size(),
+            encoding: self.encoding(),
             deadline,
             closed: false,
             request: PhantomData,
         }
+    }
+
+    fn responses(&self, response: ResponseFuture, deadline: Option<Instant>) -> Responses<Resp> {
+        Responses::waiting(
+            response,
+            self.codec,
+            self.channel.max_receive_message_size(),
+            deadline,
+        )
     }
 }
 
@@ -201,7 +266,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
 const TRANSPARENT_RETRIES: usize = 3;
 
 /// Runs `work` under the call's deadline.
-async fn within<T>(
+pub(super) async fn within<T>(
     deadline: Option<Instant>,
     work: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
@@ -213,26 +278,70 @@ async fn within<T>(
     }
 }
 
+impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
+    /// Sends the call and returns the response with the server's response headers and
+    /// trailers. (A failed call's metadata is in its [`Status::metadata`].)
+    pub async fn into_response(mut self) -> Result<Response<Resp>, Status> {
+        let deadline = self.deadline();
+        within(deadline, async {
+            match self.send_single(deadline).await? {
+                Head::Body {
+                    body,
+                    headers,
+                    compression,
+                } => {
+                    let max = self.channel.max_receive_message_size();
+                    let (message, headers, trailers) =
+                        read_single_response(body, compression, headers, max).await?;
+                    Ok(Response {
+                        message: self.codec.decode(message)?,
+                        headers,
+                        trailers,
+                    })
+                }
+                Head::Ended(status) if status.code() == Code::Ok => {
+                    Err(Status::internal("server sent no response message"))
+                }
+                Head::Ended(status) => Err(status),
+            }
+        })
+        .await
+    }
+}
+
 impl<Req: Message, Resp: Message> IntoFuture for UnaryCall<Req, Resp> {
     type Output = Result<Resp, Status>;
     type IntoFuture = BoxedCall<Resp>;
 
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { Ok(self.into_response().await?.message) })
+    }
+}
+
+impl<Req: Message> IntoFuture for OnewayCall<Req> {
+    type Output = Result<(), Status>;
+    type IntoFuture = BoxedCall<()>;
+
+    /// Sends the request and returns; the answer is read in the background so that the stream
+    /// closes cleanly instead of being reset (which would cancel the handler).
     fn into_future(mut self) -> Self::IntoFuture {
         Box::pin(async move {
             let deadline = self.deadline();
-            within(deadline, async {
-                match self.send_single().await? {
-                    Head::Body(body) => {
-                        let max = self.channel.max_receive_message_size();
-                        self.codec.decode(read_single_response(body, max).await?)
+            let payload = self.encode_request()?;
+            let (mut body, response) = within(deadline, self.open(deadline)).await?;
+            body.send_data(payload, true)
+                .map_err(|error| status_from_h2(&error))?;
+            tokio::spawn(async move {
+                let _keep_open_until_answered = body;
+                if let Ok(response) = response.await {
+                    let mut answer = response.into_body();
+                    while let Some(Ok(chunk)) = answer.data().await {
+                        let _ = answer.flow_control().release_capacity(chunk.len());
                     }
-                    Head::Ended(status) if status.code() == Code::Ok => {
-                        Err(Status::internal("server sent no response message"))
-                    }
-                    Head::Ended(status) => Err(status),
+                    let _ = answer.trailers().await;
                 }
-            })
-            .await
+            });
+            Ok(())
         })
     }
 }
@@ -244,7 +353,7 @@ impl<Req: Message, Resp: Message> IntoFuture for ServerStreamingCall<Req, Resp> 
     fn into_future(mut self) -> Self::IntoFuture {
         Box::pin(async move {
             let deadline = self.deadline();
-            let head = within(deadline, self.send_single()).await?;
+            let head = within(deadline, self.send_single(deadline)).await?;
             Ok(self.streaming(head, deadline))
         })
     }
@@ -257,10 +366,10 @@ impl<Req: Message, Resp: Message> IntoFuture for ClientStreamingCall<Req, Resp> 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let deadline = self.deadline();
-            let (body, response) = within(deadline, self.open()).await?;
+            let (body, response) = within(deadline, self.open(deadline)).await?;
             Ok(ClientStream {
                 requests: self.sink(body, deadline),
-                responses: Responses::waiting(response, &self, deadline),
+                responses: self.responses(response, deadline),
             })
         })
     }
@@ -273,10 +382,10 @@ impl<Req: Message, Resp: Message> IntoFuture for BidiStreamingCall<Req, Resp> {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let deadline = self.deadline();
-            let (body, response) = within(deadline, self.open()).await?;
+            let (body, response) = within(deadline, self.open(deadline)).await?;
             Ok(BidiStream {
                 requests: self.sink(body, deadline),
-                responses: Responses::waiting(response, &self, deadline),
+                responses: self.responses(response, deadline),
             })
         })
     }
@@ -288,314 +397,9 @@ impl<Req, Resp, Kind> std::fmt::Debug for Call<Req, Resp, Kind> {
             .field("path", &self.path)
             .field("timeout", &self.timeout)
             .field("codec", &self.codec)
+            .field("compression", &self.compression)
+            .field("metadata", &self.metadata)
             .finish_non_exhaustive()
     }
 }
 
-/// Reads the body of a unary response: one message, then the status in the trailers.
-///
-/// Unary calls read here directly rather than through a [`Streaming`], which would spawn a task.
-async fn read_single_response(mut body: RecvStream, max_size: usize) -> Result<Bytes, Status> {
-    let mut decoder = FrameDecoder::new(max_size);
-    let mut message = None;
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|error| status_from_h2(&error))?;
-        decoder.push(&chunk);
-        let _ = body.flow_control().release_capacity(chunk.len());
-        while let Some(next) = decoder.next_message()? {
-            if message.replace(next).is_some() {
-                return Err(Status::internal(
-                    "server sent more than one response message",
-                ));
-            }
-        }
-    }
-    let trailers = body
-        .trailers()
-        .await
-        .map_err(|error| status_from_h2(&error))?;
-    let status = trailers
-        .as_ref()
-        .and_then(status_from_headers)
-        .unwrap_or_else(|| Status::internal("server closed the stream without sending trailers"));
-    if status.code() != Code::Ok {
-        return Err(status);
-    }
-    if decoder.has_partial_message() {
-        return Err(Status::internal("response stream ended inside a message"));
-    }
-    message.ok_or_else(|| Status::internal("server sent no response message"))
-}
-
-/// The response headers, read: a body to come, or a Trailers-Only status.
-enum Head {
-    Body(RecvStream),
-    Ended(Status),
-}
-
-impl Head {
-    fn into_streaming<Resp: Message>(
-        self,
-        codec: Codec,
-        max_message_size: usize,
-    ) -> Streaming<Resp> {
-        match self {
-            Head::Body(body) => Streaming::new(body, codec, max_message_size, true),
-            Head::Ended(status) => {
-                Streaming::ended(codec, (status.code() != Code::Ok).then_some(status))
-            }
-        }
-    }
-
-    fn read(response: http::Response<RecvStream>) -> Result<Head, Status> {
-        let (head, body) = response.into_parts();
-        if head.status != http::StatusCode::OK {
-            let code = Code::from_http(head.status.as_u16());
-            return Err(status_from_headers(&head.headers).unwrap_or_else(|| {
-                Status::new(code, format!("unexpected HTTP status code {}", head.status))
-            }));
-        }
-        if let Some(status) = status_from_headers(&head.headers) {
-            return Ok(Head::Ended(status));
-        }
-        let content_type = head.headers.get(http::header::CONTENT_TYPE);
-        let is_grpc = content_type
-            .and_then(|value| value.to_str().ok())
-            .and_then(Codec::from_content_type)
-            .is_some();
-        if !is_grpc {
-            return Err(Status::unknown(format!(
-                "response has content-type {content_type:?}, not a gRPC one"
-            )));
-        }
-        Ok(Head::Body(body))
-    }
-}
-
-/// Sends the request messages of a client-streaming or bidirectional call.
-pub struct RequestSink<Req> {
-    body: SendStream<Bytes>,
-    codec: Codec,
-    max_message_size: usize,
-    deadline: Option<Instant>,
-    closed: bool,
-    request: PhantomData<fn(Req)>,
-}
-
-impl<Req: Message> RequestSink<Req> {
-    /// Sends one request, waiting while the server's flow-control window is full.
-    ///
-    /// Fails when the call has ended; the response side then tells the server's status.
-    pub async fn send(&mut self, request: Req) -> Result<(), Status> {
-        if self.closed {
-            return Err(Status::failed_precondition("requests were already closed"));
-        }
-        let message = frame::encode(self.codec, &request, self.max_message_size)?;
-        within(self.deadline, async {
-            send_flow_controlled(&mut self.body, message)
-                .await
-                .map_err(|error| status_from_h2(&error))
-        })
-        .await
-    }
-
-    /// Tells the server no more requests follow (HTTP/2 END_STREAM). Closing twice is harmless.
-    pub fn close(&mut self) -> Result<(), Status> {
-        if !self.closed {
-            self.closed = true;
-            self.body
-                .send_data(Bytes::new(), true)
-                .map_err(|error| status_from_h2(&error))?;
-        }
-        Ok(())
-    }
-}
-
-impl<Req> std::fmt::Debug for RequestSink<Req> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestSink")
-            .field("closed", &self.closed)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The responses of a client-streaming or bidirectional call.
-///
-/// The server may send its response headers only with its first message, so they are awaited
-/// on the first read, not when the call opens: a client can send first without blocking.
-pub struct Responses<Resp> {
-    state: ResponsesState<Resp>,
-}
-
-enum ResponsesState<Resp> {
-    Waiting {
-        response: ResponseFuture,
-        codec: Codec,
-        max_message_size: usize,
-        deadline: Option<Instant>,
-    },
-    Open(Streaming<Resp>),
-    Failed(Status),
-}
-
-impl<Resp: Message> Responses<Resp> {
-    fn waiting(
-        response: ResponseFuture,
-        call: &Call<impl Message, Resp, impl Sized>,
-        deadline: Option<Instant>,
-    ) -> Self {
-        Responses {
-            state: ResponsesState::Waiting {
-                response,
-                codec: call.codec,
-                max_message_size: call.channel.max_receive_message_size(),
-                deadline,
-            },
-        }
-    }
-
-    /// The next response; `Ok(None)` once the server has finished, `Err` with its status if the
-    /// call failed.
-    pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
-        if matches!(self.state, ResponsesState::Waiting { .. }) {
-            let placeholder = ResponsesState::Failed(Status::internal("response headers lost"));
-            let ResponsesState::Waiting {
-                response,
-                codec,
-                max_message_size,
-                deadline,
-            } = std::mem::replace(&mut self.state, placeholder)
-            else {
-                unreachable!("checked just above")
-            };
-            let head = within(deadline, async {
-                Head::read(response.await.map_err(|error| status_from_h2(&error))?)
-            })
-            .await;
-            self.state = match head {
-                Ok(head) => ResponsesState::Open(
-                    head.into_streaming(codec, max_message_size)
-                        .with_deadline(deadline),
-                ),
-                Err(status) => ResponsesState::Failed(status),
-            };
-        }
-        match &mut self.state {
-            ResponsesState::Open(streaming) => streaming.message().await,
-            ResponsesState::Failed(status) => Err(status.clone()),
-            ResponsesState::Waiting { .. } => unreachable!("opened just above"),
-        }
-    }
-}
-
-impl<Resp> std::fmt::Debug for Responses<Resp> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &self.state {
-            ResponsesState::Waiting { .. } => "waiting for headers",
-            ResponsesState::Open(_) => "open",
-            ResponsesState::Failed(_) => "failed",
-        };
-        f.debug_struct("Responses").field("state", &state).finish()
-    }
-}
-
-/// An open client-streaming call: [`send`](Self::send) the requests, then
-/// [`finish`](Self::finish) for the server's one response.
-///
-/// Dropping it before `finish` cancels the call.
-#[derive(Debug)]
-pub struct ClientStream<Req, Resp> {
-    requests: RequestSink<Req>,
-    responses: Responses<Resp>,
-}
-
-impl<Req: Message, Resp: Message> ClientStream<Req, Resp> {
-    /// Sends one request, waiting while the server's flow-control window is full.
-    ///
-    /// Fails when the server has ended the call; [`finish`](Self::finish) then tells its status.
-    pub async fn send(&mut self, request: Req) -> Result<(), Status> {
-        self.requests.send(request).await
-    }
-
-    /// Closes the request stream and waits for the response.
-    pub async fn finish(mut self) -> Result<Resp, Status> {
-        // A server that already answered may have closed its side: its answer is what counts.
-        let _ = self.requests.close();
-        let response = self
-            .responses
-            .message()
-            .await?
-            .ok_or_else(|| Status::internal("server sent no response message"))?;
-        match self.responses.message().await? {
-            None => Ok(response),
-            Some(_) => Err(Status::internal(
-                "server sent more than one response message",
-            )),
-        }
-    }
-}
-
-/// An open bidirectional call: [`send`](Self::send) requests and read
-/// [`message`](Self::message)s in any order, or [`split`](Self::split) the two directions
-/// between tasks.
-///
-/// Dropping it before the server finishes cancels the call.
-#[derive(Debug)]
-pub struct BidiStream<Req, Resp> {
-    requests: RequestSink<Req>,
-    responses: Responses<Resp>,
-}
-
-impl<Req: Message, Resp: Message> BidiStream<Req, Resp> {
-    /// Sends one request, waiting while the server's flow-control window is full.
-    pub async fn send(&mut self, request: Req) -> Result<(), Status> {
-        self.requests.send(request).await
-    }
-
-    /// Tells the server no more requests follow.
-    pub fn close_send(&mut self) -> Result<(), Status> {
-        self.requests.close()
-    }
-
-    /// The next response; `Ok(None)` once the server has finished.
-    pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
-        self.responses.message().await
-    }
-
-    /// The two directions apart, to send from one task and read in another.
-    pub fn split(self) -> (RequestSink<Req>, Responses<Resp>) {
-        (self.requests, self.responses)
-    }
-}
-
-/// The status in `grpc-status`, `grpc-message` and `grpc-status-details-bin`, if present.
-pub(crate) fn status_from_headers(headers: &HeaderMap) -> Option<Status> {
-    let code = headers.get("grpc-status")?;
-    let code = Code::from_header(code.as_bytes()).unwrap_or(Code::Unknown);
-    let message = headers
-        .get("grpc-message")
-        .map(|value| decode_message(value.as_bytes()))
-        .unwrap_or_default();
-    let mut status = Status::new(code, message);
-    if let Some(details) = headers.get("grpc-status-details-bin") {
-        if let Some(details) = crate::base64::decode(details.as_bytes()) {
-            status = status.with_details(details);
-        }
-    }
-    Some(status)
-}
-
-/// Maps an h2 error as the gRPC spec's "Errors" table maps RST_STREAM codes.
-pub(crate) fn status_from_h2(error: &h2::Error) -> Status {
-    use h2::Reason;
-    let code = match error.reason() {
-        Some(Reason::CANCEL) => Code::Cancelled,
-        Some(Reason::REFUSED_STREAM) => Code::Unavailable,
-        Some(Reason::ENHANCE_YOUR_CALM) => Code::ResourceExhausted,
-        Some(Reason::INADEQUATE_SECURITY) => Code::PermissionDenied,
-        Some(_) => Code::Internal,
-        None if error.is_io() || error.is_go_away() => Code::Unavailable,
-        None => Code::Internal,
-    };
-    Status::new(code, format!("HTTP/2 error: {error}"))
-}

@@ -8,9 +8,11 @@ use http::uri::{Authority, Scheme};
 use http::Uri;
 use tokio::net::TcpStream;
 
-use super::{BidiStreamingCall, Call, ClientStreamingCall, ServerStreamingCall, UnaryCall};
+use super::{
+    BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall, UnaryCall,
+};
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
-use crate::{Code, Message, Status};
+use crate::{Code, Codec, Compression, Message, Status};
 
 /// How many bytes the server may send on one call before this side reads them.
 const STREAM_WINDOW: u32 = 1024 * 1024;
@@ -31,6 +33,16 @@ const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Channel {
     inner: Arc<Inner>,
+    options: Options,
+}
+
+/// A channel's defaults for its calls; each clone has its own.
+#[derive(Clone, Copy, Debug)]
+struct Options {
+    codec: Codec,
+    compression: Option<Compression>,
+    max_receive_message_size: usize,
+    max_send_message_size: usize,
 }
 
 struct Inner {
@@ -40,8 +52,6 @@ struct Inner {
     connection: Mutex<Option<SendRequest<Bytes>>>,
     /// Held while dialling, so that many calls on a broken channel dial once.
     dialling: tokio::sync::Mutex<()>,
-    pub(super) max_receive_message_size: usize,
-    pub(super) max_send_message_size: usize,
 }
 
 impl Channel {
@@ -83,10 +93,48 @@ impl Channel {
                 authority,
                 connection: Mutex::new(None),
                 dialling: tokio::sync::Mutex::new(()),
+            }),
+            options: Options {
+                codec: Codec::Protobuf,
+                compression: None,
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
                 max_send_message_size: usize::MAX,
-            }),
+            },
         })
+    }
+
+    /// This channel (sharing its connection) with `codec` as the default of its calls.
+    pub fn with_codec(mut self, codec: Codec) -> Channel {
+        self.options.codec = codec;
+        self
+    }
+
+    /// This channel (sharing its connection) compressing its calls' requests with `compression`.
+    pub fn with_compression(mut self, compression: Compression) -> Channel {
+        self.options.compression = Some(compression);
+        self
+    }
+
+    /// This channel with another limit on received messages (default 4 MiB): larger responses
+    /// fail with `RESOURCE_EXHAUSTED` before they are buffered.
+    pub fn with_max_receive_message_size(mut self, bytes: usize) -> Channel {
+        self.options.max_receive_message_size = bytes;
+        self
+    }
+
+    /// This channel with a limit on sent messages (default: none); a larger request fails with
+    /// `RESOURCE_EXHAUSTED` without being sent.
+    pub fn with_max_send_message_size(mut self, bytes: usize) -> Channel {
+        self.options.max_send_message_size = bytes;
+        self
+    }
+
+    pub(super) fn codec(&self) -> Codec {
+        self.options.codec
+    }
+
+    pub(super) fn compression(&self) -> Option<Compression> {
+        self.options.compression
     }
 
     /// Starts a unary call to `path` (`/package.Service/Method`); await it for the response.
@@ -97,6 +145,11 @@ impl Channel {
         path: &'static str,
         request: Req,
     ) -> UnaryCall<Req, Resp> {
+        Call::new(self.clone(), path, Some(request))
+    }
+
+    /// Starts a `#[oneway]` call to `path`: awaiting it returns once the request is sent.
+    pub fn oneway<Req: Message>(&self, path: &'static str, request: Req) -> OnewayCall<Req> {
         Call::new(self.clone(), path, Some(request))
     }
 
@@ -135,11 +188,11 @@ impl Channel {
     }
 
     pub(super) fn max_receive_message_size(&self) -> usize {
-        self.inner.max_receive_message_size
+        self.options.max_receive_message_size
     }
 
     pub(super) fn max_send_message_size(&self) -> usize {
-        self.inner.max_send_message_size
+        self.options.max_send_message_size
     }
 
     /// A handle on the live connection, dialling first if there is none, and ready for a stream.

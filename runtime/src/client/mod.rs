@@ -2,10 +2,14 @@
 
 mod call;
 mod channel;
+mod response;
+mod streams;
 
 pub use call::{
-    kind, BidiStream, BidiStreamingCall, Call, ClientStream, ClientStreamingCall, RequestSink,
-    Responses, ServerStreamingCall, UnaryCall,
+    kind, BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall,
+    UnaryCall,
 };
-pub(crate) use call::{status_from_h2, status_from_headers};
 pub use channel::Channel;
+pub(crate) use response::{status_and_trailers, status_from_h2};
+pub use response::Response;
+pub use streams::{BidiStream, ClientStream, RequestSink, Responses};

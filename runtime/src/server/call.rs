@@ -19,9 +19,11 @@ use h2::{RecvStream, SendStream};
 use http::{HeaderMap, HeaderValue};
 use tokio::time::{Instant, Sleep};
 
-use super::ServerConfig;
+use super::context::CALL_DEADLINE;
+use super::{Context, ServerConfig};
 use crate::flow::send_flow_controlled;
-use crate::frame::{self, FrameDecoder};
+use crate::compression::Compression;
+use crate::frame::{Encoding, FrameDecoder};
 use crate::status::encode_message;
 use crate::{Code, Codec, Message, Status, Streaming};
 
@@ -33,8 +35,12 @@ pub struct ServerCall {
     pub(super) codec: Codec,
     pub(super) body: RecvStream,
     pub(super) respond: SendResponse<Bytes>,
-    pub(super) deadline: Option<Instant>,
+    pub(super) context: Context,
     pub(super) config: Arc<ServerConfig>,
+    /// What the request's messages are compressed with (its `grpc-encoding`).
+    pub(super) request_compression: Option<Compression>,
+    /// What to compress responses with, if anything.
+    pub(super) response_compression: Option<Compression>,
 }
 
 impl ServerCall {
@@ -45,16 +51,20 @@ impl ServerCall {
     }
 
     fn start(self) -> (RecvStream, Responder, Deadline) {
+        let deadline = self.context.deadline_instant();
         let responder = Responder {
             respond: self.respond,
             stream: None,
             codec: self.codec,
             config: self.config,
+            context: self.context,
+            request_compression: self.request_compression,
+            response_compression: self.response_compression,
         };
-        let deadline = Deadline(
-            self.deadline
-                .map(|at| Box::pin(tokio::time::sleep_until(at))),
-        );
+        let deadline = Deadline {
+            at: deadline,
+            sleep: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
+        };
         (self.body, responder, deadline)
     }
 }
@@ -64,15 +74,17 @@ pub async fn serve_unary<Req, Resp, Handler, Fut>(call: ServerCall, handler: Han
 where
     Req: Message,
     Resp: Message,
-    Handler: FnOnce(Req) -> Fut + Send,
+    Handler: FnOnce(Req, Context) -> Fut + Send,
     Fut: Future<Output = Result<Resp, Status>> + Send,
 {
     let (mut body, mut responder, mut deadline) = call.start();
     let (codec, config) = (responder.codec, responder.config.clone());
+    let (compression, encoding) = (responder.request_compression, responder.encoding());
+    let (context, at) = (responder.context.clone(), deadline.at);
     let work = async {
-        let request = read_single_message(&mut body, codec, &config).await?;
-        let response = run_handler(handler(request)).await?;
-        frame::encode(codec, &response, config.max_send_message_size)
+        let request = read_single_message(&mut body, codec, compression, &config).await?;
+        let response = run_handler(at, handler(request, context)).await?;
+        encoding.encode(&response)
     };
     let outcome = watch(&mut responder, &mut deadline, work).await;
     responder.answer_single(outcome);
@@ -85,15 +97,17 @@ pub async fn serve_server_streaming<Req, Resp, Handler, Fut, Replies>(
 ) where
     Req: Message,
     Resp: Message,
-    Handler: FnOnce(Req) -> Fut + Send,
+    Handler: FnOnce(Req, Context) -> Fut + Send,
     Fut: Future<Output = Result<Replies, Status>> + Send,
     Replies: Stream<Item = Result<Resp, Status>> + Send,
 {
     let (mut body, mut responder, mut deadline) = call.start();
     let (codec, config) = (responder.codec, responder.config.clone());
+    let compression = responder.request_compression;
+    let (context, at) = (responder.context.clone(), deadline.at);
     let work = async {
-        let request = read_single_message(&mut body, codec, &config).await?;
-        run_handler(handler(request)).await
+        let request = read_single_message(&mut body, codec, compression, &config).await?;
+        run_handler(at, handler(request, context)).await
     };
     let outcome = watch(&mut responder, &mut deadline, work).await;
     if let Some(replies) = responder.settle(outcome) {
@@ -106,15 +120,18 @@ pub async fn serve_client_streaming<Req, Resp, Handler, Fut>(call: ServerCall, h
 where
     Req: Message,
     Resp: Message,
-    Handler: FnOnce(Streaming<Req>) -> Fut + Send,
+    Handler: FnOnce(Streaming<Req>, Context) -> Fut + Send,
     Fut: Future<Output = Result<Resp, Status>> + Send,
 {
     let (body, mut responder, mut deadline) = call.start();
     let (codec, config) = (responder.codec, responder.config.clone());
-    let requests = Streaming::new(body, codec, config.max_receive_message_size, false);
+    let (compression, encoding) = (responder.request_compression, responder.encoding());
+    let requests = Streaming::new(body, codec, config.max_receive_message_size, false)
+        .with_compression(compression);
+    let (context, at) = (responder.context.clone(), deadline.at);
     let work = async {
-        let response = run_handler(handler(requests)).await?;
-        frame::encode(codec, &response, config.max_send_message_size)
+        let response = run_handler(at, handler(requests, context)).await?;
+        encoding.encode(&response)
     };
     let outcome = watch(&mut responder, &mut deadline, work).await;
     responder.answer_single(outcome);
@@ -127,7 +144,7 @@ pub async fn serve_bidi_streaming<Req, Resp, Handler, Fut, Replies>(
 ) where
     Req: Message,
     Resp: Message,
-    Handler: FnOnce(Streaming<Req>) -> Fut + Send,
+    Handler: FnOnce(Streaming<Req>, Context) -> Fut + Send,
     Fut: Future<Output = Result<Replies, Status>> + Send,
     Replies: Stream<Item = Result<Resp, Status>> + Send,
 {
@@ -137,13 +154,10 @@ pub async fn serve_bidi_streaming<Req, Resp, Handler, Fut, Replies>(
         responder.codec,
         responder.config.max_receive_message_size,
         false,
-    );
-    let outcome = watch(
-        &mut responder,
-        &mut deadline,
-        run_handler(handler(requests)),
     )
-    .await;
+    .with_compression(responder.request_compression);
+    let handling = run_handler(deadline.at, handler(requests, responder.context.clone()));
+    let outcome = watch(&mut responder, &mut deadline, handling).await;
     if let Some(replies) = responder.settle(outcome) {
         responder.pump(replies, &mut deadline).await;
     }
@@ -159,11 +173,14 @@ enum Outcome<T> {
 }
 
 /// The call's deadline, if it has one.
-struct Deadline(Option<Pin<Box<Sleep>>>);
+struct Deadline {
+    at: Option<Instant>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
 
 impl Deadline {
     async fn expired(&mut self) {
-        match &mut self.0 {
+        match &mut self.sleep {
             Some(sleep) => sleep.as_mut().await,
             None => pending().await,
         }
@@ -188,9 +205,13 @@ async fn watch<T>(
     }
 }
 
-/// Runs a handler, turning a panic into `INTERNAL` for this call alone.
-async fn run_handler<T>(handler: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
-    catch_unwind(handler)
+/// Runs a handler, turning a panic into `INTERNAL` for this call alone. Client calls the handler
+/// makes inherit the call's deadline.
+async fn run_handler<T>(
+    deadline: Option<Instant>,
+    handler: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    catch_unwind(CALL_DEADLINE.scope(deadline, handler))
         .await
         .unwrap_or_else(|panic| Err(Status::internal(panic_message(&*panic))))
 }
@@ -199,9 +220,10 @@ async fn run_handler<T>(handler: impl Future<Output = Result<T, Status>>) -> Res
 async fn read_single_message<Req: Message>(
     body: &mut RecvStream,
     codec: Codec,
+    compression: Option<Compression>,
     config: &ServerConfig,
 ) -> Result<Req, Status> {
-    let mut decoder = FrameDecoder::new(config.max_receive_message_size);
+    let mut decoder = FrameDecoder::new(config.max_receive_message_size).with_compression(compression);
     let mut message = None;
     while let Some(chunk) = body.data().await {
         let chunk =
@@ -255,6 +277,10 @@ struct Responder {
     stream: Option<SendStream<Bytes>>,
     codec: Codec,
     config: Arc<ServerConfig>,
+    /// The handler's response headers and trailers.
+    context: Context,
+    request_compression: Option<Compression>,
+    response_compression: Option<Compression>,
 }
 
 /// The peer reset or closed the stream; there is no one left to answer.
@@ -271,13 +297,36 @@ impl Responder {
         .await;
     }
 
+    /// How response messages are encoded.
+    fn encoding(&self) -> Encoding {
+        Encoding {
+            codec: self.codec,
+            compression: self.response_compression,
+            max_size: self.config.max_send_message_size,
+        }
+    }
+
+    /// The response headers: content type, compression and the handler's custom headers.
     fn head(&self) -> http::Response<()> {
         let mut response = http::Response::new(());
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static(self.codec.content_type()),
         );
+        if let Some(compression) = self.response_compression {
+            response
+                .headers_mut()
+                .insert("grpc-encoding", HeaderValue::from_static(compression.name()));
+        }
+        self.context.take_headers().write_to(response.headers_mut());
         response
+    }
+
+    /// The status, the handler's trailers and the status's own metadata, into `headers`.
+    fn put_end(&self, headers: &mut HeaderMap, status: &Status) {
+        put_status(headers, status);
+        self.context.take_trailers().write_to(headers);
+        status.metadata().write_to(headers);
     }
 
     fn started(&mut self) -> Result<&mut SendStream<Bytes>, Gone> {
@@ -302,17 +351,16 @@ impl Responder {
 
     /// Ends the call with `status`: in the trailers after messages, or Trailers-Only.
     fn finish(mut self, status: &Status) {
-        match &mut self.stream {
-            Some(stream) => {
-                let mut trailers = HeaderMap::with_capacity(2);
-                put_status(&mut trailers, status);
+        if self.stream.is_some() {
+            let mut trailers = HeaderMap::with_capacity(2);
+            self.put_end(&mut trailers, status);
+            if let Some(stream) = &mut self.stream {
                 let _ = stream.send_trailers(trailers);
             }
-            None => {
-                let mut response = self.head();
-                put_status(response.headers_mut(), status);
-                let _ = self.respond.send_response(response, true);
-            }
+        } else {
+            let mut response = self.head();
+            self.put_end(response.headers_mut(), status);
+            let _ = self.respond.send_response(response, true);
         }
     }
 
@@ -343,7 +391,7 @@ impl Responder {
             Outcome::Abandoned => return None,
         };
         let mut response = self.head();
-        put_status(response.headers_mut(), &status);
+        self.put_end(response.headers_mut(), &status);
         let _ = self.respond.send_response(response, true);
         None
     }
@@ -359,8 +407,14 @@ impl Responder {
         Replies: Stream<Item = Result<Resp, Status>>,
     {
         let mut replies = pin!(replies);
+        let encoding = self.encoding();
+        // The stream runs code of the handler's too: its client calls inherit the deadline.
+        let at = deadline.at;
+        let mut poll_next = move |cx: &mut std::task::Context<'_>| {
+            CALL_DEADLINE.sync_scope(at, || replies.as_mut().poll_next(cx))
+        };
         loop {
-            let next = catch_unwind(poll_fn(|cx| replies.as_mut().poll_next(cx)));
+            let next = catch_unwind(poll_fn(&mut poll_next));
             let first = match watch(&mut self, deadline, next).await {
                 Outcome::Done(next) => next,
                 Outcome::Expired => return self.finish(&deadline_exceeded()),
@@ -371,9 +425,7 @@ impl Responder {
             let end = loop {
                 match next {
                     Ok(Some(Ok(reply))) => {
-                        let max = self.config.max_send_message_size;
-                        if let Err(status) = frame::encode_into(self.codec, &reply, max, &mut batch)
-                        {
+                        if let Err(status) = encoding.encode_into(&reply, &mut batch) {
                             break Some(status);
                         }
                     }
@@ -385,7 +437,7 @@ impl Responder {
                     break None;
                 }
                 // Take whatever else is ready now, without waiting for it.
-                let ready = catch_unwind(poll_fn(|cx| Poll::Ready(replies.as_mut().poll_next(cx))));
+                let ready = catch_unwind(poll_fn(|cx| Poll::Ready(poll_next(cx))));
                 next = match ready.await {
                     Ok(Poll::Ready(item)) => Ok(item),
                     Ok(Poll::Pending) => break None,

@@ -7,18 +7,21 @@ use std::sync::Arc;
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{ServerCall, Shared};
-use crate::{timeout, Codec, Status};
+use super::{Context, ServerCall, Shared};
+use crate::compression::{Compression, ACCEPT_ENCODING};
+use crate::metadata::MetadataMap;
+use crate::status::encode_message;
+use crate::{timeout, Code, Codec, Status};
 
 /// Serves one connection until the peer closes it, or until shutdown has drained its calls.
 pub(super) async fn serve(
     stream: TcpStream,
-    _peer: SocketAddr,
+    peer: SocketAddr,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -46,7 +49,7 @@ pub(super) async fn serve(
         tokio::select! {
             accepted = connection.accept() => match accepted {
                 Some(Ok((request, respond))) => {
-                    tokio::spawn(route(shared.clone(), request, respond));
+                    tokio::spawn(route(shared.clone(), peer, request, respond));
                 }
                 // A protocol error or a closed socket ends the connection; h2 has already told
                 // the peer what it could.
@@ -64,6 +67,7 @@ pub(super) async fn serve(
 /// Checks the request's headers and hands the call to its service.
 async fn route(
     shared: Arc<Shared>,
+    peer: SocketAddr,
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
 ) {
@@ -75,25 +79,42 @@ async fn route(
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok());
-    let Some(codec) = content_type.and_then(Codec::from_content_type) else {
+    let codec = content_type.and_then(|value| Codec::negotiate(value, &shared.config.codecs));
+    let Some(codec) = codec else {
         return reply_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     };
-    let mut call = ServerCall {
+    let header = |name: &str| head.headers.get(name).and_then(|value| value.to_str().ok());
+    let request_compression = match header("grpc-encoding") {
+        None | Some("identity") => None,
+        Some(name) => match Compression::from_name(name) {
+            Some(compression) => Some(compression),
+            None => return refuse_encoding(&mut respond, codec, name),
+        },
+    };
+    // Answer compressed when the client compressed (as grpc-go does), or when this server is
+    // set to and the client accepts it.
+    let accepted = |compression: Compression| {
+        header("grpc-accept-encoding").is_some_and(|accept| compression.accepted_by(accept))
+    };
+    let response_compression = request_compression
+        .or(shared.config.send_compressed)
+        .filter(|compression| accepted(*compression));
+    let timeout = head.headers.get("grpc-timeout");
+    let deadline = timeout
+        .and_then(|value| timeout::parse(value.as_bytes()))
+        .map(|timeout| Instant::now() + timeout);
+    let call = ServerCall {
         codec,
         body,
         respond,
-        deadline: None,
+        context: Context::new(MetadataMap::from_headers(&head.headers), deadline, Some(peer)),
         config: shared.config.clone(),
+        request_compression,
+        response_compression,
     };
-    if let Some(value) = head.headers.get("grpc-timeout") {
-        match timeout::parse(value.as_bytes()) {
-            Some(timeout) => call.deadline = Some(Instant::now() + timeout),
-            None => {
-                return call.fail(&Status::internal(format!(
-                    "malformed grpc-timeout: {value:?}"
-                )))
-            }
-        }
+    if let (Some(value), None) = (timeout, deadline) {
+        // As grpc-go does: a malformed timeout is a broken client, not a missing deadline.
+        return call.fail(&Status::internal(format!("malformed grpc-timeout: {value:?}")));
     }
     let path = head.uri.path();
     let Some((service_name, method)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/'))
@@ -113,6 +134,24 @@ async fn route(
             "unknown method {method} for service {service_name}"
         ))),
     }
+}
+
+/// `UNIMPLEMENTED` for a `grpc-encoding` this server cannot decompress, telling the client what
+/// it can (`grpc-accept-encoding`), as the compression spec says.
+fn refuse_encoding(respond: &mut SendResponse<Bytes>, codec: Codec, name: &str) {
+    let mut response = Response::new(());
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(codec.content_type()),
+    );
+    headers.insert("grpc-status", HeaderValue::from(Code::Unimplemented.as_i32()));
+    let message = encode_message(&format!("grpc-encoding {name:?} is not supported"));
+    if let Ok(message) = HeaderValue::from_str(&message) {
+        headers.insert("grpc-message", message);
+    }
+    headers.insert("grpc-accept-encoding", HeaderValue::from_static(ACCEPT_ENCODING));
+    let _ = respond.send_response(response, true);
 }
 
 fn reply_http(respond: &mut SendResponse<Bytes>, status: StatusCode) {

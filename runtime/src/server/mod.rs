@@ -2,6 +2,7 @@
 
 mod call;
 mod connection;
+mod context;
 mod service;
 
 use std::collections::HashMap;
@@ -16,6 +17,8 @@ use tokio::task::JoinSet;
 pub use call::{
     serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary, ServerCall,
 };
+pub use context::Context;
+pub(crate) use context::inherited_deadline;
 pub use service::{BoxFuture, Service};
 
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
@@ -30,6 +33,10 @@ pub(crate) struct ServerConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) initial_stream_window_size: u32,
     pub(crate) initial_connection_window_size: u32,
+    /// Codecs beyond protobuf and postcard that requests may use.
+    pub(crate) codecs: Vec<crate::Codec>,
+    /// Compress responses with this, for clients that accept it.
+    pub(crate) send_compressed: Option<crate::Compression>,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +49,8 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             initial_stream_window_size: 1024 * 1024,
             initial_connection_window_size: 2 * 1024 * 1024,
+            codecs: Vec::new(),
+            send_compressed: None,
         }
     }
 }
@@ -125,6 +134,23 @@ impl Server {
     /// The largest request header block accepted (default 16 KiB).
     pub fn max_header_list_size(mut self, bytes: u32) -> Server {
         self.config.max_header_list_size = bytes;
+        self
+    }
+
+    /// Accepts requests in `codec` too (protobuf and postcard always are): for a
+    /// [`Codec::Serde`](crate::Codec::Serde) format such as JSON.
+    pub fn accept_codec(mut self, codec: crate::Codec) -> Server {
+        if !self.config.codecs.contains(&codec) {
+            self.config.codecs.push(codec);
+        }
+        self
+    }
+
+    /// Compresses responses with `compression` for clients that accept it
+    /// (`grpc-accept-encoding`). Responses to compressed requests are compressed the same way
+    /// regardless.
+    pub fn send_compressed(mut self, compression: crate::Compression) -> Server {
+        self.config.send_compressed = Some(compression);
         self
     }
 

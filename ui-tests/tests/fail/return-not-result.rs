@@ -1,4 +1,4 @@
-use protoless::{Message, Status};
+use protoless::Message;
 
 #[derive(Message)]
 pub struct Req {

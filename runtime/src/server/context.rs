@@ -1,0 +1,171 @@
+//! [`Context`]: what a handler may know and say about its call besides the messages.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::metadata::{InvalidMetadata, MetadataMap};
+
+tokio::task_local! {
+    /// The deadline of the call being handled, which client calls made while handling it
+    /// inherit.
+    pub(crate) static CALL_DEADLINE: Option<Instant>;
+}
+
+/// The deadline client calls made from here inherit: the one of the call being handled, if any.
+pub(crate) fn inherited_deadline() -> Option<Instant> {
+    CALL_DEADLINE.try_with(|deadline| *deadline).ok().flatten()
+}
+
+/// The context of one call on the server: request metadata, deadline and peer, and the response
+/// headers and trailers to send.
+///
+/// A handler receives it by declaring a second parameter of this type:
+///
+/// ```
+/// # use protoless::{Context, Message, Status};
+/// # #[derive(Message)] pub struct StoreReq { pub key: String }
+/// # #[derive(Message)] pub struct StoreResp {}
+/// #[protoless::service(package = "rpc")]
+/// pub trait Cache {
+///     async fn store(&self, req: StoreReq, ctx: Context) -> Result<StoreResp, Status>;
+/// }
+///
+/// struct Store;
+/// impl Cache for Store {
+///     async fn store(&self, req: StoreReq, ctx: Context) -> Result<StoreResp, Status> {
+///         let dry_run = ctx.metadata().get("dry-run") == Some("1");
+///         ctx.insert_trailer("stored", if dry_run { "0" } else { "1" }).unwrap();
+///         Ok(StoreResp {})
+///     }
+/// }
+/// ```
+///
+/// Client calls made while handling the call inherit its deadline (see
+/// [`Call::ignore_inherited_deadline`](crate::Call::ignore_inherited_deadline)).
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    metadata: MetadataMap,
+    deadline: Option<Instant>,
+    peer: Option<SocketAddr>,
+    response: Mutex<Response>,
+}
+
+#[derive(Default)]
+struct Response {
+    headers: MetadataMap,
+    trailers: MetadataMap,
+    headers_sent: bool,
+}
+
+impl Context {
+    pub(crate) fn new(
+        metadata: MetadataMap,
+        deadline: Option<Instant>,
+        peer: Option<SocketAddr>,
+    ) -> Context {
+        Context {
+            inner: Arc::new(Inner {
+                metadata,
+                deadline,
+                peer,
+                response: Mutex::new(Response::default()),
+            }),
+        }
+    }
+
+    /// The request's custom metadata.
+    pub fn metadata(&self) -> &MetadataMap {
+        &self.inner.metadata
+    }
+
+    /// When the client stops waiting, if it set a deadline (`grpc-timeout`).
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.inner.deadline.map(Instant::into_std)
+    }
+
+    /// How long is left until the deadline; zero once it has passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.inner
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer
+    }
+
+    fn response(&self) -> MutexGuard<'_, Response> {
+        self.inner
+            .response
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds an ASCII response header. Fails once the headers are sent (with the first response
+    /// message), and for malformed or reserved keys.
+    pub fn insert_header(&self, key: &str, value: &str) -> Result<(), InvalidMetadata> {
+        let mut response = self.response();
+        headers_open(&response)?;
+        response.headers.insert(key, value)
+    }
+
+    /// Adds a binary response header (`-bin` key).
+    pub fn insert_header_bin(&self, key: &str, value: impl AsRef<[u8]>) -> Result<(), InvalidMetadata> {
+        let mut response = self.response();
+        headers_open(&response)?;
+        response.headers.insert_bin(key, value)
+    }
+
+    /// Adds an ASCII trailer, sent with the call's status, also when the call fails.
+    pub fn insert_trailer(&self, key: &str, value: &str) -> Result<(), InvalidMetadata> {
+        self.response().trailers.insert(key, value)
+    }
+
+    /// Adds a binary trailer (`-bin` key).
+    pub fn insert_trailer_bin(&self, key: &str, value: impl AsRef<[u8]>) -> Result<(), InvalidMetadata> {
+        self.response().trailers.insert_bin(key, value)
+    }
+
+    pub(crate) fn deadline_instant(&self) -> Option<Instant> {
+        self.inner.deadline
+    }
+
+    /// The response headers to send now; later insertions fail.
+    pub(crate) fn take_headers(&self) -> MetadataMap {
+        let mut response = self.response();
+        response.headers_sent = true;
+        std::mem::take(&mut response.headers)
+    }
+
+    pub(crate) fn take_trailers(&self) -> MetadataMap {
+        std::mem::take(&mut self.response().trailers)
+    }
+}
+
+fn headers_open(response: &Response) -> Result<(), InvalidMetadata> {
+    if response.headers_sent {
+        Err(InvalidMetadata::new(
+            "the response headers were already sent with the first message; use a trailer",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("metadata", &self.inner.metadata)
+            .field("deadline", &self.inner.deadline)
+            .field("peer", &self.inner.peer)
+            .finish_non_exhaustive()
+    }
+}
