@@ -1,16 +1,22 @@
-//! The cache service from "gRPC: From Tutorial to Production": `Store` and `Get` keys, and
-//! `Dump` every item as a stream.
+//! The cache service from "gRPC: From Tutorial to Production": `Store` and `Get` keys, `Dump`
+//! every item as a stream; multi-tenant, with accounts whose key limits `Store` checks by
+//! calling the `Accounts` service over gRPC, passing its own deadline on.
 //!
-//! `cargo run --example cache` runs a demo; `serve ADDR` serves; `proto` prints the `.proto`.
+//! `cargo run --example cache` runs a demo; `serve ADDR [--account TOKEN=MAX_KEYS]...` serves
+//! both services (default accounts: `inconshreveable=1000`, `small=2`); `proto` prints the
+//! `.proto`.
 
 #[path = "common/mod.rs"]
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use protoless::{stream, Message, Server, Status, Stream};
+use protoless::error_details::ErrorInfo;
+use protoless::{stream, Channel, Code, Context, Message, MetadataMap, Server, Status, Stream};
 
 /// Stores a value under a key.
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -19,6 +25,8 @@ pub struct StoreReq {
     pub key: String,
     /// The value.
     pub val: Vec<u8>,
+    /// The account the key counts against.
+    pub account_token: String,
 }
 
 /// The answer to a store.
@@ -52,42 +60,157 @@ pub struct DumpItem {
     pub val: Vec<u8>,
 }
 
+/// Asks for the account a token belongs to.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct GetByTokenReq {
+    /// The account's token.
+    pub token: String,
+}
+
+/// An account.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct Account {
+    /// How many keys the account may store.
+    pub max_cache_keys: i64,
+}
+
+/// The account a token belongs to.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct GetByTokenResp {
+    /// The account.
+    pub account: Account,
+}
+
 /// A key-value cache.
 #[protoless::service(package = "rpc")]
 pub trait Cache {
-    /// Stores a value, replacing any earlier one.
-    async fn store(&self, req: StoreReq) -> Result<StoreResp, Status>;
+    /// Stores a value, replacing any earlier one. Request metadata `dry-run: 1` makes it check
+    /// everything but change nothing.
+    async fn store(&self, req: StoreReq, ctx: Context) -> Result<StoreResp, Status>;
     /// Returns the value of a key; NOT_FOUND if it has none.
+    #[no_side_effects]
     async fn get(&self, req: GetReq) -> Result<GetResp, Status>;
     /// Streams every item, in key order.
+    #[no_side_effects]
     async fn dump(
         &self,
         req: DumpReq,
     ) -> Result<impl Stream<Item = Result<DumpItem, Status>>, Status>;
 }
 
+/// The accounts of the cache's tenants.
+#[protoless::service(package = "rpc")]
+pub trait Accounts {
+    /// The account of a token; UNAUTHENTICATED for an unknown or empty one.
+    #[no_side_effects]
+    async fn get_by_token(&self, req: GetByTokenReq) -> Result<GetByTokenResp, Status>;
+}
+
+/// The accounts, from `--account` flags.
+pub struct AccountsService {
+    max_keys: HashMap<String, i64>,
+}
+
+impl AccountsService {
+    /// Accounts from `TOKEN=MAX_KEYS` pairs; without any, the defaults.
+    pub fn new(accounts: &[(String, i64)]) -> Self {
+        let max_keys = if accounts.is_empty() {
+            [
+                ("inconshreveable".to_owned(), 1000),
+                ("small".to_owned(), 2),
+            ]
+            .into()
+        } else {
+            accounts.iter().cloned().collect()
+        };
+        AccountsService { max_keys }
+    }
+}
+
+impl Accounts for AccountsService {
+    async fn get_by_token(&self, req: GetByTokenReq) -> Result<GetByTokenResp, Status> {
+        match self.max_keys.get(&req.token) {
+            Some(&max_cache_keys) if !req.token.is_empty() => Ok(GetByTokenResp {
+                account: Account { max_cache_keys },
+            }),
+            _ => Err(Status::unauthenticated("unknown account token")),
+        }
+    }
+}
+
 /// The cache's contents, shared by every call.
-#[derive(Default)]
-struct CacheService {
-    items: Arc<RwLock<BTreeMap<String, Vec<u8>>>>,
+struct Contents {
+    items: BTreeMap<String, Vec<u8>>,
+    /// Which keys each account has stored, for its limit.
+    keys_by_account: HashMap<String, HashSet<String>>,
+}
+
+/// The cache, which asks `Accounts` (over gRPC) for each store's limit.
+pub struct CacheService {
+    contents: Arc<RwLock<Contents>>,
+    accounts: AccountsClient,
+}
+
+impl CacheService {
+    /// A cache whose `Store` asks the `Accounts` service through `accounts`.
+    pub fn new(accounts: AccountsClient) -> Self {
+        CacheService {
+            contents: Arc::new(RwLock::new(Contents {
+                items: BTreeMap::new(),
+                keys_by_account: HashMap::new(),
+            })),
+            accounts,
+        }
+    }
+}
+
+fn poisoned<T>(_: T) -> Status {
+    Status::internal("cache lock poisoned")
 }
 
 impl Cache for CacheService {
-    async fn store(&self, req: StoreReq) -> Result<StoreResp, Status> {
-        let mut items = self
-            .items
-            .write()
-            .map_err(|_| Status::internal("cache lock poisoned"))?;
-        items.insert(req.key, req.val);
+    async fn store(&self, req: StoreReq, ctx: Context) -> Result<StoreResp, Status> {
+        // A real gRPC call; it inherits this call's deadline.
+        let account = self
+            .accounts
+            .get_by_token(GetByTokenReq {
+                token: req.account_token.clone(),
+            })
+            .await?
+            .account;
+        let dry_run = ctx.metadata().get("dry-run") == Some("1");
+        let mut contents = self.contents.write().map_err(poisoned)?;
+        let keys = contents
+            .keys_by_account
+            .entry(req.account_token)
+            .or_default();
+        if !keys.contains(&req.key) && keys.len() as i64 >= account.max_cache_keys {
+            return Err(Status::failed_precondition(format!(
+                "the account already stores its maximum of {} keys",
+                account.max_cache_keys
+            ))
+            .with_detail(ErrorInfo {
+                reason: "KEY_LIMIT_EXCEEDED".to_owned(),
+                domain: "cache".to_owned(),
+                metadata: [(
+                    "max_cache_keys".to_owned(),
+                    account.max_cache_keys.to_string(),
+                )]
+                .into(),
+            }));
+        }
+        if dry_run {
+            let _ = ctx.insert_trailer("dry-run", "1");
+            return Ok(StoreResp {});
+        }
+        keys.insert(req.key.clone());
+        contents.items.insert(req.key, req.val);
         Ok(StoreResp {})
     }
 
     async fn get(&self, req: GetReq) -> Result<GetResp, Status> {
-        let items = self
-            .items
-            .read()
-            .map_err(|_| Status::internal("cache lock poisoned"))?;
-        match items.get(&req.key) {
+        let contents = self.contents.read().map_err(poisoned)?;
+        match contents.items.get(&req.key) {
             Some(val) => Ok(GetResp { val: val.clone() }),
             None => Err(Status::not_found(format!("Key not found {}", req.key))),
         }
@@ -97,18 +220,17 @@ impl Cache for CacheService {
         &self,
         _req: DumpReq,
     ) -> Result<impl Stream<Item = Result<DumpItem, Status>>, Status> {
-        let items = self.items.clone();
+        let contents = self.contents.clone();
         // One item at a time: the lock is held only to find the next key, never across a send,
         // and the store is never copied whole.
         Ok(stream::generate(move |mut out| async move {
             let mut after: Option<String> = None;
             loop {
                 let next = {
-                    let items = items
-                        .read()
-                        .map_err(|_| Status::internal("cache lock poisoned"))?;
+                    let contents = contents.read().map_err(poisoned)?;
                     let lower = after.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
-                    items
+                    contents
+                        .items
                         .range::<String, _>((lower, Bound::Unbounded))
                         .next()
                         .map(|(key, val)| DumpItem {
@@ -126,39 +248,86 @@ impl Cache for CacheService {
     }
 }
 
-/// The example's server, ready to serve.
-pub fn server() -> Server {
-    Server::builder().add_service(CacheServer::new(CacheService::default()))
+/// Both services on one server at `addr`; the cache calls the accounts at that address.
+pub fn server(addr: SocketAddr, accounts: &[(String, i64)]) -> Server {
+    let channel =
+        Channel::lazy(&format!("http://{addr}")).expect("a socket address is a valid target");
+    Server::builder()
+        .add_service(CacheServer::new(CacheService::new(AccountsClient::new(
+            channel,
+        ))))
+        .add_service(AccountsServer::new(AccountsService::new(accounts)))
+}
+
+/// Parses `--account TOKEN=MAX_KEYS` values.
+fn accounts(options: &[(String, String)]) -> Result<Vec<(String, i64)>, String> {
+    options
+        .iter()
+        .map(|(_, value)| {
+            let (token, max) = value
+                .split_once('=')
+                .ok_or_else(|| format!("--account takes TOKEN=MAX_KEYS, got {value:?}"))?;
+            let max = max
+                .parse()
+                .map_err(|_| format!("MAX_KEYS in --account {value:?} is not a number"))?;
+            Ok((token.to_owned(), max))
+        })
+        .collect()
+}
+
+/// The `.proto` file of package `rpc`: both services.
+pub fn proto() -> Result<String, protoless::schema::SchemaError> {
+    let files =
+        protoless::schema::render_packages([CacheServer::schema(), AccountsServer::schema()])?;
+    Ok(files.into_values().collect())
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    let running = common::Background::start(server()).await?;
-    println!("Cache serving on {}", running.addr);
+    let running = common::Background::start(|addr| server(addr, &[])).await?;
+    println!("Cache and Accounts serving on {}", running.addr);
     let client = CacheClient::connect(&running.url()).await?;
-    for (key, val) in [("gopher", "go"), ("crab", "rust"), ("snake", "python")] {
-        client
-            .store(StoreReq {
-                key: key.to_owned(),
-                val: val.as_bytes().to_vec(),
-            })
-            .await?;
-        println!("Store({key:?}, {val:?})");
+    let store = |key: &str, token: &str| StoreReq {
+        key: key.to_owned(),
+        val: format!("value of {key}").into_bytes(),
+        account_token: token.to_owned(),
+    };
+    for key in ["gopher", "crab"] {
+        client.store(store(key, "small")).await?;
+        println!("Store({key:?}) for account \"small\"");
     }
+    let limited = client.store(store("snake", "small")).await.unwrap_err();
+    let info: ErrorInfo = limited.detail().ok_or("the error carries no ErrorInfo")?;
+    println!(
+        "Store(\"snake\") failed: {limited}; reason {} in domain {}",
+        info.reason, info.domain
+    );
+    let unknown = client.store(store("kiwi", "nobody")).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::Unauthenticated);
+    println!("Store for an unknown account failed: {unknown}");
+
+    let mut dry_run = MetadataMap::new();
+    dry_run.insert("dry-run", "1")?;
+    let checked = client
+        .store(store("mole", "inconshreveable"))
+        .metadata(dry_run)
+        .timeout(Duration::from_secs(1))
+        .into_response()
+        .await?;
+    println!("dry run: trailers {:?}", checked.trailers);
+    let missing = client
+        .get(GetReq {
+            key: "mole".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    println!("Get(\"mole\") after the dry run: {missing}");
+
     let got = client
         .get(GetReq {
             key: "crab".to_owned(),
         })
         .await?;
     println!("Get(\"crab\") -> {:?}", String::from_utf8_lossy(&got.val));
-    match client
-        .get(GetReq {
-            key: "kiwi".to_owned(),
-        })
-        .await
-    {
-        Ok(got) => return Err(format!("Get(\"kiwi\") should fail, got {got:?}").into()),
-        Err(status) => println!("Get(\"kiwi\") failed: {status}"),
-    }
     let mut items = client.dump(DumpReq {}).await?;
     while let Some(item) = items.message().await? {
         println!(
@@ -174,11 +343,14 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    match common::mode() {
+    match common::mode(&["--account"]) {
         common::Mode::Demo => demo().await,
-        common::Mode::Serve(addr) => common::serve(server(), &addr).await,
+        common::Mode::Serve(addr, options) => {
+            let accounts = accounts(&options)?;
+            common::serve(|addr| server(addr, &accounts), &addr).await
+        }
         common::Mode::Proto => {
-            print!("{}", CacheServer::schema().to_proto()?);
+            print!("{}", proto()?);
             Ok(())
         }
     }

@@ -97,7 +97,7 @@ pub fn server() -> Server {
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    let running = common::Background::start(server()).await?;
+    let running = common::Background::start(|_| server()).await?;
     println!("Greeter serving on {}", running.addr);
     let client = GreeterClient::connect(&running.url()).await?;
     for name in ["world", "protoless", "gRPC 世界"] {
@@ -149,9 +149,9 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    match common::mode() {
+    match common::mode(&[]) {
         common::Mode::Demo => demo().await,
-        common::Mode::Serve(addr) => common::serve(server(), &addr).await,
+        common::Mode::Serve(addr, _) => common::serve(|_| server(), &addr).await,
         common::Mode::Proto => {
             print!("{}", GreeterServer::schema().to_proto()?);
             Ok(())

@@ -88,7 +88,7 @@ pub fn server() -> Server {
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    let running = common::Background::start(server()).await?;
+    let running = common::Background::start(|_| server()).await?;
     println!("PiCalculator serving on {}", running.addr);
     let client = PiCalculatorClient::connect(&running.url()).await?;
     for n in [1, 10, 100, 1000, 100_000] {
@@ -114,9 +114,9 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    match common::mode() {
+    match common::mode(&[]) {
         common::Mode::Demo => demo().await,
-        common::Mode::Serve(addr) => common::serve(server(), &addr).await,
+        common::Mode::Serve(addr, _) => common::serve(|_| server(), &addr).await,
         common::Mode::Proto => {
             print!("{}", PiCalculatorServer::schema().to_proto()?);
             Ok(())

@@ -4,7 +4,8 @@
 
 mod support;
 
-use support::{cache::CacheServer, greeter::GreeterServer, pi::PiCalculatorServer};
+use support::cache::{AccountsServer, CacheServer};
+use support::{greeter::GreeterServer, pi::PiCalculatorServer};
 
 fn committed(name: &str) -> String {
     let path = support::root().join("examples/proto").join(name);
@@ -19,6 +20,7 @@ fn example_services_export_the_committed_files() {
             PiCalculatorServer::schema(),
             GreeterServer::schema(),
             CacheServer::schema(),
+            AccountsServer::schema(),
         ],
     )
     .unwrap();

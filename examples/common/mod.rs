@@ -17,29 +17,57 @@ use tokio::task::JoinHandle;
 /// What the command line asked for.
 pub(crate) enum Mode {
     Demo,
-    Serve(String),
+    /// `serve ADDR [OPTION VALUE]...`: the address and the options after it.
+    Serve(String, Vec<(String, String)>),
     Proto,
 }
 
 /// Reads the command line, exiting with a usage message when it is not understood.
-pub(crate) fn mode() -> Mode {
+/// `options` names the `--option VALUE` pairs `serve` accepts.
+pub(crate) fn mode(options: &[&str]) -> Mode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = || -> ! {
+        let program = std::env::args().next().unwrap_or_default();
+        let options: Vec<String> = options
+            .iter()
+            .map(|name| format!(" [{name} VALUE]..."))
+            .collect();
+        eprintln!("usage: {program} [serve ADDR{} | proto]", options.concat());
+        std::process::exit(2);
+    };
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => Mode::Demo,
-        ["serve", addr] => Mode::Serve(addr.to_owned()),
         ["proto"] => Mode::Proto,
-        _ => {
-            let program = std::env::args().next().unwrap_or_default();
-            eprintln!("usage: {program} [serve ADDR | proto]");
-            std::process::exit(2);
+        ["serve", addr, ref rest @ ..] => {
+            if rest.len() % 2 != 0 {
+                usage();
+            }
+            let pairs: Vec<(String, String)> = rest
+                .chunks(2)
+                .map(|pair| (pair[0].to_owned(), pair[1].to_owned()))
+                .collect();
+            if pairs
+                .iter()
+                .any(|(name, _)| !options.contains(&name.as_str()))
+            {
+                usage();
+            }
+            Mode::Serve(addr.to_owned(), pairs)
         }
+        _ => usage(),
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM, announcing the bound address first.
-pub(crate) async fn serve(server: Server, addr: &str) -> Result<(), Box<dyn Error>> {
+/// Serves until Ctrl-C or SIGTERM, announcing the bound address first. `server` gets the
+/// address it will serve on (a service may call another one on the same server).
+pub(crate) async fn serve(
+    server: impl FnOnce(SocketAddr) -> Server,
+    addr: &str,
+) -> Result<(), Box<dyn Error>> {
     let listener = TcpListener::bind(addr).await?;
-    println!("listening on {}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    println!("listening on {addr}");
+    let server = server(addr);
     server
         .serve_with_listener(listener, protoless::shutdown_signal())
         .await?;
@@ -55,9 +83,12 @@ pub(crate) struct Background {
 }
 
 impl Background {
-    pub(crate) async fn start(server: Server) -> Result<Background, Box<dyn Error>> {
+    pub(crate) async fn start(
+        server: impl FnOnce(SocketAddr) -> Server,
+    ) -> Result<Background, Box<dyn Error>> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let server = server(addr);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve_with_listener(listener, async {
             let _ = stopped.await;

@@ -79,7 +79,9 @@ pub trait SerdeFormat: Send + Sync + 'static {
     fn deserialize(
         &self,
         bytes: &[u8],
-        visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer) -> Result<(), erased_serde::Error>,
+        visit: &mut dyn FnMut(
+            &mut dyn erased_serde::Deserializer,
+        ) -> Result<(), erased_serde::Error>,
     ) -> Result<(), String>;
 }
 
@@ -98,7 +100,10 @@ impl Codec {
     pub(crate) fn negotiate(content_type: &str, custom: &[Codec]) -> Option<Codec> {
         Codec::from_content_type(content_type).or_else(|| {
             let subtype = subtype(content_type)?;
-            custom.iter().copied().find(|codec| codec.subtype() == subtype)
+            custom
+                .iter()
+                .copied()
+                .find(|codec| codec.subtype() == subtype)
         })
     }
 
@@ -122,7 +127,9 @@ impl Codec {
 
     /// Appends the encoding of `message` to `buf`.
     pub fn encode<M: Message>(self, message: &M, buf: BytesMut) -> Result<BytesMut, Status> {
-        let failed = |error: &dyn fmt::Display| Status::internal(format!("failed to encode message: {error}"));
+        let failed = |error: &dyn fmt::Display| {
+            Status::internal(format!("failed to encode message: {error}"))
+        };
         match self {
             Codec::Protobuf => {
                 let mut buf = buf;
@@ -132,7 +139,9 @@ impl Codec {
             Codec::Postcard => postcard::to_extend(message, buf).map_err(|error| failed(&error)),
             Codec::Serde(format) => {
                 let mut out = Vec::new();
-                format.serialize(message, &mut out).map_err(|error| failed(&error))?;
+                format
+                    .serialize(message, &mut out)
+                    .map_err(|error| failed(&error))?;
                 let mut buf = buf;
                 buf.extend_from_slice(&out);
                 Ok(buf)

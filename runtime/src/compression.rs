@@ -45,7 +45,9 @@ impl Compression {
 
     /// Whether a `grpc-accept-encoding` value lists this algorithm.
     pub(crate) fn accepted_by(self, accept_encoding: &str) -> bool {
-        accept_encoding.split(',').any(|name| name.trim() == self.name())
+        accept_encoding
+            .split(',')
+            .any(|name| name.trim() == self.name())
     }
 
     /// Appends `data`, compressed, to `out`.
@@ -66,7 +68,9 @@ impl Compression {
         match self {
             Compression::Gzip => {
                 let mut out = Vec::with_capacity(data.len().saturating_mul(2).min(max_size));
-                let limit = u64::try_from(max_size).unwrap_or(u64::MAX).saturating_add(1);
+                let limit = u64::try_from(max_size)
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1);
                 GzDecoder::new(data)
                     .take(limit)
                     .read_to_end(&mut out)
@@ -93,11 +97,19 @@ mod tests {
         let mut compressed = BytesMut::new();
         Compression::Gzip.compress(&data, &mut compressed).unwrap();
         assert!(compressed.len() < 1000, "{} bytes", compressed.len());
-        assert_eq!(Compression::Gzip.decompress(&compressed, 100_000).unwrap(), data);
-        let bomb = Compression::Gzip.decompress(&compressed, 99_999).unwrap_err();
+        assert_eq!(
+            Compression::Gzip.decompress(&compressed, 100_000).unwrap(),
+            data
+        );
+        let bomb = Compression::Gzip
+            .decompress(&compressed, 99_999)
+            .unwrap_err();
         assert_eq!(bomb.code(), Code::ResourceExhausted);
         assert_eq!(
-            Compression::Gzip.decompress(b"not gzip", 10).unwrap_err().code(),
+            Compression::Gzip
+                .decompress(b"not gzip", 10)
+                .unwrap_err()
+                .code(),
             Code::Internal
         );
     }

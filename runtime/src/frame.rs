@@ -30,7 +30,11 @@ impl Encoding {
     }
 
     /// Appends `message` with its prefix to `buf`, compressed if this encoding compresses.
-    pub(crate) fn encode_into<M: Message>(&self, message: &M, buf: &mut BytesMut) -> Result<(), Status> {
+    pub(crate) fn encode_into<M: Message>(
+        &self,
+        message: &M,
+        buf: &mut BytesMut,
+    ) -> Result<(), Status> {
         let Some(compression) = self.compression else {
             return encode_into(self.codec, message, self.max_size, buf);
         };

@@ -14,6 +14,7 @@ mod client;
 mod codec;
 mod compression;
 pub mod encoding;
+pub mod error_details;
 mod flow;
 mod frame;
 mod metadata;
@@ -29,9 +30,9 @@ pub use client::{
     OnewayCall, RequestSink, Response, Responses, ServerStreamingCall, UnaryCall,
 };
 pub use codec::{Codec, SerdeFormat};
-pub use erased_serde;
 pub use compression::Compression;
 pub use encoding::{DecodeError, Enumeration, Message, OpenEnum};
+pub use erased_serde;
 pub use frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 pub use metadata::{InvalidMetadata, MetadataMap};
 pub use server::{shutdown_signal, Context, Server};

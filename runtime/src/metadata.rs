@@ -110,14 +110,21 @@ impl MetadataMap {
                  use a key ending in -bin for anything else"
             )));
         }
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| invalid(format!("metadata value for {key:?} is not a valid header value")))?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            invalid(format!(
+                "metadata value for {key:?} is not a valid header value"
+            ))
+        })?;
         self.headers.append(name, value);
         Ok(())
     }
 
     /// Adds a binary value under `key`, which must end in `-bin`; it is sent base64-encoded.
-    pub fn insert_bin(&mut self, key: &str, value: impl AsRef<[u8]>) -> Result<(), InvalidMetadata> {
+    pub fn insert_bin(
+        &mut self,
+        key: &str,
+        value: impl AsRef<[u8]>,
+    ) -> Result<(), InvalidMetadata> {
         let name = check_key(key)?;
         if !key.ends_with("-bin") {
             return Err(invalid(format!(
@@ -197,7 +204,11 @@ impl MetadataMap {
 impl fmt::Debug for MetadataMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.headers.iter().map(|(name, value)| (name.as_str(), value)))
+            .entries(
+                self.headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value)),
+            )
             .finish()
     }
 }
@@ -209,7 +220,15 @@ mod tests {
     #[test]
     fn malformed_and_reserved_keys_and_values_are_refused() {
         let mut metadata = MetadataMap::new();
-        for key in ["", "Dry-Run", "with space", "grpc-timeout", "content-type", "te", "é"] {
+        for key in [
+            "",
+            "Dry-Run",
+            "with space",
+            "grpc-timeout",
+            "content-type",
+            "te",
+            "é",
+        ] {
             assert!(metadata.insert(key, "x").is_err(), "{key:?}");
         }
         assert!(metadata.insert("ok", "line\nbreak").is_err());

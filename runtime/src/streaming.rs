@@ -259,7 +259,10 @@ async fn status_from_trailers(body: &mut RecvStream) -> (Option<Status>, Option<
     match body.trailers().await {
         Ok(trailers) => {
             let (status, trailers) = status_and_trailers(trailers.as_ref());
-            ((status.code() != Code::Ok).then_some(status), Some(trailers))
+            (
+                (status.code() != Code::Ok).then_some(status),
+                Some(trailers),
+            )
         }
         Err(error) => (Some(status_from_h2(&error)), None),
     }

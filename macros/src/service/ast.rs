@@ -85,8 +85,7 @@ pub(super) enum Idempotency {
 }
 
 /// Attributes `#[service]` reads on methods and removes from the trait.
-pub(super) const METHOD_ATTRIBUTES: &[&str] =
-    &["idempotent", "no_side_effects", "oneway", "proto"];
+pub(super) const METHOD_ATTRIBUTES: &[&str] = &["idempotent", "no_side_effects", "oneway", "proto"];
 
 /// Reads `#[idempotent]`, `#[no_side_effects]` and `#[proto(name = "...")]` on a method.
 fn method_attributes(
@@ -294,7 +293,10 @@ impl<'a> Method<'a> {
         }
         let (request_arg, request) = match request {
             Some(FnArg::Typed(arg)) if is_context(&arg.ty) => {
-                fail(arg, "the request comes first, then the `Context`: `req: Request, ctx: Context`");
+                fail(
+                    arg,
+                    "the request comes first, then the `Context`: `req: Request, ctx: Context`",
+                );
                 (None, None)
             }
             Some(FnArg::Typed(arg)) => {
@@ -323,7 +325,10 @@ impl<'a> Method<'a> {
                 (None, None)
             }
         };
-        let oneway = item.attrs.iter().find(|attr| attr.path().is_ident("oneway"));
+        let oneway = item
+            .attrs
+            .iter()
+            .find(|attr| attr.path().is_ident("oneway"));
         let (output, response) = match (result_types(&sig.output), &sig.output) {
             // No return value: the method answers google.protobuf.Empty.
             (_, ReturnType::Default) => (None, None),
@@ -335,7 +340,10 @@ impl<'a> Method<'a> {
         };
         if let (Some(oneway), ReturnType::Type(_, ty)) = (oneway, &sig.output) {
             let _ = oneway;
-            fail(ty, "a #[oneway] method returns nothing: its caller does not wait for an answer");
+            fail(
+                ty,
+                "a #[oneway] method returns nothing: its caller does not wait for an answer",
+            );
         }
         let _ = fail_at_parens;
         if let Some(error) = output.and_then(error_type_other_than_status) {
@@ -344,7 +352,10 @@ impl<'a> Method<'a> {
         // Streaming shapes: `Streaming<Request>` in, `impl Stream<Item = Result<..>>` out.
         let streamed_request = request.and_then(streaming_message);
         if let (Some(oneway), Some(_)) = (oneway, streamed_request) {
-            fail(oneway, "#[oneway] is for methods taking one request message, not a stream");
+            fail(
+                oneway,
+                "#[oneway] is for methods taking one request message, not a stream",
+            );
         }
         let streamed_response = match response.map(stream_item) {
             Some(Some(Ok(item))) => Some(item),

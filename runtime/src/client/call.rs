@@ -165,9 +165,15 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             headers.insert("grpc-timeout", value);
         }
         if let Some(compression) = self.compression {
-            headers.insert("grpc-encoding", HeaderValue::from_static(compression.name()));
+            headers.insert(
+                "grpc-encoding",
+                HeaderValue::from_static(compression.name()),
+            );
         }
-        headers.insert("grpc-accept-encoding", HeaderValue::from_static(ACCEPT_ENCODING));
+        headers.insert(
+            "grpc-accept-encoding",
+            HeaderValue::from_static(ACCEPT_ENCODING),
+        );
         self.metadata.write_to(headers);
         request
     }
@@ -196,7 +202,10 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     }
 
     fn encode_request(&mut self) -> Result<Bytes, Status> {
-        let request = self.request.take().expect("this call shape carries a request");
+        let request = self
+            .request
+            .take()
+            .expect("this call shape carries a request");
         self.encoding().encode(&request)
     }
 
@@ -265,13 +274,16 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
 /// How often a call the server refused unprocessed is sent again.
 const TRANSPARENT_RETRIES: usize = 3;
 
-/// Runs `work` under the call's deadline.
+/// Runs `work` under the call's deadline; an already-passed one fails at once.
 pub(super) async fn within<T>(
     deadline: Option<Instant>,
     work: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
     match deadline {
         None => work.await,
+        Some(deadline) if deadline <= Instant::now() => {
+            Err(Status::deadline_exceeded("Deadline Exceeded"))
+        }
         Some(deadline) => tokio::time::timeout_at(deadline, work)
             .await
             .unwrap_or_else(|_| Err(Status::deadline_exceeded("Deadline Exceeded"))),
@@ -402,4 +414,3 @@ impl<Req, Resp, Kind> std::fmt::Debug for Call<Req, Resp, Kind> {
             .finish_non_exhaustive()
     }
 }
-

@@ -6,10 +6,9 @@ mod response;
 mod streams;
 
 pub use call::{
-    kind, BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall,
-    UnaryCall,
+    kind, BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall, UnaryCall,
 };
 pub use channel::Channel;
-pub(crate) use response::{status_and_trailers, status_from_h2};
 pub use response::Response;
+pub(crate) use response::{status_and_trailers, status_from_h2};
 pub use streams::{BidiStream, ClientStream, RequestSink, Responses};

@@ -56,7 +56,11 @@ impl Head {
                 "response has content-type {content_type:?}, not a gRPC one"
             )));
         }
-        let compression = match head.headers.get("grpc-encoding").map(|value| value.to_str()) {
+        let compression = match head
+            .headers
+            .get("grpc-encoding")
+            .map(|value| value.to_str())
+        {
             None | Some(Ok("identity")) => None,
             Some(Ok(name)) => match Compression::from_name(name) {
                 Some(compression) => Some(compression),
@@ -114,11 +118,16 @@ pub(super) async fn read_single_response(
         let _ = body.flow_control().release_capacity(chunk.len());
         while let Some(next) = decoder.next_message()? {
             if message.replace(next).is_some() {
-                return Err(Status::internal("server sent more than one response message"));
+                return Err(Status::internal(
+                    "server sent more than one response message",
+                ));
             }
         }
     }
-    let trailers = body.trailers().await.map_err(|error| status_from_h2(&error))?;
+    let trailers = body
+        .trailers()
+        .await
+        .map_err(|error| status_from_h2(&error))?;
     let (status, trailers) = status_and_trailers(trailers.as_ref());
     if status.code() != Code::Ok {
         headers.extend(&trailers);
@@ -135,9 +144,8 @@ pub(super) async fn read_single_response(
 pub(crate) fn status_and_trailers(trailers: Option<&HeaderMap>) -> (Status, MetadataMap) {
     match trailers {
         Some(trailers) => (
-            status_from_headers(trailers).unwrap_or_else(|| {
-                Status::internal("server sent trailers without grpc-status")
-            }),
+            status_from_headers(trailers)
+                .unwrap_or_else(|| Status::internal("server sent trailers without grpc-status")),
             MetadataMap::from_headers(trailers),
         ),
         None => (

@@ -226,4 +226,3 @@ impl<Req: Message, Resp: Message> BidiStream<Req, Resp> {
         (self.requests, self.responses)
     }
 }
-

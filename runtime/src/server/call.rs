@@ -21,8 +21,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::context::CALL_DEADLINE;
 use super::{Context, ServerConfig};
-use crate::flow::send_flow_controlled;
 use crate::compression::Compression;
+use crate::flow::send_flow_controlled;
 use crate::frame::{Encoding, FrameDecoder};
 use crate::status::encode_message;
 use crate::{Code, Codec, Message, Status, Streaming};
@@ -223,7 +223,8 @@ async fn read_single_message<Req: Message>(
     compression: Option<Compression>,
     config: &ServerConfig,
 ) -> Result<Req, Status> {
-    let mut decoder = FrameDecoder::new(config.max_receive_message_size).with_compression(compression);
+    let mut decoder =
+        FrameDecoder::new(config.max_receive_message_size).with_compression(compression);
     let mut message = None;
     while let Some(chunk) = body.data().await {
         let chunk =
@@ -314,9 +315,10 @@ impl Responder {
             HeaderValue::from_static(self.codec.content_type()),
         );
         if let Some(compression) = self.response_compression {
-            response
-                .headers_mut()
-                .insert("grpc-encoding", HeaderValue::from_static(compression.name()));
+            response.headers_mut().insert(
+                "grpc-encoding",
+                HeaderValue::from_static(compression.name()),
+            );
         }
         self.context.take_headers().write_to(response.headers_mut());
         response

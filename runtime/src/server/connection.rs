@@ -107,14 +107,24 @@ async fn route(
         codec,
         body,
         respond,
-        context: Context::new(MetadataMap::from_headers(&head.headers), deadline, Some(peer)),
+        context: Context::new(
+            MetadataMap::from_headers(&head.headers),
+            deadline,
+            Some(peer),
+        ),
         config: shared.config.clone(),
         request_compression,
         response_compression,
     };
     if let (Some(value), None) = (timeout, deadline) {
         // As grpc-go does: a malformed timeout is a broken client, not a missing deadline.
-        return call.fail(&Status::internal(format!("malformed grpc-timeout: {value:?}")));
+        return call.fail(&Status::internal(format!(
+            "malformed grpc-timeout: {value:?}"
+        )));
+    }
+    if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+        // Expired on arrival: doing any work would be wasted, whatever the timer's resolution.
+        return call.fail(&Status::deadline_exceeded("Deadline Exceeded"));
     }
     let path = head.uri.path();
     let Some((service_name, method)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/'))
@@ -145,12 +155,18 @@ fn refuse_encoding(respond: &mut SendResponse<Bytes>, codec: Codec, name: &str) 
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(codec.content_type()),
     );
-    headers.insert("grpc-status", HeaderValue::from(Code::Unimplemented.as_i32()));
+    headers.insert(
+        "grpc-status",
+        HeaderValue::from(Code::Unimplemented.as_i32()),
+    );
     let message = encode_message(&format!("grpc-encoding {name:?} is not supported"));
     if let Ok(message) = HeaderValue::from_str(&message) {
         headers.insert("grpc-message", message);
     }
-    headers.insert("grpc-accept-encoding", HeaderValue::from_static(ACCEPT_ENCODING));
+    headers.insert(
+        "grpc-accept-encoding",
+        HeaderValue::from_static(ACCEPT_ENCODING),
+    );
     let _ = respond.send_response(response, true);
 }
 

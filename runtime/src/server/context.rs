@@ -118,7 +118,11 @@ impl Context {
     }
 
     /// Adds a binary response header (`-bin` key).
-    pub fn insert_header_bin(&self, key: &str, value: impl AsRef<[u8]>) -> Result<(), InvalidMetadata> {
+    pub fn insert_header_bin(
+        &self,
+        key: &str,
+        value: impl AsRef<[u8]>,
+    ) -> Result<(), InvalidMetadata> {
         let mut response = self.response();
         headers_open(&response)?;
         response.headers.insert_bin(key, value)
@@ -130,7 +134,11 @@ impl Context {
     }
 
     /// Adds a binary trailer (`-bin` key).
-    pub fn insert_trailer_bin(&self, key: &str, value: impl AsRef<[u8]>) -> Result<(), InvalidMetadata> {
+    pub fn insert_trailer_bin(
+        &self,
+        key: &str,
+        value: impl AsRef<[u8]>,
+    ) -> Result<(), InvalidMetadata> {
         self.response().trailers.insert_bin(key, value)
     }
 

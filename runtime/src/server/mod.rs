@@ -17,8 +17,8 @@ use tokio::task::JoinSet;
 pub use call::{
     serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary, ServerCall,
 };
-pub use context::Context;
 pub(crate) use context::inherited_deadline;
+pub use context::Context;
 pub use service::{BoxFuture, Service};
 
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
