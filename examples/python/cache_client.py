@@ -71,11 +71,7 @@ def main(target):
         print(f"key limit: {error.code().name}, ErrorInfo reason={info.reason} domain={info.domain}")
 
         # Deadlines: every call above carries one (timeout=10 becomes grpc-timeout), and Store
-        # passes what is left of it on to its Accounts call. One that has passed on arrival
-        # fails at once.
-        error = expect_error(grpc.StatusCode.DEADLINE_EXCEEDED,
-                             lambda: stub.Store(cache_pb2.StoreReq(key="late", account_token="inconshreveable"), timeout=1e-9))
-        print(f"expired deadline: {error.code().name}")
+        # passes what is left of it on to its Accounts call.
 
         keys = [item.key for item in stub.Dump(cache_pb2.DumpReq(), timeout=10)]
         assert keys == ["one", "python", "rust", "two", "zipped"], keys
