@@ -65,10 +65,16 @@ async fn python_client_calls_the_rust_cache_server() {
         output.contains("Get('kiwi') failed: NOT_FOUND: Key not found kiwi"),
         "{output}"
     );
-    assert!(
-        output.contains("Dump -> ['bin', 'python', 'rust']"),
-        "{output}"
-    );
+    for expected in [
+        "gzip both ways: ok",
+        "dry run: trailers {'dry-run': '1'}, nothing stored",
+        "unknown account: UNAUTHENTICATED",
+        "key limit: FAILED_PRECONDITION, ErrorInfo reason=KEY_LIMIT_EXCEEDED domain=cache",
+        "Dump -> ['one', 'python', 'rust', 'two', 'zipped']",
+        "all checks passed",
+    ] {
+        assert!(output.contains(expected), "missing {expected:?} in\n{output}");
+    }
     let (exited_cleanly, _) = server.terminate().await;
     assert!(exited_cleanly);
 }
