@@ -73,7 +73,10 @@ async fn python_client_calls_the_rust_cache_server() {
         "Dump -> ['one', 'python', 'rust', 'two', 'zipped']",
         "all checks passed",
     ] {
-        assert!(output.contains(expected), "missing {expected:?} in\n{output}");
+        assert!(
+            output.contains(expected),
+            "missing {expected:?} in\n{output}"
+        );
     }
     let (exited_cleanly, _) = server.terminate().await;
     assert!(exited_cleanly);

@@ -1,0 +1,448 @@
+//! What a call carries besides its messages: metadata both ways, deadlines and their
+//! propagation, cancellation, oneway and empty answers, compression, codecs, size limits;
+//! Rust to Rust, and against Python grpcio where it crosses the wire.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use protoless::{Channel, Code, Codec, Compression, Context, Message, MetadataMap, Server, Status};
+use support::{python, root, TestServer};
+use tokio::sync::{mpsc, Semaphore};
+
+#[derive(Message, Clone, Debug, PartialEq)]
+struct Ping {
+    text: String,
+}
+
+fn ping(text: &str) -> Ping {
+    Ping {
+        text: text.to_owned(),
+    }
+}
+
+#[protoless::service(package = "semantics")]
+trait Semantics {
+    /// Reflects request metadata: `name` back as header `seen-name` and trailer `trailer-name`,
+    /// `blob-bin` as trailer `seen-blob-bin`. Fails when the text is "fail".
+    async fn reflect(&self, req: Ping, ctx: Context) -> Result<Ping, Status>;
+    /// Reports its remaining time, then waits until it is cancelled.
+    async fn wait(&self, req: Ping, ctx: Context) -> Result<Ping, Status>;
+    /// Reports the note once the gate opens.
+    #[oneway]
+    async fn note(&self, req: Ping);
+    /// Reports the note once the gate opens; the caller waits for the empty answer.
+    async fn acknowledge(&self, req: Ping);
+    /// Echoes the text.
+    async fn echo(&self, req: Ping) -> Result<Ping, Status>;
+}
+
+#[derive(Debug)]
+enum Event {
+    Started { remaining: Option<Duration> },
+    Dropped,
+    Noted(String),
+}
+
+struct Service {
+    events: mpsc::UnboundedSender<Event>,
+    gate: Arc<Semaphore>,
+}
+
+struct DropReporter(mpsc::UnboundedSender<Event>);
+
+impl Drop for DropReporter {
+    fn drop(&mut self) {
+        let _ = self.0.send(Event::Dropped);
+    }
+}
+
+impl Semantics for Service {
+    async fn reflect(&self, req: Ping, ctx: Context) -> Result<Ping, Status> {
+        let internal = |error: protoless::InvalidMetadata| Status::internal(error.to_string());
+        if let Some(name) = ctx.metadata().get("name") {
+            ctx.insert_header("seen-name", name).map_err(internal)?;
+            ctx.insert_trailer("trailer-name", name).map_err(internal)?;
+        }
+        if let Some(blob) = ctx.metadata().get_bin("blob-bin") {
+            ctx.insert_trailer_bin("seen-blob-bin", blob)
+                .map_err(internal)?;
+        }
+        if req.text == "fail" {
+            let mut metadata = MetadataMap::new();
+            metadata.insert("why", "asked to").map_err(internal)?;
+            return Err(Status::aborted("failing as asked").with_metadata(metadata));
+        }
+        Ok(req)
+    }
+
+    async fn wait(&self, _req: Ping, ctx: Context) -> Result<Ping, Status> {
+        let _reporter = DropReporter(self.events.clone());
+        let _ = self.events.send(Event::Started {
+            remaining: ctx.remaining(),
+        });
+        std::future::pending().await
+    }
+
+    async fn note(&self, req: Ping) {
+        let _permit = self.gate.acquire().await.unwrap();
+        let _ = self.events.send(Event::Noted(req.text));
+    }
+
+    async fn acknowledge(&self, req: Ping) {
+        let _permit = self.gate.acquire().await.unwrap();
+        let _ = self.events.send(Event::Noted(req.text));
+    }
+
+    async fn echo(&self, req: Ping) -> Result<Ping, Status> {
+        Ok(req)
+    }
+}
+
+struct Harness {
+    server: TestServer,
+    client: SemanticsClient,
+    events: mpsc::UnboundedReceiver<Event>,
+    gate: Arc<Semaphore>,
+}
+
+async fn harness_with(configure: impl FnOnce(Server) -> Server) -> Harness {
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let service = Service {
+        events: events_tx,
+        gate: gate.clone(),
+    };
+    let server =
+        TestServer::start(configure(Server::builder()).add_service(SemanticsServer::new(service)))
+            .await;
+    let client = SemanticsClient::connect(&server.url()).await.unwrap();
+    Harness {
+        server,
+        client,
+        events,
+        gate,
+    }
+}
+
+async fn harness() -> Harness {
+    harness_with(|server| server).await
+}
+
+fn request_metadata() -> MetadataMap {
+    let mut metadata = MetadataMap::new();
+    metadata.insert("name", "ada").unwrap();
+    metadata.insert_bin("blob-bin", [0, 159, 146, 150]).unwrap();
+    metadata
+}
+
+#[tokio::test]
+async fn metadata_travels_both_ways_also_when_the_call_fails() {
+    let h = harness().await;
+    let response = h
+        .client
+        .reflect(ping("ok"))
+        .metadata(request_metadata())
+        .into_response()
+        .await
+        .unwrap();
+    assert_eq!(response.message, ping("ok"));
+    assert_eq!(response.headers.get("seen-name"), Some("ada"));
+    assert_eq!(response.trailers.get("trailer-name"), Some("ada"));
+    assert_eq!(
+        response.trailers.get_bin("seen-blob-bin"),
+        Some(vec![0, 159, 146, 150])
+    );
+
+    let status = h
+        .client
+        .reflect(ping("fail"))
+        .metadata(request_metadata())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Aborted);
+    // Trailers-Only: the handler's headers and trailers and the status's own metadata.
+    assert_eq!(status.metadata().get("seen-name"), Some("ada"));
+    assert_eq!(status.metadata().get("trailer-name"), Some("ada"));
+    assert_eq!(status.metadata().get("why"), Some("asked to"));
+    h.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_deadline_reaches_the_handler_and_cancels_it() {
+    let mut h = harness().await;
+    let status = h
+        .client
+        .wait(ping("slow"))
+        .timeout(Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    match h.events.recv().await.unwrap() {
+        Event::Started { remaining } => {
+            let remaining = remaining.expect("the handler sees the deadline");
+            assert!(remaining <= Duration::from_millis(300), "{remaining:?}");
+            assert!(remaining > Duration::ZERO);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(h.events.recv().await.unwrap(), Event::Dropped));
+    h.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_oneway_call_returns_once_sent_and_an_empty_one_waits() {
+    let mut h = harness().await;
+    // The handler is stuck behind the gate, yet the oneway call is done.
+    h.client.note(ping("fire and forget")).await.unwrap();
+    h.gate.add_permits(1);
+    assert!(
+        matches!(h.events.recv().await.unwrap(), Event::Noted(text) if text == "fire and forget")
+    );
+
+    let acknowledged = tokio::spawn({
+        let client = h.client.clone();
+        async move { client.acknowledge(ping("wait for me")).await }
+    });
+    h.gate.add_permits(1);
+    acknowledged.await.unwrap().unwrap();
+    // By the time the empty answer arrived, the handler had run.
+    assert!(matches!(h.events.try_recv().unwrap(), Event::Noted(text) if text == "wait for me"));
+    h.server.stop().await;
+}
+
+#[tokio::test]
+async fn gzip_is_negotiated_both_ways() {
+    let h = harness_with(|server| server.send_compressed(Compression::Gzip)).await;
+    let long = ping(&"compressible ".repeat(1000));
+    let reply = h
+        .client
+        .echo(long.clone())
+        .compression(Compression::Gzip)
+        .await
+        .unwrap();
+    assert_eq!(reply, long);
+    let channel = h
+        .client
+        .channel()
+        .clone()
+        .with_compression(Compression::Gzip);
+    let reply = SemanticsClient::new(channel)
+        .echo(long.clone())
+        .await
+        .unwrap();
+    assert_eq!(reply, long);
+    h.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_compressed_message_is_bounded_by_its_decompressed_size() {
+    let h = harness_with(|server| server.max_receive_message_size(1024)).await;
+    // Compresses to a few dozen bytes, inflates past the limit.
+    let bomb = ping(&"a".repeat(10_000));
+    let status = h
+        .client
+        .echo(bomb)
+        .compression(Compression::Gzip)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    h.server.stop().await;
+}
+
+#[tokio::test]
+async fn the_client_limits_what_it_receives_and_sends() {
+    let h = harness().await;
+    let limited = SemanticsClient::new(
+        h.client
+            .channel()
+            .clone()
+            .with_max_receive_message_size(100),
+    );
+    let status = limited.echo(ping(&"x".repeat(200))).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    let limited = SemanticsClient::new(h.client.channel().clone().with_max_send_message_size(100));
+    let status = limited.echo(ping(&"x".repeat(200))).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(limited.echo(ping("small")).await.unwrap(), ping("small"));
+    h.server.stop().await;
+}
+
+#[tokio::test]
+async fn postcard_and_json_work_in_all_four_shapes() {
+    let output = tokio::process::Command::new(support::example("json_codec"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for codec in ["application/grpc+json", "application/grpc+postcard"] {
+        for call in [
+            "Echo -> \"hello\"",
+            "Repeat -> [1, 2, 3]",
+            "Join -> \"one two three\"",
+            "Shout -> \"PONG\"",
+        ] {
+            let line = format!("{codec}: {call}");
+            assert!(stdout.contains(&line), "missing {line:?} in\n{stdout}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unregistered_codec_is_http_415_and_a_per_call_codec_is_answered_in_kind() {
+    let h = harness().await;
+    let reply = h
+        .client
+        .echo(ping("compact"))
+        .codec(Codec::Postcard)
+        .await
+        .unwrap();
+    assert_eq!(reply, ping("compact"));
+    struct Yaml;
+    impl protoless::SerdeFormat for Yaml {
+        fn name(&self) -> &'static str {
+            "yaml"
+        }
+        fn serialize(
+            &self,
+            _: &dyn protoless::erased_serde::Serialize,
+            _: &mut Vec<u8>,
+        ) -> Result<(), String> {
+            Ok(())
+        }
+        fn deserialize(
+            &self,
+            _: &[u8],
+            _: &mut dyn FnMut(
+                &mut dyn protoless::erased_serde::Deserializer,
+            ) -> Result<(), protoless::erased_serde::Error>,
+        ) -> Result<(), String> {
+            Err("unused".to_owned())
+        }
+    }
+    static YAML: Yaml = Yaml;
+    let status = h
+        .client
+        .echo(ping("?"))
+        .codec(Codec::Serde(&YAML))
+        .await
+        .unwrap_err();
+    // HTTP 415 without grpc-status maps to UNKNOWN, per the spec's table.
+    assert_eq!(status.code(), Code::Unknown);
+    assert!(status.message().contains("415"), "{status:?}");
+    h.server.stop().await;
+}
+
+/// The cache's Store asks Accounts over gRPC: with a slow Accounts, the caller's deadline must
+/// reach it (and cut it short), and a caller that gives up must cancel it too.
+#[tokio::test]
+async fn deadlines_and_cancellation_propagate_to_calls_a_handler_makes() {
+    use support::cache::{
+        Account, Accounts, AccountsClient, AccountsServer, CacheClient, CacheServer, CacheService,
+        GetByTokenReq, GetByTokenResp, StoreReq,
+    };
+    struct SlowAccounts(mpsc::UnboundedSender<Event>);
+    impl Accounts for SlowAccounts {
+        async fn get_by_token(&self, _req: GetByTokenReq) -> Result<GetByTokenResp, Status> {
+            let _reporter = DropReporter(self.0.clone());
+            let _ = self.0.send(Event::Started { remaining: None });
+            std::future::pending::<()>().await;
+            Ok(GetByTokenResp {
+                account: Account { max_cache_keys: 1 },
+            })
+        }
+    }
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let accounts = TestServer::start(
+        Server::builder().add_service(AccountsServer::new(SlowAccounts(events_tx))),
+    )
+    .await;
+    let accounts_client = AccountsClient::new(Channel::lazy(&accounts.url()).unwrap());
+    let cache = TestServer::start(
+        Server::builder().add_service(CacheServer::new(CacheService::new(accounts_client))),
+    )
+    .await;
+    let client = CacheClient::connect(&cache.url()).await.unwrap();
+    let store = || StoreReq {
+        key: "k".to_owned(),
+        val: Vec::new(),
+        account_token: "t".to_owned(),
+    };
+
+    let status = client
+        .store(store())
+        .timeout(Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        Event::Started { .. }
+    ));
+    // The inherited deadline ended the Accounts call too.
+    assert!(matches!(events.recv().await.unwrap(), Event::Dropped));
+
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.store(store()).await }
+    });
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        Event::Started { .. }
+    ));
+    call.abort();
+    // Cancelling the Store cancelled the Accounts call it was waiting on.
+    assert!(matches!(events.recv().await.unwrap(), Event::Dropped));
+    cache.stop().await;
+    accounts.stop().await;
+}
+
+/// Python grpcio sends metadata and reads headers and trailers, meets the deadline, compresses,
+/// and calls the methods that answer google.protobuf.Empty like any unary method.
+#[tokio::test]
+async fn python_grpcio_uses_metadata_deadlines_gzip_and_empty_answers() {
+    let mut h = harness_with(|server| server.send_compressed(Compression::Gzip)).await;
+    let dir = std::env::temp_dir().join(format!("protoless-semantics-{}", std::process::id()));
+    protoless::schema::export(&dir, [SemanticsServer::schema()]).unwrap();
+    h.gate.add_permits(2);
+    let output = tokio::process::Command::new(python())
+        .arg(root().join("tests/python/semantics.py"))
+        .arg(h.server.addr.to_string())
+        .arg(&dir)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "semantics.py failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    // The deadline Python set reached the handler, which was then cancelled.
+    let mut saw_deadline = false;
+    let mut saw_drop = false;
+    while let Ok(event) = h.events.try_recv() {
+        match event {
+            Event::Started { remaining } => {
+                let remaining = remaining.expect("grpc-timeout arrived");
+                // grpcio rounds its deadline up by about a millisecond.
+                saw_deadline = remaining <= Duration::from_millis(510);
+            }
+            Event::Dropped => saw_drop = true,
+            Event::Noted(_) => {}
+        }
+    }
+    assert!(
+        saw_deadline && saw_drop,
+        "deadline {saw_deadline}, cancelled {saw_drop}"
+    );
+    h.server.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
