@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 pub(crate) enum Mode {
     Demo,
     /// `serve ADDR [OPTION VALUE]...`: the address and the options after it.
+    #[allow(dead_code)] // each example is its own crate, and only some take options
     Serve(String, Vec<(String, String)>),
     Proto,
 }

@@ -4,6 +4,8 @@
 #![allow(dead_code, unreachable_pub)] // each test file uses its own subset
 #![allow(clippy::duplicate_mod)] // see the examples below
 
+pub mod raw_h2;
+
 // The examples themselves, so that the tests exercise exactly what users run. Each example is
 // its own binary and so includes the shared command-line module itself.
 #[path = "../../examples/cache.rs"]

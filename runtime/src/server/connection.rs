@@ -10,6 +10,7 @@ use h2::RecvStream;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{Context, ServerCall, Shared};
@@ -45,16 +46,19 @@ pub(super) async fn serve(
     if draining {
         connection.graceful_shutdown();
     }
+    // The calls of this connection: when it ends (or its task is dropped), they are cancelled.
+    let mut calls = JoinSet::new();
     loop {
         tokio::select! {
             accepted = connection.accept() => match accepted {
                 Some(Ok((request, respond))) => {
-                    tokio::spawn(route(shared.clone(), peer, request, respond));
+                    calls.spawn(route(shared.clone(), peer, request, respond));
                 }
                 // A protocol error or a closed socket ends the connection; h2 has already told
                 // the peer what it could.
                 Some(Err(_)) | None => break,
             },
+            Some(_) = calls.join_next() => {}
             // Also fires when the server is gone without a signal: stop taking calls either way.
             _ = shutdown.changed(), if !draining => {
                 draining = true;

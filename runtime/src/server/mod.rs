@@ -35,6 +35,8 @@ pub(crate) struct ServerConfig {
     pub(crate) initial_connection_window_size: u32,
     /// Codecs beyond protobuf and postcard that requests may use.
     pub(crate) codecs: Vec<crate::Codec>,
+    /// How long a graceful shutdown waits for calls in flight before dropping them.
+    pub(crate) drain_timeout: Duration,
     /// Compress responses with this, for clients that accept it.
     pub(crate) send_compressed: Option<crate::Compression>,
 }
@@ -51,6 +53,7 @@ impl Default for ServerConfig {
             initial_connection_window_size: 2 * 1024 * 1024,
             codecs: Vec::new(),
             send_compressed: None,
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -154,6 +157,13 @@ impl Server {
         self
     }
 
+    /// How long a graceful shutdown waits for calls in flight to finish (default 30 s); calls
+    /// still running then are cancelled and their connections closed.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Server {
+        self.config.drain_timeout = timeout;
+        self
+    }
+
     /// How long a new connection may take to complete the HTTP/2 handshake (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Server {
         self.config.handshake_timeout = timeout;
@@ -183,6 +193,7 @@ impl Server {
         listener: TcpListener,
         signal: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        let drain_timeout = self.config.drain_timeout;
         let shared = Arc::new(Shared {
             services: self.services,
             config: Arc::new(self.config),
@@ -212,7 +223,11 @@ impl Server {
         }
         drop(listener);
         let _ = shutdown_tx.send(true);
-        while connections.join_next().await.is_some() {}
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(drain_timeout, drained).await.is_err() {
+            // Dropping a connection's task drops its calls' handlers: they are cancelled.
+            connections.shutdown().await;
+        }
         Ok(())
     }
 }
