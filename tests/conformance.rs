@@ -333,10 +333,21 @@ fn the_conformance_export_declares_every_mapping() {
     }
 }
 
+/// A method may share its name with its message: the export qualifies the type so that protoc
+/// does not take it for the method.
+#[protoless::service(package = "clash")]
+trait SameNames {
+    async fn inner(&self, req: Inner) -> Result<Inner, Status>;
+}
+
 #[tokio::test]
 async fn protoc_compiles_every_exported_file() {
     let dir = export_dir("protoc");
-    let mut files = protoless::schema::export(&dir, [ConformanceServer::schema()]).unwrap();
+    let mut files = protoless::schema::export(
+        &dir,
+        [ConformanceServer::schema(), SameNamesServer::schema()],
+    )
+    .unwrap();
     for committed in std::fs::read_dir(root().join("examples/proto")).unwrap() {
         let path = committed.unwrap().path();
         if path

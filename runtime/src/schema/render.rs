@@ -220,14 +220,24 @@ fn write_service(service: &ServiceSchema, out: &mut String) -> fmt::Result {
         }
         write_docs(method.docs, "  ", out)?;
         let stream = |streaming: bool| if streaming { "stream " } else { "" };
+        // Inside a service, a method's name hides a message of the same name: qualify it.
+        let type_name = |name: &'static str| -> String {
+            if name == method.name && !service.package.is_empty() {
+                format!(".{}.{name}", service.package)
+            } else if name == method.name {
+                format!(".{name}")
+            } else {
+                name.to_owned()
+            }
+        };
         write!(
             out,
             "  rpc {}({}{}) returns ({}{})",
             method.name,
             stream(method.client_streaming),
-            (method.input)().name,
+            type_name((method.input)().name),
             stream(method.server_streaming),
-            (method.output)().name,
+            type_name((method.output)().name),
         )?;
         match method.idempotency {
             Idempotency::Unknown => writeln!(out, ";")?,

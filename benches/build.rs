@@ -1,0 +1,13 @@
+//! Generates the tonic + prost side of the comparison from the `.proto` protoless exported for
+//! the greeter (and the benchmark messages), with a protoc shipped as a crate.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // SAFETY-free: set for the build script's own process only, read by prost-build.
+    std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_protos(&["proto/helloworld.proto", "proto/bench.proto"], &["proto"])?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

@@ -1,0 +1,746 @@
+//! Runs every benchmark against protoless, tonic + prost and a bare h2 server in one run, on
+//! this machine, and prints a table of ratios; `--write` also rewrites BENCHMARKS.md and the
+//! chart. Servers are pinned to core 0 and load generators to core 1 (`taskset`); each figure is
+//! the median of several runs; every answer is checked before anything is timed.
+//!
+//! `scripts/bench` builds everything in release mode, installs h2load, and runs this.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use protoless::Message as _;
+use protoless_benches::{loads, tonic_side, Card, Customer, LineItem, Order, Payment};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const RUNS: usize = 3;
+const SERVERS: [&str; 3] = ["protoless", "tonic", "bare"];
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn percentile(latencies: &mut [Duration], fraction: f64) -> Duration {
+    latencies.sort();
+    latencies[((latencies.len() as f64 - 1.0) * fraction) as usize]
+}
+
+fn release_binary(name: &str) -> PathBuf {
+    std::env::current_exe().unwrap().with_file_name(name)
+}
+
+struct ServerProcess {
+    child: Child,
+    url: String,
+    addr: String,
+}
+
+impl ServerProcess {
+    async fn start(kind: &str) -> ServerProcess {
+        let mut child = Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(release_binary("bench-server"))
+            .args([kind, "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("bench-server starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server prints its address");
+        let addr = line
+            .strip_prefix("listening on ")
+            .expect("listening on ADDR")
+            .to_owned();
+        ServerProcess {
+            child,
+            url: format!("http://{addr}"),
+            addr,
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Runs `bench load ...` pinned to core 1 and returns its one line of output.
+async fn pinned_load(args: &[String]) -> String {
+    let output = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(std::env::current_exe().unwrap())
+        .arg("load")
+        .args(args)
+        .output()
+        .await
+        .expect("load runs");
+    assert!(
+        output.status.success(),
+        "load {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// h2load against `addr`: requests per second (its own count of successes is checked).
+async fn h2load(addr: &str, connections: u32, streams: u32, requests: u32, body: &Path) -> f64 {
+    let output = Command::new("taskset")
+        .args(["-c", "1", "h2load"])
+        .args([
+            "-n",
+            &requests.to_string(),
+            "-c",
+            &connections.to_string(),
+            "-m",
+            &streams.to_string(),
+        ])
+        .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+        .arg("-d")
+        .arg(body)
+        .arg(format!("http://{addr}/helloworld.Greeter/SayHello"))
+        .output()
+        .await
+        .expect("h2load runs (scripts/bench installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let succeeded = text
+        .lines()
+        .find(|line| line.starts_with("requests:"))
+        .and_then(|line| {
+            line.split(',')
+                .find(|part| part.trim().ends_with("succeeded"))
+        })
+        .and_then(|part| part.trim().split(' ').next()?.parse::<u32>().ok());
+    assert_eq!(succeeded, Some(requests), "h2load saw failures:\n{text}");
+    let status_2xx = text
+        .lines()
+        .find(|line| line.starts_with("status codes:"))
+        .and_then(|line| {
+            line.split(',')
+                .next()?
+                .split_whitespace()
+                .nth(2)?
+                .parse::<u32>()
+                .ok()
+        });
+    assert_eq!(
+        status_2xx,
+        Some(requests),
+        "h2load saw non-2xx answers:\n{text}"
+    );
+    text.lines()
+        .find(|line| line.starts_with("finished in"))
+        .and_then(|line| {
+            line.split(',')
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .expect("h2load prints its rate")
+}
+
+fn request_body() -> PathBuf {
+    let message = protoless_benches::HelloRequest {
+        name: "world".into(),
+    }
+    .encode_to_vec();
+    let mut framed = vec![0];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&message);
+    let path = std::env::temp_dir().join("protoless-bench-request.bin");
+    std::fs::write(&path, framed).unwrap();
+    path
+}
+
+/// Each server answers a real call correctly before anything is timed.
+async fn check_answers(server: &ServerProcess) {
+    let client = protoless_benches::GreeterClient::connect(&server.url)
+        .await
+        .expect("connect");
+    let reply = client
+        .say_hello(protoless_benches::HelloRequest {
+            name: "world".into(),
+        })
+        .await
+        .expect("grpc-status 0");
+    assert_eq!(reply.message, "Hello, world!");
+}
+
+struct Report {
+    rows: Vec<[String; 5]>,
+    chart: Vec<(String, [f64; 3])>,
+}
+
+impl Report {
+    fn row(&mut self, scenario: &str, protoless: String, tonic: String, ratio: f64, target: &str) {
+        let ratio = format!("{ratio:.2}x");
+        println!("{scenario:<48} {protoless:>16} {tonic:>16} {ratio:>8} {target}");
+        self.rows.push([
+            scenario.to_owned(),
+            protoless,
+            tonic,
+            ratio,
+            target.to_owned(),
+        ]);
+    }
+}
+
+async fn unary_server_throughput(report: &mut Report) {
+    let body = request_body();
+    for (connections, streams, requests) in
+        [(1u32, 1u32, 20_000u32), (4, 16, 200_000), (50, 20, 300_000)]
+    {
+        let mut rates = [0.0; 3];
+        for (index, kind) in SERVERS.iter().enumerate() {
+            let server = ServerProcess::start(kind).await;
+            check_answers(&server).await;
+            let mut runs = Vec::new();
+            for _ in 0..RUNS {
+                runs.push(h2load(&server.addr, connections, streams, requests, &body).await);
+            }
+            rates[index] = median(runs);
+        }
+        let label = format!("unary SayHello, h2load c={connections} m={streams} (req/s)");
+        let target = if (connections, streams) == (50, 20) {
+            "≥1.4x tonic, ≥0.9 of bare"
+        } else {
+            ""
+        };
+        report.row(
+            &label,
+            format!("{:.0}", rates[0]),
+            format!("{:.0}", rates[1]),
+            rates[0] / rates[1],
+            target,
+        );
+        report.row(
+            &format!("  share of the bare h2 ceiling ({:.0} req/s)", rates[2]),
+            format!("{:.0}%", 100.0 * rates[0] / rates[2]),
+            format!("{:.0}%", 100.0 * rates[1] / rates[2]),
+            rates[0] / rates[1],
+            "",
+        );
+        report
+            .chart
+            .push((format!("c={connections} m={streams}"), rates));
+    }
+}
+
+async fn median_load(args: Vec<String>) -> (f64, f64) {
+    let mut rates = Vec::new();
+    let mut p99s = Vec::new();
+    for _ in 0..RUNS {
+        let line = pinned_load(&args).await;
+        let mut parts = line.split_whitespace();
+        rates.push(parts.next().unwrap().parse().unwrap());
+        p99s.push(parts.next().unwrap().parse().unwrap());
+    }
+    (median(rates), median(p99s))
+}
+
+async fn client_and_latency(report: &mut Report) {
+    // The same protoless server for both clients: only the client differs.
+    let server = ServerProcess::start("protoless").await;
+    check_answers(&server).await;
+    for (concurrency, total) in [(1usize, 20_000u64), (64, 200_000)] {
+        let mut results = Vec::new();
+        for client in ["protoless", "tonic"] {
+            let args = vec![
+                "unary".into(),
+                client.into(),
+                server.url.clone(),
+                "1".into(),
+                concurrency.to_string(),
+                total.to_string(),
+            ];
+            results.push(median_load(args).await);
+        }
+        let target = if concurrency == 64 {
+            "≥1.3x tonic"
+        } else {
+            ""
+        };
+        report.row(
+            &format!("client throughput, {concurrency} in flight (calls/s)"),
+            format!("{:.0}", results[0].0),
+            format!("{:.0}", results[1].0),
+            results[0].0 / results[1].0,
+            target,
+        );
+    }
+    drop(server);
+    // p99 latency at 4 connections x 16 streams: one load generator, the two servers.
+    let mut p99 = Vec::new();
+    for kind in ["protoless", "tonic"] {
+        let server = ServerProcess::start(kind).await;
+        check_answers(&server).await;
+        let args = vec![
+            "unary".into(),
+            "protoless".into(),
+            server.url.clone(),
+            "4".into(),
+            "64".into(),
+            "128000".into(),
+        ];
+        p99.push(median_load(args).await.1);
+    }
+    report.row(
+        "p99 latency at c=4 m=16 (µs, lower is better)",
+        format!("{:.0}", p99[0]),
+        format!("{:.0}", p99[1]),
+        p99[1] / p99[0],
+        "no worse than tonic",
+    );
+}
+
+async fn streaming(report: &mut Report) {
+    let mut rates = Vec::new();
+    let mut round_trips = Vec::new();
+    for kind in ["protoless", "tonic"] {
+        let server = ServerProcess::start(kind).await;
+        check_answers(&server).await;
+        rates.push(
+            median_load(vec![
+                "flood".into(),
+                kind.into(),
+                server.url.clone(),
+                "1000000".into(),
+            ])
+            .await
+            .0,
+        );
+        round_trips.push(
+            median_load(vec![
+                "ping-pong".into(),
+                kind.into(),
+                server.url.clone(),
+                "20000".into(),
+            ])
+            .await
+            .0,
+        );
+    }
+    report.row(
+        "server stream of 1,000,000 small messages (msg/s)",
+        format!("{:.0}", rates[0]),
+        format!("{:.0}", rates[1]),
+        rates[0] / rates[1],
+        "≥1.5x tonic",
+    );
+    report.row(
+        "bidirectional ping-pong (round trips/s)",
+        format!("{:.0}", round_trips[0]),
+        format!("{:.0}", round_trips[1]),
+        round_trips[0] / round_trips[1],
+        "",
+    );
+}
+
+async fn large_messages(report: &mut Report) {
+    for (size, count, label) in [(1usize << 20, 200u64, "1 MiB"), (16 << 20, 20, "16 MiB")] {
+        let mut rates = Vec::new();
+        for kind in ["protoless", "tonic"] {
+            let server = ServerProcess::start(kind).await;
+            check_answers(&server).await;
+            rates.push(
+                median_load(vec![
+                    "blob".into(),
+                    kind.into(),
+                    server.url.clone(),
+                    size.to_string(),
+                    count.to_string(),
+                ])
+                .await
+                .0,
+            );
+        }
+        report.row(
+            &format!("unary echo of {label} (calls/s)"),
+            format!("{:.1}", rates[0]),
+            format!("{:.1}", rates[1]),
+            rates[0] / rates[1],
+            "",
+        );
+    }
+}
+
+fn order() -> Order {
+    Order {
+        id: "order-2026-11-23-000042".into(),
+        customer: Some(Customer {
+            id: 42,
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+        }),
+        items: (0..8)
+            .map(|i| LineItem {
+                sku: format!("SKU-{i:05}"),
+                quantity: i + 1,
+                unit_price: 9.99 * f64::from(i + 1),
+            })
+            .collect(),
+        total: 359.64,
+        payment: Some(Payment::Card(Card {
+            number: "4111111111111111".into(),
+            expiry_month: 12,
+            expiry_year: 2030,
+        })),
+        tags: [
+            ("channel".to_owned(), "web".to_owned()),
+            ("promo".to_owned(), "none".to_owned()),
+        ]
+        .into(),
+    }
+}
+
+/// Nanoseconds per call of `work`, median of several timed batches.
+fn nanos_per_op(mut work: impl FnMut()) -> f64 {
+    const BATCH: u32 = 100_000;
+    for _ in 0..BATCH / 10 {
+        work();
+    }
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            work();
+        }
+        runs.push(started.elapsed().as_nanos() as f64 / f64::from(BATCH));
+    }
+    median(runs)
+}
+
+fn codec(report: &mut Report) {
+    let ours = order();
+    let bytes = ours.encode_to_vec();
+    let theirs =
+        tonic_side::bench::Order::decode(bytes.as_slice()).expect("prost reads protoless's bytes");
+    assert_eq!(
+        theirs.encode_to_vec().len(),
+        bytes.len(),
+        "same encoded size"
+    );
+    assert_eq!(
+        protoless_benches::Order::decode(theirs.encode_to_vec()).unwrap(),
+        ours
+    );
+    let mut buf = bytes::BytesMut::with_capacity(1024);
+    let ours_encode = nanos_per_op(|| {
+        buf.clear();
+        ours.encode(&mut buf);
+        std::hint::black_box(&buf);
+    });
+    let mut prost_buf = Vec::with_capacity(1024);
+    let prost_encode = nanos_per_op(|| {
+        prost_buf.clear();
+        theirs.encode(&mut prost_buf).unwrap();
+        std::hint::black_box(&prost_buf);
+    });
+    let shared = bytes::Bytes::from(bytes.clone());
+    let ours_decode = nanos_per_op(|| {
+        std::hint::black_box(protoless_benches::Order::decode(shared.clone()).unwrap());
+    });
+    let prost_decode = nanos_per_op(|| {
+        std::hint::black_box(tonic_side::bench::Order::decode(shared.clone()).unwrap());
+    });
+    report.row(
+        "codec: encode a nested Order (ns, lower is better)",
+        format!("{ours_encode:.0}"),
+        format!("{prost_encode:.0}"),
+        prost_encode / ours_encode,
+        "no slower than prost",
+    );
+    report.row(
+        "codec: decode a nested Order (ns, lower is better)",
+        format!("{ours_decode:.0}"),
+        format!("{prost_decode:.0}"),
+        prost_decode / ours_decode,
+        "no slower than prost",
+    );
+    let postcard_encode = nanos_per_op(|| {
+        std::hint::black_box(
+            protoless::Codec::Postcard
+                .encode(&ours, bytes::BytesMut::new())
+                .unwrap(),
+        );
+    });
+    let postcard = protoless::Codec::Postcard
+        .encode(&ours, bytes::BytesMut::new())
+        .unwrap()
+        .freeze();
+    let postcard_decode = nanos_per_op(|| {
+        std::hint::black_box(
+            protoless::Codec::Postcard
+                .decode::<Order>(postcard.clone())
+                .unwrap(),
+        );
+    });
+    report.row(
+        &format!(
+            "codec: postcard vs protobuf encode ({} vs {} bytes)",
+            postcard.len(),
+            bytes.len()
+        ),
+        format!("{postcard_encode:.0}"),
+        format!("{ours_encode:.0}"),
+        ours_encode / postcard_encode,
+        "(both protoless)",
+    );
+    report.row(
+        "codec: postcard vs protobuf decode (ns)",
+        format!("{postcard_decode:.0}"),
+        format!("{ours_decode:.0}"),
+        ours_decode / postcard_decode,
+        "(both protoless)",
+    );
+}
+
+async fn memory(report: &mut Report) {
+    const CONNECTIONS: usize = 200;
+    const STREAMS: usize = 200;
+    let mut per_connection = Vec::new();
+    let mut per_stream = Vec::new();
+    for kind in ["protoless", "tonic"] {
+        let server = ServerProcess::start(kind).await;
+        check_answers(&server).await;
+        let before = server.rss_kib();
+        let mut idle = Vec::new();
+        for _ in 0..CONNECTIONS {
+            let channel = protoless::Channel::connect(&server.url)
+                .await
+                .expect("connect");
+            // One call, so that the connection is fully set up on both sides.
+            let client = protoless_benches::GreeterClient::new(channel);
+            client
+                .say_hello(protoless_benches::HelloRequest {
+                    name: "world".into(),
+                })
+                .await
+                .unwrap();
+            idle.push(client);
+        }
+        let after_connections = server.rss_kib();
+        let client = protoless_benches::BenchClient::connect(&server.url)
+            .await
+            .unwrap();
+        let mut open = Vec::new();
+        for seq in 0..STREAMS as u64 {
+            let mut stream = client.ping_pong().await.unwrap();
+            stream.send(protoless_benches::Tick { seq }).await.unwrap();
+            stream.message().await.unwrap().unwrap();
+            open.push(stream);
+        }
+        let after_streams = server.rss_kib();
+        per_connection.push((after_connections.saturating_sub(before)) as f64 / CONNECTIONS as f64);
+        per_stream.push((after_streams.saturating_sub(after_connections)) as f64 / STREAMS as f64);
+    }
+    report.row(
+        "memory per idle connection (KiB, lower is better)",
+        format!("{:.1}", per_connection[0]),
+        format!("{:.1}", per_connection[1]),
+        per_connection[1] / per_connection[0],
+        "",
+    );
+    report.row(
+        "memory per open stream (KiB, lower is better)",
+        format!("{:.1}", per_stream[0]),
+        format!("{:.1}", per_stream[1]),
+        per_stream[1] / per_stream[0],
+        "",
+    );
+}
+
+/// The chart: unary throughput against load, for the three servers, as SVG.
+fn chart(points: &[(String, [f64; 3])]) -> String {
+    let (width, height, left, bottom) = (640.0, 360.0, 70.0, 40.0);
+    let max = points
+        .iter()
+        .flat_map(|(_, rates)| rates.iter().copied())
+        .fold(1.0, f64::max)
+        * 1.1;
+    let colors = ["#d9480f", "#1c7ed6", "#868e96"];
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">Unary SayHello throughput under h2load (req/s, one server core)</text>\n",
+        width / 2.0
+    );
+    let plot_width = width - left - 20.0;
+    let plot_height = height - bottom - 40.0;
+    for tick in 0..=4 {
+        let value = max * f64::from(tick) / 4.0;
+        let y = 30.0 + plot_height * (1.0 - f64::from(tick) / 4.0);
+        let _ = writeln!(svg, "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{:.0}k</text>", width - 20.0, left - 6.0, y + 4.0, value / 1000.0);
+    }
+    let group = plot_width / points.len() as f64;
+    for (index, (label, rates)) in points.iter().enumerate() {
+        let x0 = left + group * index as f64 + group * 0.15;
+        let bar = group * 0.7 / 3.0;
+        for (server, rate) in rates.iter().enumerate() {
+            let bar_height = plot_height * rate / max;
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"/>",
+                x0 + bar * server as f64,
+                30.0 + plot_height - bar_height,
+                bar - 2.0,
+                bar_height,
+                colors[server]
+            );
+        }
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>",
+            x0 + bar * 1.5,
+            height - bottom + 16.0
+        );
+    }
+    for (server, name) in ["protoless", "tonic + prost", "bare h2 (ceiling)"]
+        .iter()
+        .enumerate()
+    {
+        let x = left + 10.0 + 160.0 * server as f64;
+        let _ = writeln!(svg, "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{name}</text>", height - 18.0, colors[server], x + 16.0, height - 8.0);
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn write_report(report: &Report, elapsed: Duration) -> std::io::Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    std::fs::write(root.join("benches/chart.svg"), chart(&report.chart))?;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|name| name.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let h2load = std::process::Command::new("h2load")
+        .arg("--version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let mut text = String::new();
+    let _ = writeln!(text, "# Benchmarks\n\nGenerated by `scripts/bench` (which runs `target/release/bench --write`) on {}; the run took {:.0} s.\n", std::env::var("BENCH_DATE").unwrap_or_else(|_| "the date of the commit".into()), elapsed.as_secs_f64());
+    let _ = writeln!(text, "- Machine: {cpu}, {} cores; servers pinned to core 0, load generators to core 1 (`taskset`).", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let _ = writeln!(
+        text,
+        "- Versions: {rustc}; protoless {}; tonic 0.14.9 + prost 0.14.6; h2 0.4.20; {h2load}.",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(text, "- Each figure is the median of {RUNS} runs. Ratios are protoless over tonic (for latencies, memory and codec times: tonic over protoless), so above 1 means protoless is better.\n");
+    text.push_str("| scenario | protoless | tonic + prost | ratio | target |\n| --- | ---: | ---: | ---: | --- |\n");
+    for row in &report.rows {
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} | {} |",
+            row[0].trim(),
+            row[1],
+            row[2],
+            row[3],
+            row[4]
+        );
+    }
+    text.push_str("\n![Unary throughput against load](benches/chart.svg)\n");
+    let notes = root.join("benches/NOTES.md");
+    if let Ok(notes) = std::fs::read_to_string(notes) {
+        text.push('\n');
+        text.push_str(&notes);
+    }
+    std::fs::write(root.join("BENCHMARKS.md"), text)
+}
+
+async fn load(args: &[String]) {
+    let measured = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["unary", client, url, connections, concurrency, total] => {
+            loads::unary(
+                client,
+                url,
+                connections.parse().unwrap(),
+                concurrency.parse().unwrap(),
+                total.parse().unwrap(),
+            )
+            .await
+        }
+        ["flood", client, url, count] => loads::flood(client, url, count.parse().unwrap()).await,
+        ["ping-pong", client, url, rounds] => {
+            loads::ping_pong(client, url, rounds.parse().unwrap()).await
+        }
+        ["blob", client, url, size, count] => {
+            loads::blob(client, url, size.parse().unwrap(), count.parse().unwrap()).await
+        }
+        _ => panic!("unknown load {args:?}"),
+    };
+    let mut latencies = measured.latencies.clone();
+    let p99 = if latencies.is_empty() {
+        Duration::ZERO
+    } else {
+        percentile(&mut latencies, 0.99)
+    };
+    println!(
+        "{:.3} {:.1}",
+        measured.per_second(),
+        p99.as_secs_f64() * 1e6
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("load") {
+        // A load generator: one thread, like the servers, pinned by the caller.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        return runtime.block_on(load(&args[1..]));
+    }
+    let write = args.iter().any(|arg| arg == "--write");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let started = Instant::now();
+        let mut report = Report {
+            rows: Vec::new(),
+            chart: Vec::new(),
+        };
+        println!(
+            "{:<48} {:>16} {:>16} {:>8} target",
+            "scenario", "protoless", "tonic+prost", "ratio"
+        );
+        unary_server_throughput(&mut report).await;
+        client_and_latency(&mut report).await;
+        streaming(&mut report).await;
+        large_messages(&mut report).await;
+        codec(&mut report);
+        memory(&mut report).await;
+        if write {
+            write_report(&report, started.elapsed()).expect("write BENCHMARKS.md");
+            println!("wrote BENCHMARKS.md and benches/chart.svg");
+        }
+    });
+}

@@ -1,0 +1,147 @@
+//! The protoless side of every benchmark: the greeter, and the messages and service the other
+//! benchmarks use. `proto/bench.proto` is exported from here.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use protoless::{stream, Message, Status, Stream, Streaming};
+
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct HelloRequest {
+    /// Who to greet.
+    pub name: String,
+}
+
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct HelloReply {
+    /// The greeting.
+    pub message: String,
+}
+
+#[protoless::service(package = "helloworld")]
+pub trait Greeter {
+    async fn say_hello(&self, req: HelloRequest) -> Result<HelloReply, Status>;
+}
+
+pub struct Greetings;
+
+impl Greeter for Greetings {
+    async fn say_hello(&self, req: HelloRequest) -> Result<HelloReply, Status> {
+        Ok(HelloReply {
+            message: format!("Hello, {}!", req.name),
+        })
+    }
+}
+
+/// A payload to echo, of any size.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct Blob {
+    pub data: Bytes,
+}
+
+/// How many ticks to stream.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct FloodRequest {
+    pub count: u64,
+}
+
+/// A small message.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct Tick {
+    pub seq: u64,
+}
+
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct Customer {
+    pub id: u64,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct LineItem {
+    pub sku: String,
+    pub quantity: u32,
+    pub unit_price: f64,
+}
+
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct Card {
+    pub number: String,
+    pub expiry_month: u32,
+    pub expiry_year: u32,
+}
+
+/// How an order is paid.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub enum Payment {
+    Card(Card),
+    Voucher(String),
+}
+
+/// A realistic nested message for the codec benchmark.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct Order {
+    pub id: String,
+    pub customer: Option<Customer>,
+    pub items: Vec<LineItem>,
+    pub total: f64,
+    pub payment: Option<Payment>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[protoless::service(package = "bench")]
+pub trait Bench {
+    /// Echoes a payload.
+    async fn blob(&self, req: Blob) -> Result<Blob, Status>;
+    /// Streams `count` ticks.
+    async fn flood(
+        &self,
+        req: FloodRequest,
+    ) -> Result<impl Stream<Item = Result<Tick, Status>>, Status>;
+    /// Answers each tick with the next.
+    async fn ping_pong(
+        &self,
+        reqs: Streaming<Tick>,
+    ) -> Result<impl Stream<Item = Result<Tick, Status>>, Status>;
+    /// Echoes an order (so that the codec benchmark's types are exported).
+    async fn checkout(&self, req: Order) -> Result<Order, Status>;
+}
+
+pub struct BenchService;
+
+impl Bench for BenchService {
+    async fn blob(&self, req: Blob) -> Result<Blob, Status> {
+        Ok(req)
+    }
+
+    async fn flood(
+        &self,
+        req: FloodRequest,
+    ) -> Result<impl Stream<Item = Result<Tick, Status>>, Status> {
+        Ok(stream::iter((0..req.count).map(|seq| Tick { seq })))
+    }
+
+    async fn ping_pong(
+        &self,
+        mut reqs: Streaming<Tick>,
+    ) -> Result<impl Stream<Item = Result<Tick, Status>>, Status> {
+        Ok(stream::generate(move |mut out| async move {
+            while let Some(tick) = reqs.message().await? {
+                out.send(Tick { seq: tick.seq + 1 }).await;
+            }
+            Ok(())
+        }))
+    }
+
+    async fn checkout(&self, req: Order) -> Result<Order, Status> {
+        Ok(req)
+    }
+}
+
+pub fn protoless_server() -> protoless::Server {
+    protoless::Server::builder()
+        .max_receive_message_size(64 << 20)
+        .add_service(GreeterServer::new(Greetings))
+        .add_service(BenchServer::new(BenchService))
+}
