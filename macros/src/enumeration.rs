@@ -189,7 +189,7 @@ fn generate(enumeration: &Enumeration) -> TokenStream {
                 }
                 fn merge(
                     &mut self,
-                    buf: &mut __p::Bytes,
+                    buf: &mut __p::DecodeBuf<'_>,
                     depth: u32,
                 ) -> ::core::result::Result<(), __p::DecodeError> {
                     let mut number = 0i32;

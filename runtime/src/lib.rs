@@ -44,8 +44,8 @@ pub use streaming::Streaming;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::encoding::{
-        encode_oneof_member, oneof_member_len, wire, DecodeError, Enumeration, Field, Fixed,
-        IsValue, Message, Plain, Sint, Value,
+        encode_oneof_member, oneof_member_len, wire, DecodeBuf, DecodeError, Enumeration, Field,
+        Fixed, IsValue, Message, Plain, Sint, Value,
     };
     pub use crate::schema::{
         EnumSchema, EnumValueSchema, FieldSchema, FieldType, Idempotency, MessageSchema,

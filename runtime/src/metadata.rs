@@ -54,6 +54,14 @@ fn invalid(message: String) -> InvalidMetadata {
     InvalidMetadata::new(message)
 }
 
+/// The `grpc-` headers a request usually carries.
+const GRPC_REQUEST_HEADERS: &[&str] = &[
+    "grpc-timeout",
+    "grpc-encoding",
+    "grpc-accept-encoding",
+    "grpc-message-type",
+];
+
 /// Headers that gRPC over HTTP/2 uses itself, which metadata may not set.
 const RESERVED: &[&str] = &[
     "content-type",
@@ -186,6 +194,21 @@ impl MetadataMap {
             metadata.headers.append(name.clone(), value.clone());
         }
         metadata
+    }
+
+    /// The custom metadata of a request, taking its headers over rather than copying them: the
+    /// protocol's own are removed in place.
+    pub(crate) fn from_request_headers(mut headers: HeaderMap) -> MetadataMap {
+        for name in RESERVED.iter().chain(GRPC_REQUEST_HEADERS) {
+            headers.remove(*name);
+        }
+        if headers
+            .keys()
+            .any(|name| name.as_str().starts_with("grpc-"))
+        {
+            return MetadataMap::from_headers(&headers);
+        }
+        MetadataMap { headers }
     }
 
     /// Copies every entry into headers about to be sent.

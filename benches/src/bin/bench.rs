@@ -717,6 +717,13 @@ fn main() {
         return runtime.block_on(load(&args[1..]));
     }
     let write = args.iter().any(|arg| arg == "--write");
+    // `--only codec` (or unary, client, streaming, large, memory) runs one group, for profiling.
+    let only = args
+        .iter()
+        .position(|arg| arg == "--only")
+        .and_then(|at| args.get(at + 1))
+        .cloned();
+    let wanted = |group: &str| only.as_deref().is_none_or(|only| only == group);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -732,13 +739,25 @@ fn main() {
             "{:<48} {:>16} {:>16} {:>8} target",
             "scenario", "protoless", "tonic+prost", "ratio"
         );
-        unary_server_throughput(&mut report).await;
-        client_and_latency(&mut report).await;
-        streaming(&mut report).await;
-        large_messages(&mut report).await;
-        codec(&mut report);
-        memory(&mut report).await;
-        if write {
+        if wanted("unary") {
+            unary_server_throughput(&mut report).await;
+        }
+        if wanted("client") {
+            client_and_latency(&mut report).await;
+        }
+        if wanted("streaming") {
+            streaming(&mut report).await;
+        }
+        if wanted("large") {
+            large_messages(&mut report).await;
+        }
+        if wanted("codec") {
+            codec(&mut report);
+        }
+        if wanted("memory") {
+            memory(&mut report).await;
+        }
+        if write && only.is_none() {
             write_report(&report, started.elapsed()).expect("write BENCHMARKS.md");
             println!("wrote BENCHMARKS.md and benches/chart.svg");
         }

@@ -39,7 +39,7 @@ pub(super) fn generate(message: &Message) -> TokenStream {
                     &mut self,
                     number: u32,
                     wire_type: __p::wire::WireType,
-                    buf: &mut __p::Bytes,
+                    buf: &mut __p::DecodeBuf<'_>,
                     depth: u32,
                 ) -> ::core::result::Result<(), __p::DecodeError> {
                     #merge
@@ -72,7 +72,7 @@ pub(super) fn generate(message: &Message) -> TokenStream {
                 }
                 fn merge(
                     &mut self,
-                    buf: &mut __p::Bytes,
+                    buf: &mut __p::DecodeBuf<'_>,
                     depth: u32,
                 ) -> ::core::result::Result<(), __p::DecodeError> {
                     __p::Message::merge(self, buf, __p::wire::enter(depth)?)

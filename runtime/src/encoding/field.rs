@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::value::{Plain, Value};
 use super::wire::{
     check_wire_type, decode_key, decode_length_delimited, encode_key, encode_varint, key_len,
-    skip_field, varint_len, WireType,
+    skip_field, varint_len, DecodeBuf, WireType,
 };
 use super::DecodeError;
 use crate::schema::FieldType;
@@ -36,7 +36,7 @@ pub trait Field<E = Plain>: Sized {
     fn merge(
         &mut self,
         wire_type: WireType,
-        buf: &mut Bytes,
+        buf: &mut DecodeBuf<'_>,
         depth: u32,
     ) -> Result<(), DecodeError>;
 }
@@ -75,7 +75,7 @@ fn encode_unkeyed<E, T: Value<E>>(value: &T, buf: &mut BytesMut) {
 #[inline]
 fn merge_unkeyed<E, T: Value<E>>(
     value: &mut T,
-    buf: &mut Bytes,
+    buf: &mut DecodeBuf<'_>,
     depth: u32,
 ) -> Result<(), DecodeError> {
     if T::WIRE_TYPE == WireType::LengthDelimited {
@@ -123,7 +123,7 @@ impl<E, T: Value<E>> Field<E> for T {
     fn merge(
         &mut self,
         wire_type: WireType,
-        buf: &mut Bytes,
+        buf: &mut DecodeBuf<'_>,
         depth: u32,
     ) -> Result<(), DecodeError> {
         check_wire_type(T::WIRE_TYPE, wire_type)?;
@@ -153,7 +153,7 @@ impl<E, T: Value<E>> Field<E> for Option<T> {
     fn merge(
         &mut self,
         wire_type: WireType,
-        buf: &mut Bytes,
+        buf: &mut DecodeBuf<'_>,
         depth: u32,
     ) -> Result<(), DecodeError> {
         check_wire_type(T::WIRE_TYPE, wire_type)?;
@@ -197,7 +197,7 @@ impl<E, T: Value<E>> Field<E> for Vec<T> {
     fn merge(
         &mut self,
         wire_type: WireType,
-        buf: &mut Bytes,
+        buf: &mut DecodeBuf<'_>,
         depth: u32,
     ) -> Result<(), DecodeError> {
         if T::PACKED && wire_type == WireType::LengthDelimited {
@@ -266,7 +266,7 @@ fn map_encode<'a, E, K: MapKey + Value<E> + 'a, V: Value + 'a>(
 /// Reads one map entry; a missing key or value takes its default, as the spec says.
 fn map_merge_entry<E, K: MapKey + Value<E>, V: Value>(
     wire_type: WireType,
-    buf: &mut Bytes,
+    buf: &mut DecodeBuf<'_>,
     depth: u32,
 ) -> Result<(K, V), DecodeError> {
     check_wire_type(WireType::LengthDelimited, wire_type)?;
@@ -304,7 +304,7 @@ where
     fn merge(
         &mut self,
         wire_type: WireType,
-        buf: &mut Bytes,
+        buf: &mut DecodeBuf<'_>,
         depth: u32,
     ) -> Result<(), DecodeError> {
         let (key, value) = map_merge_entry::<E, K, V>(wire_type, buf, depth)?;
@@ -330,7 +330,7 @@ impl<E, K: MapKey + Value<E> + Ord, V: Value> Field<E> for BTreeMap<K, V> {
     fn merge(
         &mut self,
         wire_type: WireType,
-        buf: &mut Bytes,
+        buf: &mut DecodeBuf<'_>,
         depth: u32,
     ) -> Result<(), DecodeError> {
         let (key, value) = map_merge_entry::<E, K, V>(wire_type, buf, depth)?;

@@ -16,12 +16,12 @@ pub mod wire;
 use std::borrow::Cow;
 use std::fmt;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 pub use field::{encode_oneof_member, oneof_member_len, Field, MapKey};
 pub use open_enum::OpenEnum;
 pub use value::{Fixed, IsValue, Plain, Sint, Value};
-pub use wire::WireType;
+pub use wire::{DecodeBuf, WireType};
 
 use crate::schema::{EnumSchema, MessageSchema};
 
@@ -60,7 +60,7 @@ pub trait Message:
         &mut self,
         number: u32,
         wire_type: WireType,
-        buf: &mut Bytes,
+        buf: &mut DecodeBuf<'_>,
         depth: u32,
     ) -> Result<(), DecodeError>;
     /// Describes the message for the `.proto` export.
@@ -79,15 +79,16 @@ pub trait Message:
         buf.to_vec()
     }
 
-    /// Decodes a whole message.
+    /// Decodes a whole message; `bytes::Bytes` fields share `buf` rather than copy it.
     fn decode(buf: impl Into<Bytes>) -> Result<Self, DecodeError> {
+        let owner = buf.into();
         let mut message = Self::default();
-        message.merge(&mut buf.into(), 0)?;
+        message.merge(&mut DecodeBuf::new(&owner), 0)?;
         Ok(message)
     }
 
     /// Merges every field in `buf` into `self`, at nesting `depth`.
-    fn merge(&mut self, buf: &mut Bytes, depth: u32) -> Result<(), DecodeError> {
+    fn merge(&mut self, buf: &mut DecodeBuf<'_>, depth: u32) -> Result<(), DecodeError> {
         while buf.has_remaining() {
             let (number, wire_type) = wire::decode_key(buf)?;
             self.merge_field(number, wire_type, buf, depth)?;
@@ -113,14 +114,17 @@ pub trait Enumeration: Copy + Default + Send + Sync + 'static {
 /// Why bytes could not be decoded as a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeError {
-    reason: Cow<'static, str>,
+    // Boxed so that `Result<(), DecodeError>`, returned by every field of every message, is one
+    // pointer wide: errors are rare, the happy path is hot.
+    reason: Box<Cow<'static, str>>,
 }
 
 impl DecodeError {
     /// A decode error with this reason.
+    #[cold]
     pub fn new(reason: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            reason: reason.into(),
+            reason: Box::new(reason.into()),
         }
     }
 }
@@ -143,7 +147,7 @@ impl Message for () {
         &mut self,
         number: u32,
         wire_type: WireType,
-        buf: &mut Bytes,
+        buf: &mut DecodeBuf<'_>,
         depth: u32,
     ) -> Result<(), DecodeError> {
         wire::skip_field(number, wire_type, buf, depth)

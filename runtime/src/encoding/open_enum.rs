@@ -2,10 +2,10 @@
 
 use std::marker::PhantomData;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::value::{IsValue, Plain, Value};
-use super::wire::WireType;
+use super::wire::{DecodeBuf, WireType};
 use super::{DecodeError, Enumeration};
 use crate::schema::ValueType;
 
@@ -123,7 +123,7 @@ impl<E: Enumeration> Value for OpenEnum<E> {
     fn encode(&self, buf: &mut BytesMut) {
         Value::<Plain>::encode(&self.number, buf)
     }
-    fn merge(&mut self, buf: &mut Bytes, depth: u32) -> Result<(), DecodeError> {
+    fn merge(&mut self, buf: &mut DecodeBuf<'_>, depth: u32) -> Result<(), DecodeError> {
         Value::<Plain>::merge(&mut self.number, buf, depth)
     }
 }

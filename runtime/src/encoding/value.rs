@@ -1,9 +1,9 @@
 //! [`Value`]: how one Rust value is written as a protobuf field value, chosen by its type and an
 //! encoding marker (`Plain`, `Sint`, `Fixed`) that `#[proto(sint)]` and `#[proto(fixed)]` select.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
-use super::wire::{decode_varint, encode_varint, varint_len, WireType};
+use super::wire::{decode_varint, encode_varint, varint_len, DecodeBuf, WireType};
 use super::DecodeError;
 use crate::schema::{Scalar, ValueType};
 
@@ -47,7 +47,7 @@ pub trait Value<E = Plain>: IsValue + Sized {
     fn encode(&self, buf: &mut BytesMut);
     /// Merges one occurrence into `self`: scalars are replaced, messages merged field by field.
     /// For `LEN` values `buf` holds exactly the value; otherwise the value is read from its front.
-    fn merge(&mut self, buf: &mut Bytes, depth: u32) -> Result<(), DecodeError>;
+    fn merge(&mut self, buf: &mut DecodeBuf<'_>, depth: u32) -> Result<(), DecodeError>;
 }
 
 /// Marks the types that implement [`Value`] under some encoding: one value, not a field shape.
@@ -95,7 +95,7 @@ macro_rules! varint_value {
                 encode_varint($to_wire, buf);
             }
             #[inline]
-            fn merge(&mut self, buf: &mut Bytes, _depth: u32) -> Result<(), DecodeError> {
+            fn merge(&mut self, buf: &mut DecodeBuf<'_>, _depth: u32) -> Result<(), DecodeError> {
                 let $w = decode_varint(buf)?;
                 *self = $from_wire;
                 Ok(())
@@ -150,11 +150,8 @@ macro_rules! fixed_value {
                 buf.$put(*self);
             }
             #[inline]
-            fn merge(&mut self, buf: &mut Bytes, _depth: u32) -> Result<(), DecodeError> {
-                if buf.remaining() < $width {
-                    return Err(DecodeError::new("truncated fixed-width value"));
-                }
-                *self = buf.$get();
+            fn merge(&mut self, buf: &mut DecodeBuf<'_>, _depth: u32) -> Result<(), DecodeError> {
+                *self = <$ty>::from_le_bytes(buf.take_array::<$width>()?);
                 Ok(())
             }
         }
@@ -189,12 +186,12 @@ impl Value for String {
     fn encode(&self, buf: &mut BytesMut) {
         buf.put_slice(self.as_bytes());
     }
-    fn merge(&mut self, buf: &mut Bytes, _depth: u32) -> Result<(), DecodeError> {
-        let text = std::str::from_utf8(buf)
+    fn merge(&mut self, buf: &mut DecodeBuf<'_>, _depth: u32) -> Result<(), DecodeError> {
+        let text = std::str::from_utf8(buf.as_slice())
             .map_err(|_| DecodeError::new("string field is not valid UTF-8"))?;
         self.clear();
         self.push_str(text);
-        buf.advance(buf.len());
+        buf.advance(buf.remaining());
         Ok(())
     }
 }
@@ -220,10 +217,10 @@ impl Value for Vec<u8> {
     fn encode(&self, buf: &mut BytesMut) {
         buf.put_slice(self);
     }
-    fn merge(&mut self, buf: &mut Bytes, _depth: u32) -> Result<(), DecodeError> {
+    fn merge(&mut self, buf: &mut DecodeBuf<'_>, _depth: u32) -> Result<(), DecodeError> {
         self.clear();
-        self.extend_from_slice(buf);
-        buf.advance(buf.len());
+        self.extend_from_slice(buf.as_slice());
+        buf.advance(buf.remaining());
         Ok(())
     }
 }
@@ -249,9 +246,10 @@ impl Value for Bytes {
     fn encode(&self, buf: &mut BytesMut) {
         buf.put_slice(self);
     }
-    fn merge(&mut self, buf: &mut Bytes, _depth: u32) -> Result<(), DecodeError> {
+    fn merge(&mut self, buf: &mut DecodeBuf<'_>, _depth: u32) -> Result<(), DecodeError> {
         // Shares the received buffer instead of copying it.
-        *self = std::mem::take(buf);
+        *self = buf.to_bytes();
+        buf.advance(buf.remaining());
         Ok(())
     }
 }
@@ -276,7 +274,7 @@ impl<E, T: Value<E>> Value<E> for Box<T> {
     fn encode(&self, buf: &mut BytesMut) {
         (**self).encode(buf)
     }
-    fn merge(&mut self, buf: &mut Bytes, depth: u32) -> Result<(), DecodeError> {
+    fn merge(&mut self, buf: &mut DecodeBuf<'_>, depth: u32) -> Result<(), DecodeError> {
         (**self).merge(buf, depth)
     }
 }

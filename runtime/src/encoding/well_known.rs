@@ -3,11 +3,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::field::Field;
 use super::value::{IsValue, Plain, Value};
-use super::wire::{self, WireType};
+use super::wire::{self, DecodeBuf, WireType};
 use super::DecodeError;
 use crate::schema::{FieldSchema, FieldType, MessageSchema, Scalar, ValueType};
 
@@ -30,7 +30,7 @@ impl SecondsAndNanos {
         Field::<Plain>::encode(&self.nanos, 2, buf);
     }
 
-    fn decode(buf: &mut Bytes, depth: u32) -> Result<Self, DecodeError> {
+    fn decode(buf: &mut DecodeBuf<'_>, depth: u32) -> Result<Self, DecodeError> {
         let mut value = SecondsAndNanos::default();
         while buf.has_remaining() {
             match wire::decode_key(buf)? {
@@ -99,7 +99,7 @@ impl Value for Duration {
     fn encode(&self, buf: &mut BytesMut) {
         to_wire_duration(*self).encode(buf)
     }
-    fn merge(&mut self, buf: &mut Bytes, depth: u32) -> Result<(), DecodeError> {
+    fn merge(&mut self, buf: &mut DecodeBuf<'_>, depth: u32) -> Result<(), DecodeError> {
         let value = SecondsAndNanos::decode(buf, depth)?;
         let seconds = u64::try_from(value.seconds)
             .map_err(|_| DecodeError::new("negative google.protobuf.Duration"))?;
@@ -137,7 +137,7 @@ impl Value for SystemTime {
     fn encode(&self, buf: &mut BytesMut) {
         to_wire_timestamp(*self).encode(buf)
     }
-    fn merge(&mut self, buf: &mut Bytes, depth: u32) -> Result<(), DecodeError> {
+    fn merge(&mut self, buf: &mut DecodeBuf<'_>, depth: u32) -> Result<(), DecodeError> {
         let value = SecondsAndNanos::decode(buf, depth)?;
         let since_epoch = Duration::new(value.seconds.unsigned_abs(), 0);
         let whole = if value.seconds >= 0 {

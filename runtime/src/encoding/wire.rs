@@ -1,9 +1,83 @@
 //! The protobuf wire format's primitives: varints, field keys, wire types and skipping unknown
 //! fields. See <https://protobuf.dev/programming-guides/encoding/>.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::DecodeError;
+
+/// The bytes being decoded: a slice of a shared buffer. Decoding walks the slice without
+/// touching reference counts; only `bytes::Bytes` fields take a counted share of the buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct DecodeBuf<'a> {
+    owner: &'a Bytes,
+    rest: &'a [u8],
+}
+
+impl<'a> DecodeBuf<'a> {
+    /// All of `owner`.
+    pub fn new(owner: &'a Bytes) -> Self {
+        DecodeBuf {
+            owner,
+            rest: owner.as_ref(),
+        }
+    }
+
+    /// How many bytes are left.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
+    /// Whether any byte is left.
+    #[inline]
+    pub fn has_remaining(&self) -> bool {
+        !self.rest.is_empty()
+    }
+
+    /// The bytes left.
+    #[inline]
+    pub fn as_slice(&self) -> &'a [u8] {
+        self.rest
+    }
+
+    /// Skips `len` bytes, which must be there.
+    #[inline]
+    pub fn advance(&mut self, len: usize) {
+        self.rest = &self.rest[len..];
+    }
+
+    /// Takes the next `len` bytes, which must be there, as their own buffer.
+    #[inline]
+    pub fn split_to(&mut self, len: usize) -> DecodeBuf<'a> {
+        let (head, tail) = self.rest.split_at(len);
+        self.rest = tail;
+        DecodeBuf {
+            owner: self.owner,
+            rest: head,
+        }
+    }
+
+    /// The bytes left as a [`Bytes`] sharing the decoded buffer, without copying.
+    pub fn to_bytes(&self) -> Bytes {
+        if self.rest.is_empty() {
+            Bytes::new()
+        } else {
+            self.owner.slice_ref(self.rest)
+        }
+    }
+
+    /// The next `N` bytes, for fixed-width values.
+    #[inline]
+    pub fn take_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        match self.rest.split_first_chunk::<N>() {
+            Some((array, tail)) => {
+                self.rest = tail;
+                Ok(*array)
+            }
+            None => Err(DecodeError::new("truncated fixed-width value")),
+        }
+    }
+}
 
 /// How deeply messages may nest before decoding gives up, as in the reference implementations.
 pub const RECURSION_LIMIT: u32 = 100;
@@ -61,8 +135,8 @@ pub const fn varint_len(value: u64) -> usize {
 
 /// Reads a varint, refusing truncated input and encodings longer than ten bytes.
 #[inline]
-pub fn decode_varint(buf: &mut Bytes) -> Result<u64, DecodeError> {
-    let bytes = buf.chunk();
+pub fn decode_varint(buf: &mut DecodeBuf<'_>) -> Result<u64, DecodeError> {
+    let bytes = buf.as_slice();
     let mut value = 0u64;
     for (index, &byte) in bytes.iter().take(10).enumerate() {
         value |= u64::from(byte & 0x7f) << (index * 7);
@@ -95,7 +169,7 @@ pub const fn key_len(number: u32) -> usize {
 
 /// Reads a field key, refusing field number 0 and numbers above 2^29 - 1.
 #[inline]
-pub fn decode_key(buf: &mut Bytes) -> Result<(u32, WireType), DecodeError> {
+pub fn decode_key(buf: &mut DecodeBuf<'_>) -> Result<(u32, WireType), DecodeError> {
     let key = decode_varint(buf)?;
     let wire_type = WireType::from_bits(key & 0x7)?;
     let number = key >> 3;
@@ -107,7 +181,7 @@ pub fn decode_key(buf: &mut Bytes) -> Result<(u32, WireType), DecodeError> {
 
 /// Reads a length prefix and splits that many bytes off `buf`, refusing lengths past its end.
 #[inline]
-pub fn decode_length_delimited(buf: &mut Bytes) -> Result<Bytes, DecodeError> {
+pub fn decode_length_delimited<'a>(buf: &mut DecodeBuf<'a>) -> Result<DecodeBuf<'a>, DecodeError> {
     let len = decode_varint(buf)?;
     if len > buf.remaining() as u64 {
         return Err(DecodeError::new(
@@ -133,7 +207,7 @@ pub fn check_wire_type(expected: WireType, actual: WireType) -> Result<(), Decod
 pub fn skip_field(
     number: u32,
     wire_type: WireType,
-    buf: &mut Bytes,
+    buf: &mut DecodeBuf<'_>,
     depth: u32,
 ) -> Result<(), DecodeError> {
     let len = match wire_type {
@@ -157,7 +231,7 @@ pub fn skip_field(
     Ok(())
 }
 
-fn skip_group(number: u32, buf: &mut Bytes, depth: u32) -> Result<(), DecodeError> {
+fn skip_group(number: u32, buf: &mut DecodeBuf<'_>, depth: u32) -> Result<(), DecodeError> {
     let depth = enter(depth)?;
     loop {
         if !buf.has_remaining() {
@@ -195,9 +269,10 @@ mod tests {
         let mut buf = BytesMut::new();
         encode_varint(value, &mut buf);
         assert_eq!(buf.len(), varint_len(value), "length of {value}");
-        let mut bytes = buf.freeze();
-        let decoded = decode_varint(&mut bytes).unwrap();
-        assert!(bytes.is_empty());
+        let bytes = buf.freeze();
+        let mut cursor = DecodeBuf::new(&bytes);
+        let decoded = decode_varint(&mut cursor).unwrap();
+        assert!(!cursor.has_remaining());
         decoded
     }
 
@@ -213,20 +288,23 @@ mod tests {
 
     #[test]
     fn hostile_varints_are_refused() {
-        assert!(decode_varint(&mut Bytes::from_static(&[0x80, 0x80])).is_err());
-        assert!(decode_varint(&mut Bytes::from_static(&[0xff; 11])).is_err());
+        assert!(decode_varint(&mut DecodeBuf::new(&Bytes::from_static(&[0x80, 0x80]))).is_err());
+        assert!(decode_varint(&mut DecodeBuf::new(&Bytes::from_static(&[0xff; 11]))).is_err());
         let overflow = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
-        assert!(decode_varint(&mut Bytes::copy_from_slice(&overflow)).is_err());
+        assert!(decode_varint(&mut DecodeBuf::new(&Bytes::copy_from_slice(&overflow))).is_err());
     }
 
     #[test]
     fn field_number_zero_and_unknown_wire_types_are_refused() {
-        assert!(decode_key(&mut Bytes::from_static(&[0x00])).is_err());
-        assert!(decode_key(&mut Bytes::from_static(&[0x0e])).is_err());
+        assert!(decode_key(&mut DecodeBuf::new(&Bytes::from_static(&[0x00]))).is_err());
+        assert!(decode_key(&mut DecodeBuf::new(&Bytes::from_static(&[0x0e]))).is_err());
     }
 
     #[test]
     fn length_past_the_end_is_refused() {
-        assert!(decode_length_delimited(&mut Bytes::from_static(&[0x05, 1, 2])).is_err());
+        assert!(
+            decode_length_delimited(&mut DecodeBuf::new(&Bytes::from_static(&[0x05, 1, 2])))
+                .is_err()
+        );
     }
 }

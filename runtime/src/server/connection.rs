@@ -53,12 +53,14 @@ pub(super) async fn serve(
             accepted = connection.accept() => match accepted {
                 Some(Ok((request, respond))) => {
                     calls.spawn(route(shared.clone(), peer, request, respond));
+                    // Reap finished calls without waiting: polling join_next in the select
+                    // would wake this task once per finished call, on the hot path.
+                    while calls.try_join_next().is_some() {}
                 }
                 // A protocol error or a closed socket ends the connection; h2 has already told
                 // the peer what it could.
                 Some(Err(_)) | None => break,
             },
-            Some(_) = calls.join_next() => {}
             // Also fires when the server is gone without a signal: stop taking calls either way.
             _ = shutdown.changed(), if !draining => {
                 draining = true;
@@ -107,12 +109,16 @@ async fn route(
     let deadline = timeout
         .and_then(|value| timeout::parse(value.as_bytes()))
         .map(|timeout| Instant::now() + timeout);
+    let malformed_timeout = match (timeout, deadline) {
+        (Some(value), None) => Some(format!("malformed grpc-timeout: {value:?}")),
+        _ => None,
+    };
     let call = ServerCall {
         codec,
         body,
         respond,
         context: Context::new(
-            MetadataMap::from_headers(&head.headers),
+            MetadataMap::from_request_headers(head.headers),
             deadline,
             Some(peer),
         ),
@@ -120,11 +126,9 @@ async fn route(
         request_compression,
         response_compression,
     };
-    if let (Some(value), None) = (timeout, deadline) {
+    if let Some(message) = malformed_timeout {
         // As grpc-go does: a malformed timeout is a broken client, not a missing deadline.
-        return call.fail(&Status::internal(format!(
-            "malformed grpc-timeout: {value:?}"
-        )));
+        return call.fail(&Status::internal(message));
     }
     if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
         // Expired on arrival: doing any work would be wasted, whatever the timer's resolution.
