@@ -16,7 +16,7 @@ use protoless_benches::{loads, tonic_side, Card, Customer, LineItem, Order, Paym
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 const SERVERS: [&str; 3] = ["protoless", "tonic", "bare"];
 
 fn median(mut values: Vec<f64>) -> f64 {
