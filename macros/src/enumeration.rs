@@ -1,7 +1,7 @@
 //! `#[derive(Enumeration)]`: a Rust enum of unit variants as a proto enum.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::{Data, DeriveInput, Expr, ExprLit, ExprUnary, Fields, Ident, Lit, UnOp};
 
 use crate::attr;
@@ -129,8 +129,8 @@ fn generate(enumeration: &Enumeration) -> TokenStream {
     let first = variant[0];
     let proto_name = &enumeration.proto_name;
     let docs = &enumeration.docs;
-    let remote = ident.to_string();
-    let mirror = format_ident!("__{}Serde", ident);
+    let mirror = crate::serde_mirror::mirror_name(ident);
+    let serde = crate::serde_mirror::impls(ident, quote!(enum #mirror { #( #variant, )* }));
     quote! {
         #[allow(non_local_definitions)]
         const _: () = {
@@ -204,26 +204,7 @@ fn generate(enumeration: &Enumeration) -> TokenStream {
                 }
             }
 
-            #[derive(__p::serde::Serialize, __p::serde::Deserialize)]
-            #[serde(crate = "__p::serde", remote = #remote)]
-            enum #mirror { #( #variant, )* }
-
-            impl __p::serde::Serialize for #ident {
-                fn serialize<S: __p::serde::Serializer>(
-                    &self,
-                    serializer: S,
-                ) -> ::core::result::Result<S::Ok, S::Error> {
-                    #mirror::serialize(self, serializer)
-                }
-            }
-
-            impl<'de> __p::serde::Deserialize<'de> for #ident {
-                fn deserialize<D: __p::serde::Deserializer<'de>>(
-                    deserializer: D,
-                ) -> ::core::result::Result<Self, D::Error> {
-                    #mirror::deserialize(deserializer)
-                }
-            }
+            #serde
         };
     }
 }

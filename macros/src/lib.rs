@@ -12,6 +12,7 @@ mod enumeration;
 mod errors;
 mod message;
 mod names;
+mod serde_mirror;
 mod service;
 
 use proc_macro::TokenStream;

@@ -7,28 +7,17 @@ For every case: the Rust side must accept the value field by field (Check) and s
 value; and Rust's encoding of the case must equal this library's deterministic encoding.
 """
 
-import importlib
 import os
 import sys
-import tempfile
-from importlib import resources
 
 import grpc
-from grpc_tools import protoc
 
+# The examples' stub generator, pointed at the folder this test exported into.
+os.environ["PROTOLESS_PROTO_DIR"] = sys.argv[2]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "python"))
+from _stubs import load  # noqa: E402
 
-def load(proto_dir):
-    out = tempfile.mkdtemp(prefix="protoless-conformance-")
-    include = str(resources.files("grpc_tools") / "_proto")
-    args = ["protoc", f"-I{proto_dir}", f"-I{include}", f"--python_out={out}",
-            f"--grpc_python_out={out}", os.path.join(proto_dir, "conformance.proto")]
-    if protoc.main(args) != 0:
-        sys.exit("protoc failed on conformance.proto")
-    sys.path.insert(0, out)
-    return importlib.import_module("conformance_pb2"), importlib.import_module("conformance_pb2_grpc")
-
-
-pb, pb_grpc = load(sys.argv[2])
+pb, pb_grpc = load("conformance")
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1

@@ -4,28 +4,17 @@ stock grpcio against the Rust test server.
     python semantics.py HOST:PORT EXPORT_DIR
 """
 
-import importlib
 import os
 import sys
-import tempfile
-from importlib import resources
 
 import grpc
-from grpc_tools import protoc
 
+# The examples' stub generator, pointed at the folder this test exported into.
+os.environ["PROTOLESS_PROTO_DIR"] = sys.argv[2]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "python"))
+from _stubs import load  # noqa: E402
 
-def load(proto_dir):
-    out = tempfile.mkdtemp(prefix="protoless-semantics-")
-    include = str(resources.files("grpc_tools") / "_proto")
-    args = ["protoc", f"-I{proto_dir}", f"-I{include}", f"--python_out={out}",
-            f"--grpc_python_out={out}", os.path.join(proto_dir, "semantics.proto")]
-    if protoc.main(args) != 0:
-        sys.exit("protoc failed on semantics.proto")
-    sys.path.insert(0, out)
-    return importlib.import_module("semantics_pb2"), importlib.import_module("semantics_pb2_grpc")
-
-
-pb, pb_grpc = load(sys.argv[2])
+pb, pb_grpc = load("semantics")
 
 
 def main(target):

@@ -1,7 +1,7 @@
 //! Writes the implementations: `Default`, `Message`, `Value` (to nest it), and serde.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::{Field, Message, Shape};
@@ -213,12 +213,9 @@ fn schema(message: &Message) -> TokenStream {
     }
 }
 
-/// serde through a "remote" mirror of the type, so serde_derive does the work and the user's
-/// type needs no serde attributes of its own.
+/// serde through a mirror of the type (see [`crate::serde_mirror`]).
 fn serde(message: &Message) -> TokenStream {
-    let ident = message.ident;
-    let remote = ident.to_string();
-    let mirror = format_ident!("__{}Serde", ident);
+    let mirror = crate::serde_mirror::mirror_name(message.ident);
     let member = message.fields.iter().map(|field| field.ident);
     let ty = message.fields.iter().map(|field| field.ty);
     let definition = match message.shape {
@@ -226,26 +223,5 @@ fn serde(message: &Message) -> TokenStream {
         Shape::Struct => quote!(struct #mirror { #( #member: #ty, )* }),
         Shape::Oneof(_) => quote!(enum #mirror { #( #member(#ty), )* }),
     };
-    quote! {
-        #[derive(__p::serde::Serialize, __p::serde::Deserialize)]
-        #[serde(crate = "__p::serde", remote = #remote)]
-        #definition
-
-        impl __p::serde::Serialize for #ident {
-            fn serialize<S: __p::serde::Serializer>(
-                &self,
-                serializer: S,
-            ) -> ::core::result::Result<S::Ok, S::Error> {
-                #mirror::serialize(self, serializer)
-            }
-        }
-
-        impl<'de> __p::serde::Deserialize<'de> for #ident {
-            fn deserialize<D: __p::serde::Deserializer<'de>>(
-                deserializer: D,
-            ) -> ::core::result::Result<Self, D::Error> {
-                #mirror::deserialize(deserializer)
-            }
-        }
-    }
+    crate::serde_mirror::impls(message.ident, definition)
 }
