@@ -318,3 +318,43 @@ async fn a_non_grpc_content_type_on_200_is_unknown() {
     .await;
     assert_eq!(call(&url).await.code(), Code::Unknown);
 }
+
+#[tokio::test]
+async fn an_unknown_grpc_encoding_is_unimplemented_with_the_encodings_accepted() {
+    let server = echo_server().await;
+    let mut request = grpc_request("/raw.Echo/Echo", "application/grpc");
+    request
+        .headers_mut()
+        .insert("grpc-encoding", "snappy".parse().unwrap());
+    let reply = raw_call(&server, request, &framed(1, b"??")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.grpc_status(), Some("12"));
+    assert_eq!(reply.headers["grpc-accept-encoding"], "gzip");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_gzip_request_is_answered_in_gzip() {
+    let server = echo_server().await;
+    let message = Text {
+        text: "zip me".to_owned(),
+    }
+    .encode_to_vec();
+    let mut compressed = Vec::new();
+    {
+        use std::io::Write;
+        let mut encoder =
+            flate2::write::GzEncoder::new(&mut compressed, flate2::Compression::default());
+        encoder.write_all(&message).unwrap();
+        encoder.finish().unwrap();
+    }
+    let mut request = grpc_request("/raw.Echo/Echo", "application/grpc");
+    let headers = request.headers_mut();
+    headers.insert("grpc-encoding", "gzip".parse().unwrap());
+    headers.insert("grpc-accept-encoding", "gzip".parse().unwrap());
+    let reply = raw_call(&server, request, &framed(1, &compressed)).await;
+    assert_eq!(reply.grpc_status(), Some("0"));
+    assert_eq!(reply.headers["grpc-encoding"], "gzip");
+    assert_eq!(reply.body[0], 1, "the reply's compressed flag");
+    server.stop().await;
+}
