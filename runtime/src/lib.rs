@@ -53,7 +53,7 @@ pub mod __private {
     };
     pub use crate::server::{
         serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary,
-        BoxFuture, ServerCall, Service,
+        BoxFuture, Method, ServerCall, Service,
     };
     pub use bytes::{Bytes, BytesMut};
     pub use serde;

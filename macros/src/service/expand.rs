@@ -7,9 +7,43 @@ use super::ast::{Idempotency, Kind, Method, Service, METHOD_ATTRIBUTES};
 
 pub(super) fn generate(service: &Service) -> TokenStream {
     let mut tokens = rewrite_trait(service);
+    for method in &service.methods {
+        tokens.extend(method_type(service, method));
+    }
     tokens.extend(server(service));
     tokens.extend(client(service));
     tokens
+}
+
+/// The type that names one method: `__PiCalculatorCalc`.
+fn method_ident(service: &Service, method: &Method) -> syn::Ident {
+    format_ident!("__{}{}", service.item.ident, method.proto_name)
+}
+
+/// A type per method whose `Method` impl states the request and response types once: a type
+/// that is not a message is reported there, at the type, and nowhere else.
+fn method_type(service: &Service, method: &Method) -> TokenStream {
+    let krate = &service.krate;
+    let cfgs = &method.cfgs;
+    let ident = method_ident(service, method);
+    let request = method.request;
+    let response = &method.response;
+    let path = method_path(service, method);
+    let doc = format!("The RPC method `{path}`, for generated code.");
+    quote! {
+        #(#cfgs)*
+        #[doc = #doc]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        struct #ident;
+
+        #(#cfgs)*
+        impl #krate::__private::Method for #ident {
+            type Request = #request;
+            type Response = #response;
+            const PATH: &'static str = #path;
+        }
+    }
 }
 
 /// The user's trait with each `async fn` spelled `fn … -> impl Future + Send`, so that servers
@@ -185,6 +219,12 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
             }
         }}
     };
+    let method_type = method_ident(service, method);
+    // The handler's and its future's types (and the reply stream's) are inferred.
+    let placeholders = match method.kind {
+        Kind::Unary | Kind::ClientStreaming => vec![quote!(_); 2],
+        Kind::ServerStreaming | Kind::BidiStreaming => vec![quote!(_); 3],
+    };
     let driver = match method.kind {
         Kind::Unary => quote!(serve_unary),
         Kind::ServerStreaming => quote!(serve_server_streaming),
@@ -198,7 +238,7 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
         #name => {
             let inner = ::core::clone::Clone::clone(&self.inner);
             ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
-                #krate::__private::#driver(
+                #krate::__private::#driver::<#method_type, #(#placeholders),*>(
                     call,
                     |request: #param, context: #krate::Context| {
                         let _ = &context;
@@ -220,10 +260,9 @@ fn schema(service: &Service) -> TokenStream {
         let cfgs = &method.cfgs;
         let name = &method.proto_name;
         let docs = &method.docs;
-        let request = method.request;
-        let response = &method.response;
         let client_streaming = method.kind.client_streaming();
         let server_streaming = method.kind.server_streaming();
+        let method_type = method_ident(service, method);
         let idempotency = match method.idempotency {
             Idempotency::Unknown => quote!(Unknown),
             Idempotency::NoSideEffects => quote!(NoSideEffects),
@@ -234,8 +273,8 @@ fn schema(service: &Service) -> TokenStream {
             methods.push(#krate::__private::MethodSchema {
                 name: #name,
                 docs: #docs,
-                input: <#request as #krate::Message>::schema,
-                output: <#response as #krate::Message>::schema,
+                input: <<#method_type as #krate::__private::Method>::Request as #krate::Message>::schema,
+                output: <<#method_type as #krate::__private::Method>::Response as #krate::Message>::schema,
                 client_streaming: #client_streaming,
                 server_streaming: #server_streaming,
                 idempotency: #krate::__private::Idempotency::#idempotency,
@@ -270,26 +309,27 @@ fn client(service: &Service) -> TokenStream {
         let request = method.request;
         let response = &method.response;
         let path = method_path(service, method);
-        let (call_type, opener, awaited) = match method.kind {
+        let method_type = method_ident(service, method);
+        let (call_type, shape, awaited) = match method.kind {
             Kind::Unary if method.oneway => (
                 quote!(OnewayCall),
-                quote!(oneway),
+                quote!(Oneway),
                 "`()` as soon as the request is sent, without waiting for the answer",
             ),
-            Kind::Unary => (quote!(UnaryCall), quote!(unary), "the response"),
+            Kind::Unary => (quote!(UnaryCall), quote!(Unary), "the response"),
             Kind::ServerStreaming => (
                 quote!(ServerStreamingCall),
-                quote!(server_streaming),
+                quote!(ServerStreaming),
                 "a `Streaming` of responses",
             ),
             Kind::ClientStreaming => (
                 quote!(ClientStreamingCall),
-                quote!(client_streaming),
+                quote!(ClientStreaming),
                 "a `ClientStream`: send the requests, then `finish` for the response",
             ),
             Kind::BidiStreaming => (
                 quote!(BidiStreamingCall),
-                quote!(bidi_streaming),
+                quote!(BidiStreaming),
                 "a `BidiStream` to send requests and read responses",
             ),
         };
@@ -300,9 +340,12 @@ fn client(service: &Service) -> TokenStream {
             quote!(#response)
         };
         let (param, argument) = if method.kind.client_streaming() {
-            (quote!(), quote!())
+            (quote!(), quote!(::core::option::Option::None))
         } else {
-            (quote!(, #arg: #request), quote!(, #arg))
+            (
+                quote!(, #arg: #request),
+                quote!(::core::option::Option::Some(#arg)),
+            )
         };
         quote! {
             #(#cfgs)*
@@ -310,7 +353,7 @@ fn client(service: &Service) -> TokenStream {
             #[doc = ""]
             #[doc = #call_doc]
             pub fn #ident(&self #param) -> #krate::#call_type<#request, #response_type> {
-                self.channel.#opener(#path #argument)
+                self.channel.method::<#method_type, #krate::kind::#shape>(#argument)
             }
         }
     });

@@ -148,6 +148,15 @@ impl Channel {
         Call::new(self.clone(), path, Some(request))
     }
 
+    /// A call of the generated method `M`. Generated clients use this.
+    #[doc(hidden)]
+    pub fn method<M: crate::server::Method, Kind>(
+        &self,
+        request: Option<M::Request>,
+    ) -> Call<M::Request, M::Response, Kind> {
+        Call::new(self.clone(), M::PATH, request)
+    }
+
     /// Starts a `#[oneway]` call to `path`: awaiting it returns once the request is sent.
     pub fn oneway<Req: Message>(&self, path: &'static str, request: Req) -> OnewayCall<Req> {
         Call::new(self.clone(), path, Some(request))

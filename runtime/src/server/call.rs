@@ -20,7 +20,7 @@ use http::{HeaderMap, HeaderValue};
 use tokio::time::{Instant, Sleep};
 
 use super::context::CALL_DEADLINE;
-use super::{Context, ServerConfig};
+use super::{Context, Method, ServerConfig};
 use crate::compression::Compression;
 use crate::flow::send_flow_controlled;
 use crate::frame::{Encoding, FrameDecoder};
@@ -70,12 +70,11 @@ impl ServerCall {
 }
 
 /// Runs a unary call: one request in, one response (or a status) out.
-pub async fn serve_unary<Req, Resp, Handler, Fut>(call: ServerCall, handler: Handler)
+pub async fn serve_unary<M, Handler, Fut>(call: ServerCall, handler: Handler)
 where
-    Req: Message,
-    Resp: Message,
-    Handler: FnOnce(Req, Context) -> Fut + Send,
-    Fut: Future<Output = Result<Resp, Status>> + Send,
+    M: Method,
+    Handler: FnOnce(M::Request, Context) -> Fut + Send,
+    Fut: Future<Output = Result<M::Response, Status>> + Send,
 {
     let (mut body, mut responder, mut deadline) = call.start();
     let (codec, config) = (responder.codec, responder.config.clone());
@@ -91,15 +90,12 @@ where
 }
 
 /// Runs a server-streaming call: one request in, a stream of responses out.
-pub async fn serve_server_streaming<Req, Resp, Handler, Fut, Replies>(
-    call: ServerCall,
-    handler: Handler,
-) where
-    Req: Message,
-    Resp: Message,
-    Handler: FnOnce(Req, Context) -> Fut + Send,
+pub async fn serve_server_streaming<M, Handler, Fut, Replies>(call: ServerCall, handler: Handler)
+where
+    M: Method,
+    Handler: FnOnce(M::Request, Context) -> Fut + Send,
     Fut: Future<Output = Result<Replies, Status>> + Send,
-    Replies: Stream<Item = Result<Resp, Status>> + Send,
+    Replies: Stream<Item = Result<M::Response, Status>> + Send,
 {
     let (mut body, mut responder, mut deadline) = call.start();
     let (codec, config) = (responder.codec, responder.config.clone());
@@ -116,12 +112,11 @@ pub async fn serve_server_streaming<Req, Resp, Handler, Fut, Replies>(
 }
 
 /// Runs a client-streaming call: a stream of requests in, one response out.
-pub async fn serve_client_streaming<Req, Resp, Handler, Fut>(call: ServerCall, handler: Handler)
+pub async fn serve_client_streaming<M, Handler, Fut>(call: ServerCall, handler: Handler)
 where
-    Req: Message,
-    Resp: Message,
-    Handler: FnOnce(Streaming<Req>, Context) -> Fut + Send,
-    Fut: Future<Output = Result<Resp, Status>> + Send,
+    M: Method,
+    Handler: FnOnce(Streaming<M::Request>, Context) -> Fut + Send,
+    Fut: Future<Output = Result<M::Response, Status>> + Send,
 {
     let (body, mut responder, mut deadline) = call.start();
     let (codec, config) = (responder.codec, responder.config.clone());
@@ -138,15 +133,12 @@ where
 }
 
 /// Runs a bidirectional call: streams both ways, at the pace each side sets.
-pub async fn serve_bidi_streaming<Req, Resp, Handler, Fut, Replies>(
-    call: ServerCall,
-    handler: Handler,
-) where
-    Req: Message,
-    Resp: Message,
-    Handler: FnOnce(Streaming<Req>, Context) -> Fut + Send,
+pub async fn serve_bidi_streaming<M, Handler, Fut, Replies>(call: ServerCall, handler: Handler)
+where
+    M: Method,
+    Handler: FnOnce(Streaming<M::Request>, Context) -> Fut + Send,
     Fut: Future<Output = Result<Replies, Status>> + Send,
-    Replies: Stream<Item = Result<Resp, Status>> + Send,
+    Replies: Stream<Item = Result<M::Response, Status>> + Send,
 {
     let (body, mut responder, mut deadline) = call.start();
     let requests = Streaming::new(

@@ -22,3 +22,14 @@ pub trait Service: Send + Sync + 'static {
     /// Starts the call to `method`, or hands the call back when there is no such method.
     fn call(&self, method: &str, call: ServerCall) -> Result<BoxFuture, ServerCall>;
 }
+
+/// One RPC method, described by `#[service]` as a type so that its request and response types
+/// are checked once (at the method) rather than at every use. Generated; not for users.
+pub trait Method: 'static {
+    /// The request message.
+    type Request: crate::Message;
+    /// The response message.
+    type Response: crate::Message;
+    /// `/package.Service/Method`.
+    const PATH: &'static str;
+}
