@@ -78,6 +78,9 @@ pub(crate) fn encode_into<M: Message>(
 /// once, before any of its body is buffered.
 #[derive(Debug)]
 pub(crate) struct FrameDecoder {
+    /// A received chunk not copied yet: messages wholly inside it are sliced out of it.
+    front: Bytes,
+    /// Bytes copied out of chunks, when messages straddle them.
     buf: BytesMut,
     max_size: usize,
     /// What the peer's `grpc-encoding` said compressed messages use.
@@ -87,6 +90,7 @@ pub(crate) struct FrameDecoder {
 impl FrameDecoder {
     pub(crate) fn new(max_size: usize) -> Self {
         Self {
+            front: Bytes::new(),
             buf: BytesMut::new(),
             max_size,
             compression: None,
@@ -99,9 +103,22 @@ impl FrameDecoder {
         self
     }
 
-    /// Adds received bytes.
-    pub(crate) fn push(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
+    /// Adds received bytes. The common case, a chunk holding whole messages, is not copied.
+    pub(crate) fn push(&mut self, chunk: Bytes) {
+        if self.front.is_empty() && self.buf.is_empty() {
+            self.front = chunk;
+        } else {
+            self.spill_front();
+            self.buf.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Moves the uncopied chunk into the buffer, for a message that continues past it.
+    fn spill_front(&mut self) {
+        if !self.front.is_empty() {
+            self.buf.extend_from_slice(&self.front);
+            self.front = Bytes::new();
+        }
     }
 
     /// The next complete message, if one has arrived.
@@ -111,11 +128,42 @@ impl FrameDecoder {
 
     /// The next complete message and how many received bytes it took, prefix included.
     pub(crate) fn next_message_with_len(&mut self) -> Result<Option<(Bytes, usize)>, Status> {
-        if self.buf.len() < PREFIX_LEN {
+        if !self.front.is_empty() {
+            if let Some((compression, len)) = self.prefix(&self.front)? {
+                if self.front.len() >= PREFIX_LEN + len {
+                    let body = self.front.slice(PREFIX_LEN..PREFIX_LEN + len);
+                    bytes::Buf::advance(&mut self.front, PREFIX_LEN + len);
+                    return Ok(Some((self.inflate(body, compression)?, PREFIX_LEN + len)));
+                }
+            }
+            self.spill_front();
+        }
+        let Some((compression, len)) = self.prefix(&self.buf)? else {
+            return Ok(None);
+        };
+        if self.buf.len() < PREFIX_LEN + len {
             return Ok(None);
         }
-        let compressed = self.buf[0];
-        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        self.buf.advance(PREFIX_LEN);
+        let body = self.buf.split_to(len).freeze();
+        Ok(Some((self.inflate(body, compression)?, PREFIX_LEN + len)))
+    }
+
+    fn inflate(&self, body: Bytes, compression: Option<Compression>) -> Result<Bytes, Status> {
+        match compression {
+            None => Ok(body),
+            Some(compression) => compression.decompress(&body, self.max_size),
+        }
+    }
+
+    /// The compression and length a message prefix at the start of `bytes` announces, once the
+    /// whole prefix is there; an error for an invalid flag or a length past the limit.
+    fn prefix(&self, bytes: &[u8]) -> Result<Option<(Option<Compression>, usize)>, Status> {
+        if bytes.len() < PREFIX_LEN {
+            return Ok(None);
+        }
+        let compressed = bytes[0];
+        let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
         let compression = match (compressed, self.compression) {
             (0, _) => None,
             (1, Some(compression)) => Some(compression),
@@ -136,21 +184,12 @@ impl FrameDecoder {
                 self.max_size
             )));
         }
-        if self.buf.len() < PREFIX_LEN + len {
-            return Ok(None);
-        }
-        self.buf.advance(PREFIX_LEN);
-        let body = self.buf.split_to(len).freeze();
-        let body = match compression {
-            None => body,
-            Some(compression) => compression.decompress(&body, self.max_size)?,
-        };
-        Ok(Some((body, PREFIX_LEN + len)))
+        Ok(Some((compression, len)))
     }
 
     /// Whether bytes of an incomplete message are left over.
     pub(crate) fn has_partial_message(&self) -> bool {
-        !self.buf.is_empty()
+        !self.buf.is_empty() || !self.front.is_empty()
     }
 }
 
@@ -176,7 +215,7 @@ mod tests {
             let mut decoder = FrameDecoder::new(1024);
             let mut messages = Vec::new();
             for chunk in stream.chunks(chunk_size) {
-                decoder.push(chunk);
+                decoder.push(Bytes::copy_from_slice(chunk));
                 while let Some(message) = decoder.next_message().unwrap() {
                     messages.push(message);
                 }
@@ -189,7 +228,7 @@ mod tests {
     #[test]
     fn oversized_prefix_fails_before_its_body_arrives() {
         let mut decoder = FrameDecoder::new(10);
-        decoder.push(&[0, 0xff, 0xff, 0xff, 0xff]);
+        decoder.push(Bytes::from_static(&[0, 0xff, 0xff, 0xff, 0xff]));
         let status = decoder.next_message().unwrap_err();
         assert_eq!(status.code(), Code::ResourceExhausted);
         assert!(decoder.buf.capacity() < 1024);
@@ -198,7 +237,7 @@ mod tests {
     #[test]
     fn unknown_compressed_flags_are_refused() {
         let mut decoder = FrameDecoder::new(10);
-        decoder.push(&[7, 0, 0, 0, 0]);
+        decoder.push(Bytes::from_static(&[7, 0, 0, 0, 0]));
         assert_eq!(decoder.next_message().unwrap_err().code(), Code::Internal);
     }
 }

@@ -236,7 +236,7 @@ async fn drain(mut body: RecvStream, shared: Arc<Mutex<Shared>>, expects_trailer
         match body.data().await {
             Some(Ok(chunk)) => {
                 let mut shared = lock(&shared);
-                shared.decoder.push(&chunk);
+                shared.decoder.push(chunk);
                 if let Some(reader) = shared.reader.take() {
                     reader.wake();
                 }

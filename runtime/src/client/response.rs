@@ -114,8 +114,8 @@ pub(super) async fn read_single_response(
     let mut message = None;
     while let Some(chunk) = body.data().await {
         let chunk = chunk.map_err(|error| status_from_h2(&error))?;
-        decoder.push(&chunk);
         let _ = body.flow_control().release_capacity(chunk.len());
+        decoder.push(chunk);
         while let Some(next) = decoder.next_message()? {
             if message.replace(next).is_some() {
                 return Err(Status::internal(

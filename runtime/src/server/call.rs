@@ -221,8 +221,8 @@ async fn read_single_message<Req: Message>(
     while let Some(chunk) = body.data().await {
         let chunk =
             chunk.map_err(|error| Status::internal(format!("failed to read request: {error}")))?;
-        decoder.push(&chunk);
         let _ = body.flow_control().release_capacity(chunk.len());
+        decoder.push(chunk);
         while let Some(next) = decoder.next_message()? {
             if message.replace(next).is_some() {
                 return Err(Status::internal(
