@@ -17,6 +17,7 @@ pub mod encoding;
 pub mod error_details;
 mod flow;
 mod frame;
+mod headers;
 mod metadata;
 pub mod schema;
 mod server;

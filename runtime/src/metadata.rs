@@ -54,14 +54,6 @@ fn invalid(message: String) -> InvalidMetadata {
     InvalidMetadata::new(message)
 }
 
-/// The `grpc-` headers a request usually carries.
-const GRPC_REQUEST_HEADERS: &[&str] = &[
-    "grpc-timeout",
-    "grpc-encoding",
-    "grpc-accept-encoding",
-    "grpc-message-type",
-];
-
 /// Headers that gRPC over HTTP/2 uses itself, which metadata may not set.
 const RESERVED: &[&str] = &[
     "content-type",
@@ -183,7 +175,8 @@ impl MetadataMap {
             .map(|(name, value)| (name.as_str(), value.as_bytes()))
     }
 
-    /// The custom metadata among received headers: everything but the protocol's own.
+    /// The custom metadata among received headers: everything but the protocol's own. Most
+    /// calls carry none, and then nothing is allocated.
     pub(crate) fn from_headers(headers: &HeaderMap) -> MetadataMap {
         let mut metadata = MetadataMap::new();
         for (name, value) in headers {
@@ -194,21 +187,6 @@ impl MetadataMap {
             metadata.headers.append(name.clone(), value.clone());
         }
         metadata
-    }
-
-    /// The custom metadata of a request, taking its headers over rather than copying them: the
-    /// protocol's own are removed in place.
-    pub(crate) fn from_request_headers(mut headers: HeaderMap) -> MetadataMap {
-        for name in RESERVED.iter().chain(GRPC_REQUEST_HEADERS) {
-            headers.remove(*name);
-        }
-        if headers
-            .keys()
-            .any(|name| name.as_str().starts_with("grpc-"))
-        {
-            return MetadataMap::from_headers(&headers);
-        }
-        MetadataMap { headers }
     }
 
     /// Copies every entry into headers about to be sent.

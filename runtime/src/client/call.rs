@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::response::{read_single_response, status_from_h2, Head, Response};
 use super::streams::{BidiStream, ClientStream, RequestSink, Responses};
 use super::Channel;
+use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
 use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::frame::Encoding;
 use crate::metadata::MetadataMap;
@@ -162,16 +163,16 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let value = HeaderValue::from_str(&timeout::format(remaining))
                 .expect("a formatted timeout is ASCII digits and a unit");
-            headers.insert("grpc-timeout", value);
+            headers.insert(GRPC_TIMEOUT, value);
         }
         if let Some(compression) = self.compression {
             headers.insert(
-                "grpc-encoding",
+                GRPC_ENCODING,
                 HeaderValue::from_static(compression.name()),
             );
         }
         headers.insert(
-            "grpc-accept-encoding",
+            GRPC_ACCEPT_ENCODING,
             HeaderValue::from_static(ACCEPT_ENCODING),
         );
         self.metadata.write_to(headers);

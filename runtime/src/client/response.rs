@@ -5,6 +5,7 @@ use bytes::Bytes;
 use h2::RecvStream;
 use http::HeaderMap;
 
+use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::compression::Compression;
 use crate::frame::FrameDecoder;
 use crate::metadata::MetadataMap;
@@ -58,7 +59,7 @@ impl Head {
         }
         let compression = match head
             .headers
-            .get("grpc-encoding")
+            .get(&GRPC_ENCODING)
             .map(|value| value.to_str())
         {
             None | Some(Ok("identity")) => None,
@@ -157,14 +158,14 @@ pub(crate) fn status_and_trailers(trailers: Option<&HeaderMap>) -> (Status, Meta
 
 /// The status in `grpc-status`, `grpc-message` and `grpc-status-details-bin`, if present.
 pub(crate) fn status_from_headers(headers: &HeaderMap) -> Option<Status> {
-    let code = headers.get("grpc-status")?;
+    let code = headers.get(&GRPC_STATUS)?;
     let code = Code::from_header(code.as_bytes()).unwrap_or(Code::Unknown);
     let message = headers
-        .get("grpc-message")
+        .get(&GRPC_MESSAGE)
         .map(|value| decode_message(value.as_bytes()))
         .unwrap_or_default();
     let mut status = Status::new(code, message);
-    if let Some(details) = headers.get("grpc-status-details-bin") {
+    if let Some(details) = headers.get(&GRPC_STATUS_DETAILS) {
         if let Some(details) = crate::base64::decode(details.as_bytes()) {
             status = status.with_details(details);
         }

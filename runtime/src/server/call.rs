@@ -21,6 +21,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::context::CALL_DEADLINE;
 use super::{Context, Method, ServerConfig};
+use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::compression::Compression;
 use crate::flow::send_flow_controlled;
 use crate::frame::{Encoding, FrameDecoder};
@@ -308,7 +309,7 @@ impl Responder {
         );
         if let Some(compression) = self.response_compression {
             response.headers_mut().insert(
-                "grpc-encoding",
+                GRPC_ENCODING,
                 HeaderValue::from_static(compression.name()),
             );
         }
@@ -462,17 +463,17 @@ const BATCH_BYTES: usize = 32 * 1024;
 
 /// Writes `grpc-status`, `grpc-message` and `grpc-status-details-bin` into `headers`.
 fn put_status(headers: &mut HeaderMap, status: &Status) {
-    headers.insert("grpc-status", HeaderValue::from(status.code().as_i32()));
+    headers.insert(GRPC_STATUS, HeaderValue::from(status.code().as_i32()));
     if !status.message().is_empty() {
         let message = encode_message(status.message());
         if let Ok(value) = HeaderValue::from_str(&message) {
-            headers.insert("grpc-message", value);
+            headers.insert(GRPC_MESSAGE, value);
         }
     }
     if !status.details().is_empty() {
         let details = crate::base64::encode(status.details());
         if let Ok(value) = HeaderValue::from_str(&details) {
-            headers.insert("grpc-status-details-bin", value);
+            headers.insert(GRPC_STATUS_DETAILS, value);
         }
     }
 }

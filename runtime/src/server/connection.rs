@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{Context, ServerCall, Shared};
+use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_TIMEOUT};
 use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::metadata::MetadataMap;
 use crate::status::encode_message;
@@ -89,8 +90,8 @@ async fn route(
     let Some(codec) = codec else {
         return reply_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     };
-    let header = |name: &str| head.headers.get(name).and_then(|value| value.to_str().ok());
-    let request_compression = match header("grpc-encoding") {
+    let header = |name: &http::HeaderName| head.headers.get(name).and_then(|value| value.to_str().ok());
+    let request_compression = match header(&GRPC_ENCODING) {
         None | Some("identity") => None,
         Some(name) => match Compression::from_name(name) {
             Some(compression) => Some(compression),
@@ -100,12 +101,12 @@ async fn route(
     // Answer compressed when the client compressed (as grpc-go does), or when this server is
     // set to and the client accepts it.
     let accepted = |compression: Compression| {
-        header("grpc-accept-encoding").is_some_and(|accept| compression.accepted_by(accept))
+        header(&GRPC_ACCEPT_ENCODING).is_some_and(|accept| compression.accepted_by(accept))
     };
     let response_compression = request_compression
         .or(shared.config.send_compressed)
         .filter(|compression| accepted(*compression));
-    let timeout = head.headers.get("grpc-timeout");
+    let timeout = head.headers.get(&GRPC_TIMEOUT);
     let deadline = timeout
         .and_then(|value| timeout::parse(value.as_bytes()))
         .map(|timeout| Instant::now() + timeout);
@@ -118,7 +119,7 @@ async fn route(
         body,
         respond,
         context: Context::new(
-            MetadataMap::from_request_headers(head.headers),
+            MetadataMap::from_headers(&head.headers),
             deadline,
             Some(peer),
         ),
@@ -164,15 +165,15 @@ fn refuse_encoding(respond: &mut SendResponse<Bytes>, codec: Codec, name: &str) 
         HeaderValue::from_static(codec.content_type()),
     );
     headers.insert(
-        "grpc-status",
+        GRPC_STATUS,
         HeaderValue::from(Code::Unimplemented.as_i32()),
     );
     let message = encode_message(&format!("grpc-encoding {name:?} is not supported"));
     if let Ok(message) = HeaderValue::from_str(&message) {
-        headers.insert("grpc-message", message);
+        headers.insert(GRPC_MESSAGE, message);
     }
     headers.insert(
-        "grpc-accept-encoding",
+        GRPC_ACCEPT_ENCODING,
         HeaderValue::from_static(ACCEPT_ENCODING),
     );
     let _ = respond.send_response(response, true);
