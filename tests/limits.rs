@@ -167,3 +167,37 @@ async fn a_header_list_far_past_the_limit_ends_the_connection() {
     drop(client);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_closed_connection_cancels_its_calls() {
+    struct Reporter(mpsc::UnboundedSender<()>);
+    impl Drop for Reporter {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+    struct Dropping(mpsc::UnboundedSender<()>, mpsc::UnboundedSender<()>);
+    impl Held for Dropping {
+        async fn hold(&self, _req: Empty) -> Result<Empty, Status> {
+            let _reporter = Reporter(self.1.clone());
+            let _ = self.0.send(());
+            std::future::pending().await
+        }
+    }
+    let (entered, mut entries) = mpsc::unbounded_channel();
+    let (dropped, mut drops) = mpsc::unbounded_channel();
+    let server = TestServer::start(
+        Server::builder()
+            .drain_timeout(Duration::from_millis(100))
+            .add_service(HeldServer::new(Dropping(entered, dropped))),
+    )
+    .await;
+    let mut client = RawConnection::connect(server.addr).await;
+    client.request(1, HOLD, &[], false).await;
+    client.empty_message(1).await;
+    entries.recv().await.unwrap();
+    drop(client);
+    // The socket closed without any reset: the handler is cancelled all the same.
+    drops.recv().await.unwrap();
+    server.stop().await;
+}

@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use super::response::{read_single_response, status_from_h2, Head, Response};
 use super::streams::{BidiStream, ClientStream, RequestSink, Responses};
 use super::Channel;
-use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
 use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::frame::Encoding;
+use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
 use crate::metadata::MetadataMap;
 use crate::server::inherited_deadline;
 use crate::{timeout, Code, Codec, Message, Status, Streaming};
@@ -166,10 +166,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             headers.insert(GRPC_TIMEOUT, value);
         }
         if let Some(compression) = self.compression {
-            headers.insert(
-                GRPC_ENCODING,
-                HeaderValue::from_static(compression.name()),
-            );
+            headers.insert(GRPC_ENCODING, HeaderValue::from_static(compression.name()));
         }
         headers.insert(
             GRPC_ACCEPT_ENCODING,

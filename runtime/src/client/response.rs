@@ -5,9 +5,9 @@ use bytes::Bytes;
 use h2::RecvStream;
 use http::HeaderMap;
 
-use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::compression::Compression;
 use crate::frame::FrameDecoder;
+use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::metadata::MetadataMap;
 use crate::status::decode_message;
 use crate::{Code, Codec, Message, Status, Streaming};
@@ -57,11 +57,7 @@ impl Head {
                 "response has content-type {content_type:?}, not a gRPC one"
             )));
         }
-        let compression = match head
-            .headers
-            .get(&GRPC_ENCODING)
-            .map(|value| value.to_str())
-        {
+        let compression = match head.headers.get(&GRPC_ENCODING).map(|value| value.to_str()) {
             None | Some(Ok("identity")) => None,
             Some(Ok(name)) => match Compression::from_name(name) {
                 Some(compression) => Some(compression),

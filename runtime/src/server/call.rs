@@ -21,10 +21,10 @@ use tokio::time::{Instant, Sleep};
 
 use super::context::CALL_DEADLINE;
 use super::{Context, Method, ServerConfig};
-use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::compression::Compression;
 use crate::flow::send_flow_controlled;
 use crate::frame::{Encoding, FrameDecoder};
+use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::status::encode_message;
 use crate::{Code, Codec, Message, Status, Streaming};
 
@@ -308,10 +308,9 @@ impl Responder {
             HeaderValue::from_static(self.codec.content_type()),
         );
         if let Some(compression) = self.response_compression {
-            response.headers_mut().insert(
-                GRPC_ENCODING,
-                HeaderValue::from_static(compression.name()),
-            );
+            response
+                .headers_mut()
+                .insert(GRPC_ENCODING, HeaderValue::from_static(compression.name()));
         }
         self.context.take_headers().write_to(response.headers_mut());
         response

@@ -10,12 +10,13 @@ use h2::RecvStream;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{Context, ServerCall, Shared};
-use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_TIMEOUT};
 use crate::compression::{Compression, ACCEPT_ENCODING};
+use crate::headers::{
+    GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_TIMEOUT,
+};
 use crate::metadata::MetadataMap;
 use crate::status::encode_message;
 use crate::{timeout, Code, Codec, Status};
@@ -47,16 +48,13 @@ pub(super) async fn serve(
     if draining {
         connection.graceful_shutdown();
     }
-    // The calls of this connection: when it ends (or its task is dropped), they are cancelled.
-    let mut calls = JoinSet::new();
     loop {
         tokio::select! {
             accepted = connection.accept() => match accepted {
+                // A call's task ends with its stream: when this connection ends (or its task is
+                // dropped), h2 fails every open stream, which wakes and cancels their handlers.
                 Some(Ok((request, respond))) => {
-                    calls.spawn(route(shared.clone(), peer, request, respond));
-                    // Reap finished calls without waiting: polling join_next in the select
-                    // would wake this task once per finished call, on the hot path.
-                    while calls.try_join_next().is_some() {}
+                    tokio::spawn(route(shared.clone(), peer, request, respond));
                 }
                 // A protocol error or a closed socket ends the connection; h2 has already told
                 // the peer what it could.
@@ -90,7 +88,8 @@ async fn route(
     let Some(codec) = codec else {
         return reply_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     };
-    let header = |name: &http::HeaderName| head.headers.get(name).and_then(|value| value.to_str().ok());
+    let header =
+        |name: &http::HeaderName| head.headers.get(name).and_then(|value| value.to_str().ok());
     let request_compression = match header(&GRPC_ENCODING) {
         None | Some("identity") => None,
         Some(name) => match Compression::from_name(name) {
@@ -164,10 +163,7 @@ fn refuse_encoding(respond: &mut SendResponse<Bytes>, codec: Codec, name: &str) 
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(codec.content_type()),
     );
-    headers.insert(
-        GRPC_STATUS,
-        HeaderValue::from(Code::Unimplemented.as_i32()),
-    );
+    headers.insert(GRPC_STATUS, HeaderValue::from(Code::Unimplemented.as_i32()));
     let message = encode_message(&format!("grpc-encoding {name:?} is not supported"));
     if let Ok(message) = HeaderValue::from_str(&message) {
         headers.insert(GRPC_MESSAGE, message);
