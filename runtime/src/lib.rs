@@ -53,8 +53,8 @@ pub mod __private {
         MethodSchema, ServiceSchema, ValueType,
     };
     pub use crate::server::{
-        serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary,
-        BoxFuture, Method, ServerCall, Service,
+        request_schema, response_schema, serve_bidi_streaming, serve_client_streaming,
+        serve_server_streaming, serve_unary, BoxFuture, Method, ServerCall, Service,
     };
     pub use bytes::{Bytes, BytesMut};
     pub use serde;

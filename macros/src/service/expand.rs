@@ -273,8 +273,8 @@ fn schema(service: &Service) -> TokenStream {
             methods.push(#krate::__private::MethodSchema {
                 name: #name,
                 docs: #docs,
-                input: <<#method_type as #krate::__private::Method>::Request as #krate::Message>::schema,
-                output: <<#method_type as #krate::__private::Method>::Response as #krate::Message>::schema,
+                input: #krate::__private::request_schema::<#method_type>,
+                output: #krate::__private::response_schema::<#method_type>,
                 client_streaming: #client_streaming,
                 server_streaming: #server_streaming,
                 idempotency: #krate::__private::Idempotency::#idempotency,

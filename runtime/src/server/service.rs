@@ -33,3 +33,14 @@ pub trait Method: 'static {
     /// `/package.Service/Method`.
     const PATH: &'static str;
 }
+
+/// The schema of `M`'s request. Generic, so that a request type that is not a message is
+/// reported once, at `M`'s definition, and not again here.
+pub fn request_schema<M: Method>() -> crate::schema::MessageSchema {
+    <M::Request as crate::Message>::schema()
+}
+
+/// The schema of `M`'s response.
+pub fn response_schema<M: Method>() -> crate::schema::MessageSchema {
+    <M::Response as crate::Message>::schema()
+}
