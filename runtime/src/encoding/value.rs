@@ -125,7 +125,7 @@ varint_value!(i64, Sint, Sint64, |v| ((v << 1) ^ (v >> 63)) as u64, |w| {
 });
 
 macro_rules! fixed_value {
-    ($ty:ty, $encoding:ty, $scalar:ident, $wire:ident, $width:literal, $put:ident, $get:ident) => {
+    ($ty:ty, $encoding:ty, $scalar:ident, $wire:ident, $width:literal, $put:ident) => {
         impl Value<$encoding> for $ty {
             const WIRE_TYPE: WireType = WireType::$wire;
             const PACKED: bool = true;
@@ -158,12 +158,12 @@ macro_rules! fixed_value {
     };
 }
 
-fixed_value!(f64, Plain, Double, Fixed64, 8, put_f64_le, get_f64_le);
-fixed_value!(f32, Plain, Float, Fixed32, 4, put_f32_le, get_f32_le);
-fixed_value!(u32, Fixed, Fixed32, Fixed32, 4, put_u32_le, get_u32_le);
-fixed_value!(u64, Fixed, Fixed64, Fixed64, 8, put_u64_le, get_u64_le);
-fixed_value!(i32, Fixed, Sfixed32, Fixed32, 4, put_i32_le, get_i32_le);
-fixed_value!(i64, Fixed, Sfixed64, Fixed64, 8, put_i64_le, get_i64_le);
+fixed_value!(f64, Plain, Double, Fixed64, 8, put_f64_le);
+fixed_value!(f32, Plain, Float, Fixed32, 4, put_f32_le);
+fixed_value!(u32, Fixed, Fixed32, Fixed32, 4, put_u32_le);
+fixed_value!(u64, Fixed, Fixed64, Fixed64, 8, put_u64_le);
+fixed_value!(i32, Fixed, Sfixed32, Fixed32, 4, put_i32_le);
+fixed_value!(i64, Fixed, Sfixed64, Fixed64, 8, put_i64_le);
 
 impl Value for String {
     const WIRE_TYPE: WireType = WireType::LengthDelimited;
