@@ -149,6 +149,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         let mut request = Request::new(());
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = self.channel.uri(self.path);
+        *request.headers_mut() = http::HeaderMap::with_capacity(6 + self.metadata.len());
         let headers = request.headers_mut();
         headers.insert(
             http::header::CONTENT_TYPE,

@@ -187,13 +187,13 @@ impl Channel {
         Call::new(self.clone(), path, None)
     }
 
+    /// The request URI for `path`, built from parts rather than parsed: this runs per call.
     pub(super) fn uri(&self, path: &'static str) -> Uri {
-        Uri::builder()
-            .scheme(self.inner.scheme.clone())
-            .authority(self.inner.authority.clone())
-            .path_and_query(path)
-            .build()
-            .expect("scheme, authority and a static path make a valid URI")
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.inner.scheme.clone());
+        parts.authority = Some(self.inner.authority.clone());
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static(path));
+        Uri::from_parts(parts).expect("scheme, authority and a static path make a valid URI")
     }
 
     pub(super) fn max_receive_message_size(&self) -> usize {
