@@ -1,7 +1,7 @@
 //! The protoless side of every benchmark: the greeter, and the messages and service the other
 //! benchmarks use. `proto/bench.proto` is exported from here.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use bytes::Bytes;
 use protoless::{stream, Message, Status, Stream, Streaming};
@@ -87,7 +87,7 @@ pub struct Order {
     pub items: Vec<LineItem>,
     pub total: f64,
     pub payment: Option<Payment>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: HashMap<String, String>,
 }
 
 #[protoless::service(package = "bench")]

@@ -137,6 +137,19 @@ pub const fn varint_len(value: u64) -> usize {
 #[inline]
 pub fn decode_varint(buf: &mut DecodeBuf<'_>) -> Result<u64, DecodeError> {
     let bytes = buf.as_slice();
+    // Field keys and most lengths and numbers fit in one byte.
+    if let Some(&byte) = bytes.first() {
+        if byte < 0x80 {
+            buf.advance(1);
+            return Ok(u64::from(byte));
+        }
+    }
+    decode_varint_slow(buf)
+}
+
+#[inline(never)]
+fn decode_varint_slow(buf: &mut DecodeBuf<'_>) -> Result<u64, DecodeError> {
+    let bytes = buf.as_slice();
     let mut value = 0u64;
     for (index, &byte) in bytes.iter().take(10).enumerate() {
         value |= u64::from(byte & 0x7f) << (index * 7);
