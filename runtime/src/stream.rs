@@ -20,6 +20,10 @@ use crate::Status;
 /// taken, so a slow reader (and, on the wire, HTTP/2 flow control) slows the producer, and
 /// nothing is buffered beyond one item. Returning `Err(status)` ends the stream with that status.
 ///
+/// The block is driven by the stream itself, so use the [`Yielder`] inside it: moved into a
+/// spawned task, its `send` would wait forever. To produce from another task, send through a
+/// bounded channel and forward inside the block.
+///
 /// ```
 /// use protoless::{stream, Status};
 ///
