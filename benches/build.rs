@@ -7,7 +7,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_protos(&["proto/helloworld.proto", "proto/bench.proto"], &["proto"])?;
+        .compile_protos(
+            &["../examples/proto/helloworld.proto", "proto/bench.proto"],
+            &["../examples/proto", "proto"],
+        )?;
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=../examples/proto/helloworld.proto");
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protoless::{Channel, Code, Codec, Compression, Context, Message, MetadataMap, Server, Status};
-use support::{python, root, TestServer};
+use support::TestServer;
 use tokio::sync::{mpsc, Semaphore};
 
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -408,22 +408,10 @@ async fn deadlines_and_cancellation_propagate_to_calls_a_handler_makes() {
 #[tokio::test]
 async fn python_grpcio_uses_metadata_deadlines_gzip_and_empty_answers() {
     let mut h = harness_with(|server| server.send_compressed(Compression::Gzip)).await;
-    let dir = std::env::temp_dir().join(format!("protoless-semantics-{}", std::process::id()));
-    protoless::schema::export(&dir, [SemanticsServer::schema()]).unwrap();
     h.gate.add_permits(2);
-    let output = tokio::process::Command::new(python())
-        .arg(root().join("tests/python/semantics.py"))
-        .arg(h.server.addr.to_string())
-        .arg(&dir)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "semantics.py failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout =
+        support::run_python_against("semantics.py", h.server.addr, [SemanticsServer::schema()])
+            .await;
     assert!(stdout.contains("all checks passed"), "{stdout}");
     // The deadline Python set reached the handler, which was then cancelled.
     let mut saw_deadline = false;
@@ -444,5 +432,4 @@ async fn python_grpcio_uses_metadata_deadlines_gzip_and_empty_answers() {
         "deadline {saw_deadline}, cancelled {saw_drop}"
     );
     h.server.stop().await;
-    std::fs::remove_dir_all(&dir).unwrap();
 }

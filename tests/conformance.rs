@@ -254,23 +254,11 @@ fn export_dir(name: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn python_protobuf_values_round_trip_through_rust_field_by_field() {
-    let dir = export_dir("conformance");
-    protoless::schema::export(&dir, [ConformanceServer::schema()]).unwrap();
     let server =
         TestServer::start(Server::builder().add_service(ConformanceServer::new(Checker))).await;
-    let output = tokio::process::Command::new(python())
-        .arg(root().join("tests/python/conformance.py"))
-        .arg(server.addr.to_string())
-        .arg(&dir)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "conformance.py failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout =
+        support::run_python_against("conformance.py", server.addr, [ConformanceServer::schema()])
+            .await;
     for name in [
         "defaults",
         "extremes",
@@ -303,7 +291,6 @@ async fn python_protobuf_values_round_trip_through_rust_field_by_field() {
         assert!(stdout.contains(&format!("same bytes: {name}")), "{stdout}");
     }
     server.stop().await;
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -183,3 +183,34 @@ pub async fn run_python(script: &str, args: &[&str]) -> String {
     );
     stdout
 }
+
+/// Exports `schemas` into a fresh folder, runs `tests/python/<script> ADDR FOLDER` (which
+/// generates its stubs from that export), and returns its stdout; fails on a non-zero exit.
+pub async fn run_python_against(
+    script: &str,
+    addr: SocketAddr,
+    schemas: impl IntoIterator<Item = protoless::schema::ServiceSchema>,
+) -> String {
+    let dir = std::env::temp_dir().join(format!(
+        "protoless-{}-{}",
+        script.trim_end_matches(".py"),
+        std::process::id()
+    ));
+    protoless::schema::export(&dir, schemas).unwrap();
+    let output = Command::new(python())
+        .arg(root().join("tests/python").join(script))
+        .arg(addr.to_string())
+        .arg(&dir)
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
