@@ -56,7 +56,20 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
 
 fn parse(input: &DeriveInput) -> syn::Result<Message<'_>> {
     let mut errors = Errors::default();
-    if !input.generics.params.is_empty() {
+    // Lifetimes that only serve reference fields are reported once, at the references.
+    let only_lifetimes = input
+        .generics
+        .params
+        .iter()
+        .all(|param| matches!(param, syn::GenericParam::Lifetime(_)));
+    let has_reference = match &input.data {
+        Data::Struct(data) => data
+            .fields
+            .iter()
+            .any(|field| matches!(field.ty, Type::Reference(_))),
+        _ => false,
+    };
+    if !input.generics.params.is_empty() && !(only_lifetimes && has_reference) {
         errors.at(
             &input.generics,
             "a message cannot be generic: a .proto message has one fixed type per field",
@@ -171,6 +184,12 @@ fn parse_field<'a>(
     errors: &mut Errors,
 ) -> Field<'a> {
     let field_attrs = attr::field_attrs(attrs, errors);
+    if let Type::Reference(reference) = ty {
+        errors.at(
+            reference,
+            "a message owns its fields, since it is decoded from received bytes: use `String` for `&str`, `Vec<u8>` or `Bytes` for `&[u8]`",
+        );
+    }
     let (tag, tag_span) = match &field_attrs.tag {
         Some(literal) => match literal.base10_parse::<u32>() {
             Ok(tag) => (tag, literal.span()),
