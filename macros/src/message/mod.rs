@@ -69,7 +69,8 @@ fn parse(input: &DeriveInput) -> syn::Result<Message<'_>> {
             .any(|field| matches!(field.ty, Type::Reference(_))),
         _ => false,
     };
-    if !input.generics.params.is_empty() && !(only_lifetimes && has_reference) {
+    let explained_by_references = only_lifetimes && has_reference;
+    if !input.generics.params.is_empty() && !explained_by_references {
         errors.at(
             &input.generics,
             "a message cannot be generic: a .proto message has one fixed type per field",
