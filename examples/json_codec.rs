@@ -15,8 +15,8 @@ use protoless::{
 pub struct Json;
 
 impl SerdeFormat for Json {
-    fn name(&self) -> &'static str {
-        "json"
+    fn content_type(&self) -> &'static str {
+        "application/grpc+json"
     }
 
     fn serialize(
@@ -176,12 +176,5 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    match common::mode(&[]) {
-        common::Mode::Demo => demo().await,
-        common::Mode::Serve(addr, _) => common::serve(|_| server(), &addr).await,
-        common::Mode::Proto => {
-            print!("{}", NotesServer::schema().to_proto()?);
-            Ok(())
-        }
-    }
+    common::run(server, demo, || NotesServer::schema().to_proto()).await
 }

@@ -114,12 +114,5 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    match common::mode(&[]) {
-        common::Mode::Demo => demo().await,
-        common::Mode::Serve(addr, _) => common::serve(|_| server(), &addr).await,
-        common::Mode::Proto => {
-            print!("{}", PiCalculatorServer::schema().to_proto()?);
-            Ok(())
-        }
-    }
+    common::run(server, demo, || PiCalculatorServer::schema().to_proto()).await
 }

@@ -306,8 +306,8 @@ async fn an_unregistered_codec_is_http_415_and_a_per_call_codec_is_answered_in_k
     assert_eq!(reply, ping("compact"));
     struct Yaml;
     impl protoless::SerdeFormat for Yaml {
-        fn name(&self) -> &'static str {
-            "yaml"
+        fn content_type(&self) -> &'static str {
+            "application/grpc+yaml"
         }
         fn serialize(
             &self,

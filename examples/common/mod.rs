@@ -76,6 +76,27 @@ pub(crate) async fn serve(
     Ok(())
 }
 
+/// The command line of an example that takes no options: runs `demo`, serves `server`, or
+/// prints the `.proto` that `proto` renders.
+#[allow(dead_code)] // the cache example parses options, so it reads the command line itself
+pub(crate) async fn run<Demo>(
+    server: fn() -> Server,
+    demo: impl FnOnce() -> Demo,
+    proto: impl FnOnce() -> Result<String, protoless::schema::SchemaError>,
+) -> Result<(), Box<dyn Error>>
+where
+    Demo: std::future::Future<Output = Result<(), Box<dyn Error>>>,
+{
+    match mode(&[]) {
+        Mode::Demo => demo().await,
+        Mode::Serve(addr, _) => serve(|_| server(), &addr).await,
+        Mode::Proto => {
+            print!("{}", proto()?);
+            Ok(())
+        }
+    }
+}
+
 /// A server running in the background on an ephemeral port, for the demo.
 pub(crate) struct Background {
     pub(crate) addr: SocketAddr,

@@ -44,8 +44,8 @@ pub enum Codec {
 /// struct Json;
 ///
 /// impl SerdeFormat for Json {
-///     fn name(&self) -> &'static str {
-///         "json"
+///     fn content_type(&self) -> &'static str {
+///         "application/grpc+json"
 ///     }
 ///     fn serialize(&self, value: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), String> {
 ///         let mut json = serde_json::Serializer::new(out);
@@ -67,8 +67,9 @@ pub enum Codec {
 /// assert_eq!(Codec::Serde(&JSON).content_type(), "application/grpc+json");
 /// ```
 pub trait SerdeFormat: Send + Sync + 'static {
-    /// The content subtype: `json` makes `application/grpc+json`. Lowercase ASCII.
-    fn name(&self) -> &'static str;
+    /// The content type, `application/grpc+` and a lowercase ASCII name, such as
+    /// `application/grpc+json`.
+    fn content_type(&self) -> &'static str;
     /// Appends `value`, serialized, to `out`.
     fn serialize(
         &self,
@@ -111,7 +112,7 @@ impl Codec {
         match self {
             Codec::Protobuf => "",
             Codec::Postcard => "postcard",
-            Codec::Serde(format) => format.name(),
+            Codec::Serde(format) => subtype(format.content_type()).unwrap_or_default(),
         }
     }
 
@@ -120,8 +121,7 @@ impl Codec {
         match self {
             Codec::Protobuf => "application/grpc",
             Codec::Postcard => "application/grpc+postcard",
-            // Leaked once per format name and cached: content types are few and live forever.
-            Codec::Serde(format) => custom_content_type(format.name()),
+            Codec::Serde(format) => format.content_type(),
         }
     }
 
@@ -163,7 +163,12 @@ impl Codec {
                         Ok(())
                     })
                     .and_then(|()| message.ok_or_else(|| "the format produced no value".to_owned()))
-                    .map_err(|error| format!("failed to decode {} message: {error}", format.name()))
+                    .map_err(|error| {
+                        format!(
+                            "failed to decode {} message: {error}",
+                            format.content_type()
+                        )
+                    })
             }
         };
         decoded.map_err(Status::internal)
@@ -180,19 +185,6 @@ fn subtype(content_type: &str) -> Option<&str> {
     }
 }
 
-fn custom_content_type(name: &'static str) -> &'static str {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static TYPES: OnceLock<Mutex<HashMap<&'static str, &'static str>>> = OnceLock::new();
-    let mut types = TYPES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    types
-        .entry(name)
-        .or_insert_with(|| Box::leak(format!("application/grpc+{name}").into_boxed_str()))
-}
-
 impl PartialEq for Codec {
     fn eq(&self, other: &Codec) -> bool {
         self.subtype() == other.subtype()
@@ -206,7 +198,7 @@ impl fmt::Debug for Codec {
         match self {
             Codec::Protobuf => f.write_str("Protobuf"),
             Codec::Postcard => f.write_str("Postcard"),
-            Codec::Serde(format) => write!(f, "Serde({:?})", format.name()),
+            Codec::Serde(format) => write!(f, "Serde({:?})", format.content_type()),
         }
     }
 }
