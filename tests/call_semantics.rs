@@ -433,3 +433,51 @@ async fn python_grpcio_uses_metadata_deadlines_gzip_and_empty_answers() {
     );
     h.server.stop().await;
 }
+
+/// Calls a handler makes inherit its deadline, unless told to ignore it.
+#[tokio::test]
+async fn a_handler_can_ignore_the_inherited_deadline() {
+    #[protoless::service(package = "relay")]
+    trait Relay {
+        /// Calls `Semantics.Wait`, inheriting the deadline when the text is "inherit".
+        async fn relay(&self, req: Ping) -> Result<Ping, Status>;
+    }
+    struct Relayer(SemanticsClient);
+    impl Relay for Relayer {
+        async fn relay(&self, req: Ping) -> Result<Ping, Status> {
+            let call = self.0.wait(req.clone()).timeout(Duration::from_secs(30));
+            if req.text == "inherit" {
+                call.await
+            } else {
+                call.ignore_inherited_deadline().await
+            }
+        }
+    }
+    let mut h = harness().await;
+    let relay = TestServer::start(
+        Server::builder().add_service(RelayServer::new(Relayer(h.client.clone()))),
+    )
+    .await;
+    let client = RelayClient::connect(&relay.url()).await.unwrap();
+    for (text, inherits) in [("inherit", true), ("ignore", false)] {
+        let status = client
+            .relay(ping(text))
+            .timeout(Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        let Event::Started { remaining } = h.events.recv().await.unwrap() else {
+            panic!("the relayed call did not start");
+        };
+        let remaining = remaining.expect("a deadline either way");
+        assert_eq!(
+            remaining <= Duration::from_millis(300),
+            inherits,
+            "{text}: {remaining:?}"
+        );
+        // Cancelling the relay call cancels the call it made, in both cases.
+        assert!(matches!(h.events.recv().await.unwrap(), Event::Dropped));
+    }
+    relay.stop().await;
+    h.server.stop().await;
+}
