@@ -24,6 +24,18 @@ pub(crate) struct Encoding {
 impl Encoding {
     /// Encodes `message` with its prefix.
     pub(crate) fn encode<M: Message>(&self, message: &M) -> Result<Bytes, Status> {
+        if let (Codec::Protobuf, None) = (self.codec, self.compression) {
+            // Protobuf knows its size up front: a buffer of exactly that is one allocation
+            // (`freeze` needs no second one for a shared header), and a message over the limit
+            // fails before it is encoded.
+            let len = message.encoded_len();
+            check_size(len, self.max_size)?;
+            let mut buf = BytesMut::with_capacity(PREFIX_LEN + len);
+            buf.put_u8(0);
+            buf.put_u32(len as u32);
+            message.encode_raw(&mut buf);
+            return Ok(buf.freeze());
+        }
         let mut buf = BytesMut::with_capacity(PREFIX_LEN + 64);
         self.encode_into(message, &mut buf)?;
         Ok(buf.freeze())
@@ -62,13 +74,22 @@ pub(crate) fn encode_into<M: Message>(
     buf.put_bytes(0, PREFIX_LEN);
     *buf = codec.encode(message, std::mem::take(buf))?;
     let len = buf.len() - start - PREFIX_LEN;
-    if len > max_size || len > u32::MAX as usize {
+    if let Err(status) = check_size(len, max_size) {
         buf.truncate(start);
+        return Err(status);
+    }
+    buf[start + 1..start + PREFIX_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// `RESOURCE_EXHAUSTED` for a message of `len` bytes over `max_size` (or over what the prefix
+/// can say).
+fn check_size(len: usize, max_size: usize) -> Result<(), Status> {
+    if len > max_size || len > u32::MAX as usize {
         return Err(Status::resource_exhausted(format!(
             "trying to send message larger than max ({len} vs. {max_size})"
         )));
     }
-    buf[start + 1..start + PREFIX_LEN].copy_from_slice(&(len as u32).to_be_bytes());
     Ok(())
 }
 

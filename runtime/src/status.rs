@@ -82,6 +82,15 @@ impl Code {
         self as i32
     }
 
+    /// The code as a `grpc-status` header value, without allocating.
+    pub(crate) fn header_value(self) -> http::HeaderValue {
+        const DIGITS: [&str; 17] = [
+            "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+            "16",
+        ];
+        http::HeaderValue::from_static(DIGITS[self as usize])
+    }
+
     /// The spec's name, such as `INVALID_ARGUMENT`.
     pub fn name(self) -> &'static str {
         match self {

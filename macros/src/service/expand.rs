@@ -188,7 +188,7 @@ fn server(service: &Service) -> TokenStream {
                 &self,
                 method: &str,
                 call: #krate::__private::ServerCall,
-            ) -> ::core::result::Result<#krate::__private::BoxFuture, #krate::__private::ServerCall> {
+            ) -> ::core::result::Result<(), #krate::__private::ServerCall> {
                 match method {
                     #(#arms)*
                     _ => ::core::result::Result::Err(call),
@@ -237,7 +237,7 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
         #(#cfgs)*
         #name => {
             let inner = ::core::clone::Clone::clone(&self.inner);
-            ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
+            #krate::__private::spawn_call(async move {
                 #krate::__private::#driver::<#method_type, #(#placeholders),*>(
                     call,
                     |request: #param, context: #krate::Context| {
@@ -246,7 +246,8 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
                     },
                 )
                 .await
-            }))
+            });
+            ::core::result::Result::Ok(())
         }
     }
 }

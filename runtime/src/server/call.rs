@@ -6,11 +6,11 @@
 //! response stream) is dropped, which cancels it.
 
 use std::any::Any;
-use std::future::{pending, poll_fn, Future};
+use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{self, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
@@ -71,27 +71,39 @@ impl ServerCall {
 }
 
 /// Runs a unary call: one request in, one response (or a status) out.
-pub async fn serve_unary<M, Handler, Fut>(call: ServerCall, handler: Handler)
+///
+/// The drivers below are plain functions returning a future, not `async fn`s, so that the call
+/// they take apart is not kept in the future beside its parts: the future is the call's whole
+/// task, allocated once per call.
+pub fn serve_unary<M, Handler, Fut>(
+    call: ServerCall,
+    handler: Handler,
+) -> impl Future<Output = ()> + Send
 where
     M: Method,
     Handler: FnOnce(M::Request, Context) -> Fut + Send,
     Fut: Future<Output = Result<M::Response, Status>> + Send,
 {
     let (mut body, mut responder, mut deadline) = call.start();
-    let (codec, config) = (responder.codec, responder.config.clone());
-    let (compression, encoding) = (responder.request_compression, responder.encoding());
-    let (context, at) = (responder.context.clone(), deadline.at);
-    let work = async {
-        let request = read_single_message(&mut body, codec, compression, &config).await?;
-        let response = run_handler(at, handler(request, context)).await?;
-        encoding.encode(&response)
-    };
-    let outcome = watch(&mut responder, &mut deadline, work).await;
-    responder.answer_single(outcome);
+    async move {
+        let reading = responder.reading();
+        let encoding = responder.encoding();
+        let (context, at) = (responder.context.clone(), deadline.at);
+        let work = async {
+            let request = reading.read_single::<M::Request>(&mut body).await?;
+            let response = handled(run_handler(at, handler(request, context)).await)?;
+            encoding.encode(&response)
+        };
+        let outcome = watch(&mut responder, &mut deadline, work).await;
+        responder.answer_single(outcome);
+    }
 }
 
 /// Runs a server-streaming call: one request in, a stream of responses out.
-pub async fn serve_server_streaming<M, Handler, Fut, Replies>(call: ServerCall, handler: Handler)
+pub fn serve_server_streaming<M, Handler, Fut, Replies>(
+    call: ServerCall,
+    handler: Handler,
+) -> impl Future<Output = ()> + Send
 where
     M: Method,
     Handler: FnOnce(M::Request, Context) -> Fut + Send,
@@ -99,42 +111,49 @@ where
     Replies: Stream<Item = Result<M::Response, Status>> + Send,
 {
     let (mut body, mut responder, mut deadline) = call.start();
-    let (codec, config) = (responder.codec, responder.config.clone());
-    let compression = responder.request_compression;
-    let (context, at) = (responder.context.clone(), deadline.at);
-    let work = async {
-        let request = read_single_message(&mut body, codec, compression, &config).await?;
-        run_handler(at, handler(request, context)).await
-    };
-    let outcome = watch(&mut responder, &mut deadline, work).await;
-    if let Some(replies) = responder.settle(outcome) {
-        responder.pump(replies, &mut deadline).await;
+    async move {
+        let reading = responder.reading();
+        let (context, at) = (responder.context.clone(), deadline.at);
+        let work = async {
+            let request = reading.read_single::<M::Request>(&mut body).await?;
+            handled(run_handler(at, handler(request, context)).await)
+        };
+        let outcome = watch(&mut responder, &mut deadline, work).await;
+        if let Some(replies) = responder.settle(outcome) {
+            responder.pump(replies, &mut deadline).await;
+        }
     }
 }
 
 /// Runs a client-streaming call: a stream of requests in, one response out.
-pub async fn serve_client_streaming<M, Handler, Fut>(call: ServerCall, handler: Handler)
+pub fn serve_client_streaming<M, Handler, Fut>(
+    call: ServerCall,
+    handler: Handler,
+) -> impl Future<Output = ()> + Send
 where
     M: Method,
     Handler: FnOnce(Streaming<M::Request>, Context) -> Fut + Send,
     Fut: Future<Output = Result<M::Response, Status>> + Send,
 {
     let (body, mut responder, mut deadline) = call.start();
-    let (codec, config) = (responder.codec, responder.config.clone());
-    let (compression, encoding) = (responder.request_compression, responder.encoding());
-    let requests = Streaming::new(body, codec, config.max_receive_message_size, false)
-        .with_compression(compression);
-    let (context, at) = (responder.context.clone(), deadline.at);
-    let work = async {
-        let response = run_handler(at, handler(requests, context)).await?;
-        encoding.encode(&response)
-    };
-    let outcome = watch(&mut responder, &mut deadline, work).await;
-    responder.answer_single(outcome);
+    async move {
+        let requests = responder.reading().stream(body);
+        let encoding = responder.encoding();
+        let (context, at) = (responder.context.clone(), deadline.at);
+        let work = async {
+            let response = handled(run_handler(at, handler(requests, context)).await)?;
+            encoding.encode(&response)
+        };
+        let outcome = watch(&mut responder, &mut deadline, work).await;
+        responder.answer_single(outcome);
+    }
 }
 
 /// Runs a bidirectional call: streams both ways, at the pace each side sets.
-pub async fn serve_bidi_streaming<M, Handler, Fut, Replies>(call: ServerCall, handler: Handler)
+pub fn serve_bidi_streaming<M, Handler, Fut, Replies>(
+    call: ServerCall,
+    handler: Handler,
+) -> impl Future<Output = ()> + Send
 where
     M: Method,
     Handler: FnOnce(Streaming<M::Request>, Context) -> Fut + Send,
@@ -142,17 +161,14 @@ where
     Replies: Stream<Item = Result<M::Response, Status>> + Send,
 {
     let (body, mut responder, mut deadline) = call.start();
-    let requests = Streaming::new(
-        body,
-        responder.codec,
-        responder.config.max_receive_message_size,
-        false,
-    )
-    .with_compression(responder.request_compression);
-    let handling = run_handler(deadline.at, handler(requests, responder.context.clone()));
-    let outcome = watch(&mut responder, &mut deadline, handling).await;
-    if let Some(replies) = responder.settle(outcome) {
-        responder.pump(replies, &mut deadline).await;
+    async move {
+        let requests = responder.reading().stream(body);
+        let (context, at) = (responder.context.clone(), deadline.at);
+        let work = async { handled(run_handler(at, handler(requests, context)).await) };
+        let outcome = watch(&mut responder, &mut deadline, work).await;
+        if let Some(replies) = responder.settle(outcome) {
+            responder.pump(replies, &mut deadline).await;
+        }
     }
 }
 
@@ -172,11 +188,15 @@ struct Deadline {
 }
 
 impl Deadline {
-    async fn expired(&mut self) {
+    fn poll_expired(&mut self, cx: &mut task::Context<'_>) -> Poll<()> {
         match &mut self.sleep {
-            Some(sleep) => sleep.as_mut().await,
-            None => pending().await,
+            Some(sleep) => sleep.as_mut().poll(cx),
+            None => Poll::Pending,
         }
+    }
+
+    async fn expired(&mut self) {
+        poll_fn(|cx| self.poll_expired(cx)).await;
     }
 }
 
@@ -185,71 +205,127 @@ fn deadline_exceeded() -> Status {
 }
 
 /// Awaits `work` unless the deadline passes or the client resets the stream first.
-async fn watch<T>(
-    responder: &mut Responder,
-    deadline: &mut Deadline,
-    work: impl Future<Output = T>,
-) -> Outcome<T> {
-    tokio::select! {
-        biased;
-        output = work => Outcome::Done(output),
-        () = deadline.expired() => Outcome::Expired,
-        () = responder.reset() => Outcome::Abandoned,
+fn watch<'a, F: Future>(
+    responder: &'a mut Responder,
+    deadline: &'a mut Deadline,
+    work: F,
+) -> Watch<'a, F> {
+    Watch {
+        work,
+        responder,
+        deadline,
     }
 }
 
-/// Runs a handler, turning a panic into `INTERNAL` for this call alone. Client calls the handler
-/// makes inherit the call's deadline.
-async fn run_handler<T>(
-    deadline: Option<Instant>,
-    handler: impl Future<Output = Result<T, Status>>,
-) -> Result<T, Status> {
-    catch_unwind(CALL_DEADLINE.scope(deadline, handler))
-        .await
-        .unwrap_or_else(|panic| Err(Status::internal(panic_message(&*panic))))
+pin_project_lite::pin_project! {
+    /// The future of [`watch`]: a struct rather than an `async fn`, so that `work` is stored once,
+    /// in place, instead of being moved from argument to local to select.
+    struct Watch<'a, F> {
+        #[pin]
+        work: F,
+        responder: &'a mut Responder,
+        deadline: &'a mut Deadline,
+    }
 }
 
-/// Reads the request stream to its end, expecting exactly one message.
-async fn read_single_message<Req: Message>(
-    body: &mut RecvStream,
+impl<F: Future> Future for Watch<'_, F> {
+    type Output = Outcome<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.work.poll(cx) {
+            return Poll::Ready(Outcome::Done(output));
+        }
+        if this.deadline.poll_expired(cx).is_ready() {
+            return Poll::Ready(Outcome::Expired);
+        }
+        if this.responder.poll_reset(cx).is_ready() {
+            return Poll::Ready(Outcome::Abandoned);
+        }
+        Poll::Pending
+    }
+}
+
+/// Runs a handler, catching a panic so that it fails this call alone (see [`handled`]). Client
+/// calls the handler makes inherit the call's deadline.
+fn run_handler<F: Future>(
+    deadline: Option<Instant>,
+    handler: F,
+) -> CatchUnwind<tokio::task::futures::TaskLocalFuture<Option<Instant>, F>> {
+    catch_unwind(CALL_DEADLINE.scope(deadline, handler))
+}
+
+/// A handler's result, with a panic turned into `INTERNAL`.
+fn handled<T>(outcome: Result<Result<T, Status>, Panic>) -> Result<T, Status> {
+    outcome.unwrap_or_else(|panic| Err(Status::internal(panic_message(&*panic))))
+}
+
+/// What a panic left behind.
+type Panic = Box<dyn Any + Send>;
+
+/// How the request side of a call is read.
+#[derive(Clone, Copy)]
+struct Reading {
     codec: Codec,
     compression: Option<Compression>,
-    config: &ServerConfig,
-) -> Result<Req, Status> {
-    let mut decoder =
-        FrameDecoder::new(config.max_receive_message_size).with_compression(compression);
-    let mut message = None;
-    while let Some(chunk) = body.data().await {
-        let chunk =
-            chunk.map_err(|error| Status::internal(format!("failed to read request: {error}")))?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        decoder.push(chunk);
-        while let Some(next) = decoder.next_message()? {
-            if message.replace(next).is_some() {
-                return Err(Status::internal(
-                    "a method that takes one request message received more than one",
-                ));
+    max_size: usize,
+}
+
+impl Reading {
+    /// The requests of a client-streaming or bidirectional call.
+    fn stream<Req: Message>(self, body: RecvStream) -> Streaming<Req> {
+        Streaming::new(body, self.codec, self.max_size, false).with_compression(self.compression)
+    }
+
+    /// Reads the request stream to its end, expecting exactly one message.
+    async fn read_single<Req: Message>(self, body: &mut RecvStream) -> Result<Req, Status> {
+        let mut decoder = FrameDecoder::new(self.max_size).with_compression(self.compression);
+        let mut message = None;
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk
+                .map_err(|error| Status::internal(format!("failed to read request: {error}")))?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            decoder.push(chunk);
+            while let Some(next) = decoder.next_message()? {
+                if message.replace(next).is_some() {
+                    return Err(Status::internal(
+                        "a method that takes one request message received more than one",
+                    ));
+                }
             }
         }
+        if decoder.has_partial_message() {
+            return Err(Status::internal("request stream ended inside a message"));
+        }
+        let message = message.ok_or_else(|| Status::internal("no request message was received"))?;
+        self.codec.decode(message)
     }
-    if decoder.has_partial_message() {
-        return Err(Status::internal("request stream ended inside a message"));
-    }
-    let message = message.ok_or_else(|| Status::internal("no request message was received"))?;
-    codec.decode(message)
 }
 
 /// Polls `future`, turning a panic into an error instead of unwinding through the server.
-async fn catch_unwind<F: Future>(future: F) -> Result<F::Output, Box<dyn Any + Send>> {
-    let mut future = pin!(future);
-    poll_fn(move |cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+fn catch_unwind<F: Future>(future: F) -> CatchUnwind<F> {
+    CatchUnwind { future }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`catch_unwind`].
+    struct CatchUnwind<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Panic>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
+        let future = self.project().future;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(panic) => Poll::Ready(Err(panic)),
         }
-    })
-    .await
+    }
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> String {
@@ -281,14 +357,23 @@ struct Responder {
 struct Gone;
 
 impl Responder {
-    /// Resolves when the client resets the stream.
+    /// Ready once the client has reset the stream.
     /// An error here means the connection itself is gone, which ends the call the same way.
-    async fn reset(&mut self) {
-        let _reason_or_error = poll_fn(|cx| match &mut self.stream {
+    fn poll_reset(&mut self, cx: &mut task::Context<'_>) -> Poll<()> {
+        let reason_or_error = match &mut self.stream {
             Some(stream) => stream.poll_reset(cx),
             None => self.respond.poll_reset(cx),
-        })
-        .await;
+        };
+        reason_or_error.map(drop)
+    }
+
+    /// How requests are read.
+    fn reading(&self) -> Reading {
+        Reading {
+            codec: self.codec,
+            compression: self.request_compression,
+            max_size: self.config.max_receive_message_size,
+        }
     }
 
     /// How response messages are encoded.
@@ -316,11 +401,19 @@ impl Responder {
         response
     }
 
-    /// The status, the handler's trailers and the status's own metadata, into `headers`.
-    fn put_end(&self, headers: &mut HeaderMap, status: &Status) {
-        put_status(headers, status);
+    /// The status (`None` for OK), the handler's trailers and the status's own metadata, into
+    /// `headers`.
+    fn put_end(&self, headers: &mut HeaderMap, status: Option<&Status>) {
+        match status {
+            Some(status) => put_status(headers, status),
+            None => {
+                headers.insert(GRPC_STATUS, Code::Ok.header_value());
+            }
+        }
         self.context.take_trailers().write_to(headers);
-        status.metadata().write_to(headers);
+        if let Some(status) = status {
+            status.metadata().write_to(headers);
+        }
     }
 
     fn started(&mut self) -> Result<&mut SendStream<Bytes>, Gone> {
@@ -344,7 +437,17 @@ impl Responder {
     }
 
     /// Ends the call with `status`: in the trailers after messages, or Trailers-Only.
-    fn finish(mut self, status: &Status) {
+    fn finish(self, status: &Status) {
+        self.end(Some(status));
+    }
+
+    /// Ends the call with `OK`.
+    fn finish_ok(self) {
+        self.end(None);
+    }
+
+    /// Ends the call with `status`, `None` meaning `OK` (which needs no `Status` built).
+    fn end(mut self, status: Option<&Status>) {
         if self.stream.is_some() {
             let mut trailers = HeaderMap::with_capacity(2);
             self.put_end(&mut trailers, status);
@@ -367,7 +470,7 @@ impl Responder {
                     .started()
                     .and_then(|stream| stream.send_data(message, false).map_err(|_| Gone));
                 if sent.is_ok() {
-                    self.finish(&Status::new(Code::Ok, ""));
+                    self.finish_ok();
                 }
             }
             Outcome::Done(Err(status)) => self.finish(&status),
@@ -385,7 +488,7 @@ impl Responder {
             Outcome::Abandoned => return None,
         };
         let mut response = self.head();
-        self.put_end(response.headers_mut(), &status);
+        self.put_end(response.headers_mut(), Some(&status));
         let _ = self.respond.send_response(response, true);
         None
     }
@@ -462,7 +565,7 @@ const BATCH_BYTES: usize = 32 * 1024;
 
 /// Writes `grpc-status`, `grpc-message` and `grpc-status-details-bin` into `headers`.
 fn put_status(headers: &mut HeaderMap, status: &Status) {
-    headers.insert(GRPC_STATUS, HeaderValue::from(status.code().as_i32()));
+    headers.insert(GRPC_STATUS, status.code().header_value());
     if !status.message().is_empty() {
         let message = encode_message(status.message());
         if let Ok(value) = HeaderValue::from_str(&message) {

@@ -51,11 +51,9 @@ pub(super) async fn serve(
     loop {
         tokio::select! {
             accepted = connection.accept() => match accepted {
-                // A call's task ends with its stream: when this connection ends (or its task is
-                // dropped), h2 fails every open stream, which wakes and cancels their handlers.
-                Some(Ok((request, respond))) => {
-                    tokio::spawn(route(shared.clone(), peer, request, respond));
-                }
+                // Routing is quick and never waits: it runs here, and only the call itself gets
+                // a task (see `spawn_call`).
+                Some(Ok((request, respond))) => route(&shared, peer, request, respond),
                 // A protocol error or a closed socket ends the connection; h2 has already told
                 // the peer what it could.
                 Some(Err(_)) | None => break,
@@ -69,9 +67,9 @@ pub(super) async fn serve(
     }
 }
 
-/// Checks the request's headers and hands the call to its service.
-async fn route(
-    shared: Arc<Shared>,
+/// Checks the request's headers and hands the call to its service, or answers it at once.
+fn route(
+    shared: &Shared,
     peer: SocketAddr,
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
@@ -146,11 +144,10 @@ async fn route(
             "unknown service {service_name}"
         )));
     };
-    match service.call(method, call) {
-        Ok(future) => future.await,
-        Err(call) => call.fail(&Status::unimplemented(format!(
+    if let Err(call) = service.call(method, call) {
+        call.fail(&Status::unimplemented(format!(
             "unknown method {method} for service {service_name}"
-        ))),
+        )));
     }
 }
 
@@ -163,7 +160,7 @@ fn refuse_encoding(respond: &mut SendResponse<Bytes>, codec: Codec, name: &str) 
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(codec.content_type()),
     );
-    headers.insert(GRPC_STATUS, HeaderValue::from(Code::Unimplemented.as_i32()));
+    headers.insert(GRPC_STATUS, Code::Unimplemented.header_value());
     let message = encode_message(&format!("grpc-encoding {name:?} is not supported"));
     if let Ok(message) = HeaderValue::from_str(&message) {
         headers.insert(GRPC_MESSAGE, message);

@@ -19,7 +19,7 @@ pub use call::{
 };
 pub(crate) use context::inherited_deadline;
 pub use context::Context;
-pub use service::{request_schema, response_schema, BoxFuture, Method, Service};
+pub use service::{request_schema, response_schema, spawn_call, Method, Service};
 
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 

@@ -1,13 +1,9 @@
 //! The bridge between generated code and the server: [`Service`] routes a call by method name.
 
 use std::future::Future;
-use std::pin::Pin;
 
 use super::ServerCall;
 use crate::schema::ServiceSchema;
-
-/// A boxed, sendable future: what a service returns for one call.
-pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A gRPC service the [`Server`](super::Server) can host.
 ///
@@ -19,8 +15,19 @@ pub trait Service: Send + Sync + 'static {
     /// The service's schema, for the `.proto` export.
     fn schema(&self) -> ServiceSchema;
 
-    /// Starts the call to `method`, or hands the call back when there is no such method.
-    fn call(&self, method: &str, call: ServerCall) -> Result<BoxFuture, ServerCall>;
+    /// Starts the call to `method` on a task of its own (see [`spawn_call`]), or hands the call
+    /// back when there is no such method.
+    fn call(&self, method: &str, call: ServerCall) -> Result<(), ServerCall>;
+}
+
+/// Runs one call on a task of its own.
+///
+/// The call's whole future goes into the task as it is, in one allocation: no box around it,
+/// and no routing future around that.
+pub fn spawn_call(call: impl Future<Output = ()> + Send + 'static) {
+    // A call's task ends with its stream: when the connection ends, h2 fails every open stream,
+    // which wakes and cancels the handler.
+    drop(tokio::spawn(call));
 }
 
 /// One RPC method, described by `#[service]` as a type so that its request and response types
