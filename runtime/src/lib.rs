@@ -54,7 +54,8 @@ pub mod __private {
     };
     pub use crate::server::{
         request_schema, response_schema, serve_bidi_streaming, serve_client_streaming,
-        serve_server_streaming, serve_unary, spawn_call, Method, ServerCall, Service,
+        serve_server_streaming, serve_unary, spawn_call, HandlerContext, Method, ServerCall,
+        Service,
     };
     pub use bytes::{Bytes, BytesMut};
     pub use serde;

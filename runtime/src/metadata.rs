@@ -68,6 +68,11 @@ const RESERVED: &[&str] = &[
     "content-length",
 ];
 
+/// Whether `key` (lowercase) belongs to the protocol rather than to custom metadata.
+pub(crate) fn is_protocol_header(key: &str) -> bool {
+    key.starts_with("grpc-") || RESERVED.contains(&key)
+}
+
 fn check_key(key: &str) -> Result<HeaderName, InvalidMetadata> {
     if key.is_empty() {
         return Err(invalid("a metadata key cannot be empty".to_owned()));
@@ -80,7 +85,7 @@ fn check_key(key: &str) -> Result<HeaderName, InvalidMetadata> {
             "metadata key {key:?} contains {bad:?}: keys are lowercase ASCII letters, digits, `-`, `_` and `.`"
         )));
     }
-    if key.starts_with("grpc-") || RESERVED.contains(&key) {
+    if is_protocol_header(key) {
         return Err(invalid(format!(
             "metadata key {key:?} is reserved for the protocol itself"
         )));
@@ -180,8 +185,7 @@ impl MetadataMap {
     pub(crate) fn from_headers(headers: &HeaderMap) -> MetadataMap {
         let mut metadata = MetadataMap::new();
         for (name, value) in headers {
-            let key = name.as_str();
-            if key.starts_with("grpc-") || RESERVED.contains(&key) {
+            if is_protocol_header(name.as_str()) {
                 continue;
             }
             metadata.headers.append(name.clone(), value.clone());

@@ -207,6 +207,12 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
     let param = method.request_param;
     let context = method.takes_context.then(|| quote!(, context));
     let call = quote!(#trait_ident::#ident(&*inner, request #context));
+    // A handler that takes no context gets `()`, and no context is made for it.
+    let context_param = if method.takes_context {
+        quote!(context: #krate::Context)
+    } else {
+        quote!((): ())
+    };
     // A method that returns nothing answers google.protobuf.Empty once it is done.
     let handle = if method.output.is_some() {
         call
@@ -222,8 +228,8 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
     let method_type = method_ident(service, method);
     // The handler's and its future's types (and the reply stream's) are inferred.
     let placeholders = match method.kind {
-        Kind::Unary | Kind::ClientStreaming => vec![quote!(_); 2],
-        Kind::ServerStreaming | Kind::BidiStreaming => vec![quote!(_); 3],
+        Kind::Unary | Kind::ClientStreaming => vec![quote!(_); 3],
+        Kind::ServerStreaming | Kind::BidiStreaming => vec![quote!(_); 4],
     };
     let driver = match method.kind {
         Kind::Unary => quote!(serve_unary),
@@ -231,22 +237,32 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
         Kind::ClientStreaming => quote!(serve_client_streaming),
         Kind::BidiStreaming => quote!(serve_bidi_streaming),
     };
-    // The handler borrows the implementation from the Arc its own future owns, so a response
-    // stream may borrow `&self` too.
+    let spawn = match method.kind {
+        // The handler's own future owns the implementation's Arc: the driver's future is
+        // spawned as it is, without a block around it that would keep the call beside it.
+        Kind::Unary | Kind::ClientStreaming => quote! {
+            #krate::__private::spawn_call(#krate::__private::#driver::<#method_type, #(#placeholders),*>(
+                call,
+                move |request: #param, #context_param| async move { #handle.await },
+            ));
+        },
+        // A response stream may borrow `&self`, so it must not outlive the Arc: the block
+        // around the driver owns it, and the handler borrows it.
+        Kind::ServerStreaming | Kind::BidiStreaming => quote! {
+            #krate::__private::spawn_call(async move {
+                #krate::__private::#driver::<#method_type, #(#placeholders),*>(
+                    call,
+                    |request: #param, #context_param| #handle,
+                )
+                .await
+            });
+        },
+    };
     quote! {
         #(#cfgs)*
         #name => {
             let inner = ::core::clone::Clone::clone(&self.inner);
-            #krate::__private::spawn_call(async move {
-                #krate::__private::#driver::<#method_type, #(#placeholders),*>(
-                    call,
-                    |request: #param, context: #krate::Context| {
-                        let _ = &context;
-                        #handle
-                    },
-                )
-                .await
-            });
+            #spawn
             ::core::result::Result::Ok(())
         }
     }

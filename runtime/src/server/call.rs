@@ -7,6 +7,7 @@
 
 use std::any::Any;
 use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::compression::Compression;
 use crate::flow::send_flow_controlled;
 use crate::frame::{Encoding, FrameDecoder};
 use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
+use crate::metadata::MetadataMap;
 use crate::status::encode_message;
 use crate::{Code, Codec, Message, Status, Streaming};
 
@@ -36,12 +38,38 @@ pub struct ServerCall {
     pub(super) codec: Codec,
     pub(super) body: RecvStream,
     pub(super) respond: SendResponse<Bytes>,
-    pub(super) context: Context,
+    pub(super) info: CallInfo,
     pub(super) config: Arc<ServerConfig>,
     /// What the request's messages are compressed with (its `grpc-encoding`).
     pub(super) request_compression: Option<Compression>,
     /// What to compress responses with, if anything.
     pub(super) response_compression: Option<Compression>,
+}
+
+/// What a handler's [`Context`] is made of, if the handler takes one.
+#[derive(Debug)]
+pub(super) struct CallInfo {
+    /// Boxed, and only when there is any (most calls carry none): the call's future stays small.
+    pub(super) metadata: Option<Box<MetadataMap>>,
+    pub(super) deadline: Option<Instant>,
+    pub(super) peer: SocketAddr,
+}
+
+/// What a handler takes beside its request: a [`Context`], or `()` when it declares none, so
+/// that a handler without one costs no context at all. Generated code names it; not for users.
+pub trait HandlerContext: Send + Sized {
+    /// Makes the value, calling `context` only when a [`Context`] is wanted.
+    fn make(context: impl FnOnce() -> Context) -> Self;
+}
+
+impl HandlerContext for () {
+    fn make(_: impl FnOnce() -> Context) {}
+}
+
+impl HandlerContext for Context {
+    fn make(context: impl FnOnce() -> Context) -> Context {
+        context()
+    }
 }
 
 impl ServerCall {
@@ -52,13 +80,14 @@ impl ServerCall {
     }
 
     fn start(self) -> (RecvStream, Responder, Deadline) {
-        let deadline = self.context.deadline_instant();
+        let deadline = self.info.deadline;
         let responder = Responder {
             respond: self.respond,
             stream: None,
             codec: self.codec,
             config: self.config,
-            context: self.context,
+            info: self.info,
+            context: None,
             request_compression: self.request_compression,
             response_compression: self.response_compression,
         };
@@ -75,20 +104,21 @@ impl ServerCall {
 /// The drivers below are plain functions returning a future, not `async fn`s, so that the call
 /// they take apart is not kept in the future beside its parts: the future is the call's whole
 /// task, allocated once per call.
-pub fn serve_unary<M, Handler, Fut>(
+pub fn serve_unary<M, Handler, Fut, C>(
     call: ServerCall,
     handler: Handler,
 ) -> impl Future<Output = ()> + Send
 where
     M: Method,
-    Handler: FnOnce(M::Request, Context) -> Fut + Send,
+    Handler: FnOnce(M::Request, C) -> Fut + Send,
+    C: HandlerContext,
     Fut: Future<Output = Result<M::Response, Status>> + Send,
 {
     let (mut body, mut responder, mut deadline) = call.start();
     async move {
         let reading = responder.reading();
         let encoding = responder.encoding();
-        let (context, at) = (responder.context.clone(), deadline.at);
+        let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async {
             let request = reading.read_single::<M::Request>(&mut body).await?;
             let response = handled(run_handler(at, handler(request, context)).await)?;
@@ -100,20 +130,21 @@ where
 }
 
 /// Runs a server-streaming call: one request in, a stream of responses out.
-pub fn serve_server_streaming<M, Handler, Fut, Replies>(
+pub fn serve_server_streaming<M, Handler, Fut, C, Replies>(
     call: ServerCall,
     handler: Handler,
 ) -> impl Future<Output = ()> + Send
 where
     M: Method,
-    Handler: FnOnce(M::Request, Context) -> Fut + Send,
+    Handler: FnOnce(M::Request, C) -> Fut + Send,
+    C: HandlerContext,
     Fut: Future<Output = Result<Replies, Status>> + Send,
     Replies: Stream<Item = Result<M::Response, Status>> + Send,
 {
     let (mut body, mut responder, mut deadline) = call.start();
     async move {
         let reading = responder.reading();
-        let (context, at) = (responder.context.clone(), deadline.at);
+        let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async {
             let request = reading.read_single::<M::Request>(&mut body).await?;
             handled(run_handler(at, handler(request, context)).await)
@@ -126,20 +157,21 @@ where
 }
 
 /// Runs a client-streaming call: a stream of requests in, one response out.
-pub fn serve_client_streaming<M, Handler, Fut>(
+pub fn serve_client_streaming<M, Handler, Fut, C>(
     call: ServerCall,
     handler: Handler,
 ) -> impl Future<Output = ()> + Send
 where
     M: Method,
-    Handler: FnOnce(Streaming<M::Request>, Context) -> Fut + Send,
+    Handler: FnOnce(Streaming<M::Request>, C) -> Fut + Send,
+    C: HandlerContext,
     Fut: Future<Output = Result<M::Response, Status>> + Send,
 {
     let (body, mut responder, mut deadline) = call.start();
     async move {
         let requests = responder.reading().stream(body);
         let encoding = responder.encoding();
-        let (context, at) = (responder.context.clone(), deadline.at);
+        let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async {
             let response = handled(run_handler(at, handler(requests, context)).await)?;
             encoding.encode(&response)
@@ -150,20 +182,21 @@ where
 }
 
 /// Runs a bidirectional call: streams both ways, at the pace each side sets.
-pub fn serve_bidi_streaming<M, Handler, Fut, Replies>(
+pub fn serve_bidi_streaming<M, Handler, Fut, C, Replies>(
     call: ServerCall,
     handler: Handler,
 ) -> impl Future<Output = ()> + Send
 where
     M: Method,
-    Handler: FnOnce(Streaming<M::Request>, Context) -> Fut + Send,
+    Handler: FnOnce(Streaming<M::Request>, C) -> Fut + Send,
+    C: HandlerContext,
     Fut: Future<Output = Result<Replies, Status>> + Send,
     Replies: Stream<Item = Result<M::Response, Status>> + Send,
 {
     let (body, mut responder, mut deadline) = call.start();
     async move {
         let requests = responder.reading().stream(body);
-        let (context, at) = (responder.context.clone(), deadline.at);
+        let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async { handled(run_handler(at, handler(requests, context)).await) };
         let outcome = watch(&mut responder, &mut deadline, work).await;
         if let Some(replies) = responder.settle(outcome) {
@@ -347,8 +380,10 @@ struct Responder {
     stream: Option<SendStream<Bytes>>,
     codec: Codec,
     config: Arc<ServerConfig>,
-    /// The handler's response headers and trailers.
-    context: Context,
+    /// What the handler's context is made of, until it is made.
+    info: CallInfo,
+    /// The handler's context, if it takes one: its response headers and trailers.
+    context: Option<Context>,
     request_compression: Option<Compression>,
     response_compression: Option<Compression>,
 }
@@ -365,6 +400,16 @@ impl Responder {
             None => self.respond.poll_reset(cx),
         };
         reason_or_error.map(drop)
+    }
+
+    /// The handler's context, made on first use.
+    fn context(&mut self) -> Context {
+        let info = &mut self.info;
+        let context = self.context.get_or_insert_with(|| {
+            let metadata = info.metadata.take().map(|metadata| *metadata);
+            Context::new(metadata.unwrap_or_default(), info.deadline, Some(info.peer))
+        });
+        context.clone()
     }
 
     /// How requests are read.
@@ -397,7 +442,9 @@ impl Responder {
                 .headers_mut()
                 .insert(GRPC_ENCODING, HeaderValue::from_static(compression.name()));
         }
-        self.context.take_headers().write_to(response.headers_mut());
+        if let Some(context) = &self.context {
+            context.take_headers().write_to(response.headers_mut());
+        }
         response
     }
 
@@ -410,7 +457,9 @@ impl Responder {
                 headers.insert(GRPC_STATUS, Code::Ok.header_value());
             }
         }
-        self.context.take_trailers().write_to(headers);
+        if let Some(context) = &self.context {
+            context.take_trailers().write_to(headers);
+        }
         if let Some(status) = status {
             status.metadata().write_to(headers);
         }

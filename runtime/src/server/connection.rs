@@ -7,17 +7,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Context, ServerCall, Shared};
+use super::{CallInfo, ServerCall, Shared};
 use crate::compression::{Compression, ACCEPT_ENCODING};
-use crate::headers::{
-    GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_TIMEOUT,
-};
-use crate::metadata::MetadataMap;
+use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS};
+use crate::metadata::{is_protocol_header, MetadataMap};
 use crate::status::encode_message;
 use crate::{timeout, Code, Codec, Status};
 
@@ -78,17 +76,13 @@ fn route(
     if head.method != Method::POST {
         return reply_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
     }
-    let content_type = head
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok());
+    let headers = RequestHeaders::scan(&head.headers);
+    let content_type = headers.content_type.and_then(text);
     let codec = content_type.and_then(|value| Codec::negotiate(value, &shared.config.codecs));
     let Some(codec) = codec else {
         return reply_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     };
-    let header =
-        |name: &http::HeaderName| head.headers.get(name).and_then(|value| value.to_str().ok());
-    let request_compression = match header(&GRPC_ENCODING) {
+    let request_compression = match headers.encoding.and_then(text) {
         None | Some("identity") => None,
         Some(name) => match Compression::from_name(name) {
             Some(compression) => Some(compression),
@@ -98,28 +92,32 @@ fn route(
     // Answer compressed when the client compressed (as grpc-go does), or when this server is
     // set to and the client accepts it.
     let accepted = |compression: Compression| {
-        header(&GRPC_ACCEPT_ENCODING).is_some_and(|accept| compression.accepted_by(accept))
+        let accept = headers.accept_encoding.and_then(text);
+        accept.is_some_and(|accept| compression.accepted_by(accept))
     };
     let response_compression = request_compression
         .or(shared.config.send_compressed)
         .filter(|compression| accepted(*compression));
-    let timeout = head.headers.get(&GRPC_TIMEOUT);
-    let deadline = timeout
+    let deadline = headers
+        .timeout
         .and_then(|value| timeout::parse(value.as_bytes()))
         .map(|timeout| Instant::now() + timeout);
-    let malformed_timeout = match (timeout, deadline) {
+    let malformed_timeout = match (headers.timeout, deadline) {
         (Some(value), None) => Some(format!("malformed grpc-timeout: {value:?}")),
         _ => None,
     };
+    let metadata = headers
+        .has_metadata
+        .then(|| Box::new(MetadataMap::from_headers(&head.headers)));
     let call = ServerCall {
         codec,
         body,
         respond,
-        context: Context::new(
-            MetadataMap::from_headers(&head.headers),
+        info: CallInfo {
+            metadata,
             deadline,
-            Some(peer),
-        ),
+            peer,
+        },
         config: shared.config.clone(),
         request_compression,
         response_compression,
@@ -133,8 +131,7 @@ fn route(
         return call.fail(&Status::deadline_exceeded("Deadline Exceeded"));
     }
     let path = head.uri.path();
-    let Some((service_name, method)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/'))
-    else {
+    let Some((service_name, method)) = split_path(path) else {
         return call.fail(&Status::unimplemented(format!(
             "malformed method name: {path:?}"
         )));
@@ -149,6 +146,50 @@ fn route(
             "unknown method {method} for service {service_name}"
         )));
     }
+}
+
+/// The request headers routing looks at, found in one pass over them.
+#[derive(Default)]
+struct RequestHeaders<'a> {
+    content_type: Option<&'a HeaderValue>,
+    encoding: Option<&'a HeaderValue>,
+    accept_encoding: Option<&'a HeaderValue>,
+    timeout: Option<&'a HeaderValue>,
+    /// Whether any header is custom metadata (most calls carry none).
+    has_metadata: bool,
+}
+
+impl<'a> RequestHeaders<'a> {
+    fn scan(headers: &'a HeaderMap) -> RequestHeaders<'a> {
+        let mut found = RequestHeaders::default();
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                "content-type" => &mut found.content_type,
+                "grpc-encoding" => &mut found.encoding,
+                "grpc-accept-encoding" => &mut found.accept_encoding,
+                "grpc-timeout" => &mut found.timeout,
+                key => {
+                    found.has_metadata |= !is_protocol_header(key);
+                    continue;
+                }
+            };
+            // The first of repeated values, as `HeaderMap::get` gives.
+            slot.get_or_insert(value);
+        }
+        found
+    }
+}
+
+fn text(value: &HeaderValue) -> Option<&str> {
+    value.to_str().ok()
+}
+
+/// `/package.Service/Method` into the service's and the method's name.
+fn split_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix('/')?;
+    // A short name: a plain scan beats `memchr`'s setup.
+    let slash = rest.bytes().position(|byte| byte == b'/')?;
+    Some((&rest[..slash], &rest[slash + 1..]))
 }
 
 /// `UNIMPLEMENTED` for a `grpc-encoding` this server cannot decompress, telling the client what

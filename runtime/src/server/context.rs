@@ -142,10 +142,6 @@ impl Context {
         self.response().trailers.insert_bin(key, value)
     }
 
-    pub(crate) fn deadline_instant(&self) -> Option<Instant> {
-        self.inner.deadline
-    }
-
     /// The response headers to send now; later insertions fail.
     pub(crate) fn take_headers(&self) -> MetadataMap {
         let mut response = self.response();

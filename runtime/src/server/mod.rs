@@ -5,7 +5,6 @@ mod connection;
 mod context;
 mod service;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +13,10 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use call::CallInfo;
 pub use call::{
-    serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary, ServerCall,
+    serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary,
+    HandlerContext, ServerCall,
 };
 pub(crate) use context::inherited_deadline;
 pub use context::Context;
@@ -89,7 +90,7 @@ impl Default for ServerConfig {
 /// every limit can be changed here.
 #[derive(Default)]
 pub struct Server {
-    services: HashMap<&'static str, Arc<dyn Service>>,
+    services: Services,
     config: ServerConfig,
 }
 
@@ -105,11 +106,11 @@ impl Server {
     /// When a service with the same name was added before: that is a bug in the program.
     pub fn add_service(mut self, service: impl Service) -> Server {
         let name = service.name();
-        let previous = self.services.insert(name, Arc::new(service));
         assert!(
-            previous.is_none(),
+            self.services.get(name).is_none(),
             "service {name} was added to the server twice"
         );
+        self.services.0.push((name, Arc::new(service)));
         self
     }
 
@@ -234,7 +235,7 @@ impl Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<_> = self.services.keys().collect();
+        let mut names: Vec<_> = self.services.0.iter().map(|(name, _)| name).collect();
         names.sort();
         f.debug_struct("Server")
             .field("services", &names)
@@ -245,8 +246,24 @@ impl std::fmt::Debug for Server {
 
 /// What every connection of one server shares.
 pub(crate) struct Shared {
-    services: HashMap<&'static str, Arc<dyn Service>>,
+    services: Services,
     config: Arc<ServerConfig>,
+}
+
+/// A server's services by name.
+///
+/// A server hosts a handful of services: comparing the name with each of theirs (mostly a
+/// length comparison) is cheaper than hashing it, which every call would pay.
+#[derive(Default)]
+struct Services(Vec<(&'static str, Arc<dyn Service>)>);
+
+impl Services {
+    fn get(&self, name: &str) -> Option<&dyn Service> {
+        self.0
+            .iter()
+            .find(|(candidate, _)| *candidate == name)
+            .map(|(_, service)| &**service)
+    }
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM: the usual reasons to shut a server down.
