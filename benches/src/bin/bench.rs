@@ -201,19 +201,24 @@ impl Report {
 
 async fn unary_server_throughput(report: &mut Report) {
     let body = request_body();
+    // All three servers run side by side (idle but for the one under load), and their runs
+    // alternate: a slow minute on this machine then costs each of them a run alike.
+    let mut servers = Vec::new();
+    for kind in SERVERS {
+        let server = ServerProcess::start(kind).await;
+        check_answers(&server).await;
+        servers.push(server);
+    }
     for (connections, streams, requests) in
         [(1u32, 1u32, 20_000u32), (4, 16, 200_000), (50, 20, 300_000)]
     {
-        let mut rates = [0.0; 3];
-        for (index, kind) in SERVERS.iter().enumerate() {
-            let server = ServerProcess::start(kind).await;
-            check_answers(&server).await;
-            let mut runs = Vec::new();
-            for _ in 0..RUNS {
+        let mut runs = [const { Vec::new() }; 3];
+        for _ in 0..RUNS {
+            for (server, runs) in servers.iter().zip(&mut runs) {
                 runs.push(h2load(&server.addr, connections, streams, requests, &body).await);
             }
-            rates[index] = median(runs);
         }
+        let rates = runs.map(median);
         let label = format!("unary SayHello, h2load c={connections} m={streams} (req/s)");
         let target = if (connections, streams) == (50, 20) {
             "≥1.4x tonic, ≥0.9 of bare"
@@ -240,16 +245,29 @@ async fn unary_server_throughput(report: &mut Report) {
     }
 }
 
-async fn median_load(args: Vec<String>) -> (f64, f64) {
-    let mut rates = Vec::new();
-    let mut p99s = Vec::new();
+/// One load run: its rate and its p99 latency in microseconds.
+async fn one_load(args: &[String]) -> (f64, f64) {
+    let line = pinned_load(args).await;
+    let mut parts = line.split_whitespace();
+    let rate = parts.next().unwrap().parse().unwrap();
+    let p99 = parts.next().unwrap().parse().unwrap();
+    (rate, p99)
+}
+
+/// The median rate and p99 of each load, their runs alternating (see
+/// `unary_server_throughput`).
+async fn median_loads(loads: &[Vec<String>]) -> Vec<(f64, f64)> {
+    let mut runs = vec![(Vec::new(), Vec::new()); loads.len()];
     for _ in 0..RUNS {
-        let line = pinned_load(&args).await;
-        let mut parts = line.split_whitespace();
-        rates.push(parts.next().unwrap().parse().unwrap());
-        p99s.push(parts.next().unwrap().parse().unwrap());
+        for (args, (rates, p99s)) in loads.iter().zip(&mut runs) {
+            let (rate, p99) = one_load(args).await;
+            rates.push(rate);
+            p99s.push(p99);
+        }
     }
-    (median(rates), median(p99s))
+    runs.into_iter()
+        .map(|(rates, p99s)| (median(rates), median(p99s)))
+        .collect()
 }
 
 async fn client_and_latency(report: &mut Report) {
@@ -257,18 +275,20 @@ async fn client_and_latency(report: &mut Report) {
     let server = ServerProcess::start("protoless").await;
     check_answers(&server).await;
     for (concurrency, total) in [(1usize, 20_000u64), (64, 200_000)] {
-        let mut results = Vec::new();
-        for client in ["protoless", "tonic"] {
-            let args = vec![
-                "unary".into(),
-                client.into(),
-                server.url.clone(),
-                "1".into(),
-                concurrency.to_string(),
-                total.to_string(),
-            ];
-            results.push(median_load(args).await);
-        }
+        let loads: Vec<Vec<String>> = ["protoless", "tonic"]
+            .into_iter()
+            .map(|client| {
+                vec![
+                    "unary".into(),
+                    client.into(),
+                    server.url.clone(),
+                    "1".into(),
+                    concurrency.to_string(),
+                    total.to_string(),
+                ]
+            })
+            .collect();
+        let results = median_loads(&loads).await;
         let target = if concurrency == 64 {
             "≥1.3x tonic"
         } else {
@@ -284,20 +304,26 @@ async fn client_and_latency(report: &mut Report) {
     }
     drop(server);
     // p99 latency at 4 connections x 16 streams: one load generator, the two servers.
-    let mut p99 = Vec::new();
+    let mut servers = Vec::new();
     for kind in ["protoless", "tonic"] {
         let server = ServerProcess::start(kind).await;
         check_answers(&server).await;
-        let args = vec![
-            "unary".into(),
-            "protoless".into(),
-            server.url.clone(),
-            "4".into(),
-            "64".into(),
-            "128000".into(),
-        ];
-        p99.push(median_load(args).await.1);
+        servers.push(server);
     }
+    let loads: Vec<Vec<String>> = servers
+        .iter()
+        .map(|server| {
+            vec![
+                "unary".into(),
+                "protoless".into(),
+                server.url.clone(),
+                "4".into(),
+                "64".into(),
+                "128000".into(),
+            ]
+        })
+        .collect();
+    let p99: Vec<f64> = median_loads(&loads).await.iter().map(|r| r.1).collect();
     report.row(
         "p99 latency at c=4 m=16 (µs, lower is better)",
         format!("{:.0}", p99[0]),
@@ -307,72 +333,58 @@ async fn client_and_latency(report: &mut Report) {
     );
 }
 
+/// Starts a protoless and a tonic server, each checked.
+async fn both_servers() -> [ServerProcess; 2] {
+    let protoless = ServerProcess::start("protoless").await;
+    check_answers(&protoless).await;
+    let tonic = ServerProcess::start("tonic").await;
+    check_answers(&tonic).await;
+    [protoless, tonic]
+}
+
+/// `load` with each side's client against its own server.
+fn each_side(servers: &[ServerProcess; 2], load: &str, args: &[String]) -> Vec<Vec<String>> {
+    ["protoless", "tonic"]
+        .into_iter()
+        .zip(servers)
+        .map(|(kind, server)| {
+            let mut all = vec![load.to_owned(), kind.to_owned(), server.url.clone()];
+            all.extend_from_slice(args);
+            all
+        })
+        .collect()
+}
+
 async fn streaming(report: &mut Report) {
-    let mut rates = Vec::new();
-    let mut round_trips = Vec::new();
-    for kind in ["protoless", "tonic"] {
-        let server = ServerProcess::start(kind).await;
-        check_answers(&server).await;
-        rates.push(
-            median_load(vec![
-                "flood".into(),
-                kind.into(),
-                server.url.clone(),
-                "1000000".into(),
-            ])
-            .await
-            .0,
-        );
-        round_trips.push(
-            median_load(vec![
-                "ping-pong".into(),
-                kind.into(),
-                server.url.clone(),
-                "20000".into(),
-            ])
-            .await
-            .0,
-        );
-    }
+    let servers = both_servers().await;
+    let rates = median_loads(&each_side(&servers, "flood", &["1000000".into()])).await;
+    let round_trips = median_loads(&each_side(&servers, "ping-pong", &["20000".into()])).await;
     report.row(
         "server stream of 1,000,000 small messages (msg/s)",
-        format!("{:.0}", rates[0]),
-        format!("{:.0}", rates[1]),
-        rates[0] / rates[1],
+        format!("{:.0}", rates[0].0),
+        format!("{:.0}", rates[1].0),
+        rates[0].0 / rates[1].0,
         "≥1.5x tonic",
     );
     report.row(
         "bidirectional ping-pong (round trips/s)",
-        format!("{:.0}", round_trips[0]),
-        format!("{:.0}", round_trips[1]),
-        round_trips[0] / round_trips[1],
+        format!("{:.0}", round_trips[0].0),
+        format!("{:.0}", round_trips[1].0),
+        round_trips[0].0 / round_trips[1].0,
         "",
     );
 }
 
 async fn large_messages(report: &mut Report) {
+    let servers = both_servers().await;
     for (size, count, label) in [(1usize << 20, 200u64, "1 MiB"), (16 << 20, 20, "16 MiB")] {
-        let mut rates = Vec::new();
-        for kind in ["protoless", "tonic"] {
-            let server = ServerProcess::start(kind).await;
-            check_answers(&server).await;
-            rates.push(
-                median_load(vec![
-                    "blob".into(),
-                    kind.into(),
-                    server.url.clone(),
-                    size.to_string(),
-                    count.to_string(),
-                ])
-                .await
-                .0,
-            );
-        }
+        let args = [size.to_string(), count.to_string()];
+        let rates = median_loads(&each_side(&servers, "blob", &args)).await;
         report.row(
             &format!("unary echo of {label} (calls/s)"),
-            format!("{:.1}", rates[0]),
-            format!("{:.1}", rates[1]),
-            rates[0] / rates[1],
+            format!("{:.1}", rates[0].0),
+            format!("{:.1}", rates[1].0),
+            rates[0].0 / rates[1].0,
             "",
         );
     }
