@@ -2,6 +2,9 @@
 //! parses and hashes the name every time, which shows up on the per-call path.
 
 use http::header::HeaderName;
+use http::{HeaderMap, HeaderValue};
+
+use crate::metadata::{is_protocol_header, MetadataMap};
 
 pub(crate) const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 pub(crate) const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
@@ -10,3 +13,58 @@ pub(crate) const GRPC_STATUS_DETAILS: HeaderName =
 pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 pub(crate) const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 pub(crate) const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
+
+/// The headers gRPC itself reads from a request, a response head or trailers, found in one
+/// pass over them: cheaper than looking each up (which hashes its name), and it learns on the
+/// way whether any custom metadata came too.
+#[derive(Default)]
+pub(crate) struct GrpcHeaders<'a> {
+    pub(crate) content_type: Option<&'a HeaderValue>,
+    pub(crate) encoding: Option<&'a HeaderValue>,
+    pub(crate) accept_encoding: Option<&'a HeaderValue>,
+    pub(crate) timeout: Option<&'a HeaderValue>,
+    pub(crate) status: Option<&'a HeaderValue>,
+    pub(crate) message: Option<&'a HeaderValue>,
+    pub(crate) details: Option<&'a HeaderValue>,
+    /// Whether any header is custom metadata (most calls carry none).
+    pub(crate) has_metadata: bool,
+}
+
+impl<'a> GrpcHeaders<'a> {
+    pub(crate) fn scan(headers: &'a HeaderMap) -> GrpcHeaders<'a> {
+        let mut found = GrpcHeaders::default();
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                "content-type" => &mut found.content_type,
+                "grpc-encoding" => &mut found.encoding,
+                "grpc-accept-encoding" => &mut found.accept_encoding,
+                "grpc-timeout" => &mut found.timeout,
+                "grpc-status" => &mut found.status,
+                "grpc-message" => &mut found.message,
+                "grpc-status-details-bin" => &mut found.details,
+                key => {
+                    found.has_metadata |= !is_protocol_header(key);
+                    continue;
+                }
+            };
+            // The first of repeated values, as `HeaderMap::get` gives.
+            slot.get_or_insert(value);
+        }
+        found
+    }
+
+    /// The custom metadata among `headers` (those scanned); nothing is allocated when there is
+    /// none.
+    pub(crate) fn metadata(&self, headers: &HeaderMap) -> MetadataMap {
+        if self.has_metadata {
+            MetadataMap::from_headers(headers)
+        } else {
+            MetadataMap::new()
+        }
+    }
+}
+
+/// A header's value as text, if it is visible ASCII.
+pub(crate) fn text(value: &HeaderValue) -> Option<&str> {
+    value.to_str().ok()
+}

@@ -12,7 +12,7 @@ use h2::{FlowControl, RecvStream};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
-use crate::client::{status_and_trailers, status_from_h2};
+use crate::client::{end_of_call, status_from_h2};
 use crate::compression::Compression;
 use crate::frame::FrameDecoder;
 use crate::metadata::MetadataMap;
@@ -258,11 +258,8 @@ async fn drain(mut body: RecvStream, shared: Arc<Mutex<Shared>>, expects_trailer
 async fn status_from_trailers(body: &mut RecvStream) -> (Option<Status>, Option<MetadataMap>) {
     match body.trailers().await {
         Ok(trailers) => {
-            let (status, trailers) = status_and_trailers(trailers.as_ref());
-            (
-                (status.code() != Code::Ok).then_some(status),
-                Some(trailers),
-            )
+            let (outcome, trailers) = end_of_call(trailers.as_ref());
+            (outcome.err(), Some(trailers))
         }
         Err(error) => (Some(status_from_h2(&error)), None),
     }

@@ -200,12 +200,12 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         }
     }
 
-    fn encode_request(&mut self) -> Result<Bytes, Status> {
+    fn encode_request(&self) -> Result<Bytes, Status> {
         let request = self
             .request
-            .take()
+            .as_ref()
             .expect("this call shape carries a request");
-        self.encoding().encode(&request)
+        self.encoding().encode(request)
     }
 
     /// Opens the HTTP/2 stream, leaving the request body open for messages.
@@ -227,11 +227,13 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     /// A stream the server refused before processing it (`REFUSED_STREAM`) is sent again, as
     /// gRPC's transparent retry allows: the server did no work, so this is safe for any method.
     async fn send_single(&mut self, deadline: Option<Instant>) -> Result<Head, Status> {
-        let payload = self.encode_request()?;
         let mut attempt = 0;
         loop {
+            // Encoded again for a retry, which is rare: keeping one buffer for both would make
+            // it shared, which costs every call an allocation.
+            let payload = self.encode_request()?;
             let (mut body, response) = self.open(deadline).await?;
-            body.send_data(payload.clone(), true)
+            body.send_data(payload, true)
                 .map_err(|error| status_from_h2(&error))?;
             match response.await {
                 Err(error)
@@ -240,7 +242,12 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
                 {
                     attempt += 1;
                 }
-                other => return Head::read(other.map_err(|error| status_from_h2(&error))?),
+                other => {
+                    // Past the point where the server could refuse the stream: the request
+                    // will not be sent again.
+                    self.request = None;
+                    return Head::read(other.map_err(|error| status_from_h2(&error))?);
+                }
             }
         }
     }
@@ -335,7 +342,7 @@ impl<Req: Message> IntoFuture for OnewayCall<Req> {
 
     /// Sends the request and returns; the answer is read in the background so that the stream
     /// closes cleanly instead of being reset (which would cancel the handler).
-    fn into_future(mut self) -> Self::IntoFuture {
+    fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let deadline = self.deadline();
             let payload = self.encode_request()?;

@@ -10,5 +10,5 @@ pub use call::{
 };
 pub use channel::Channel;
 pub use response::Response;
-pub(crate) use response::{status_and_trailers, status_from_h2};
+pub(crate) use response::{end_of_call, status_from_h2};
 pub use streams::{BidiStream, ClientStream, RequestSink, Responses};

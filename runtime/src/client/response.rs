@@ -3,11 +3,11 @@
 
 use bytes::Bytes;
 use h2::RecvStream;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 use crate::compression::Compression;
 use crate::frame::FrameDecoder;
-use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
+use crate::headers::{text, GrpcHeaders};
 use crate::metadata::MetadataMap;
 use crate::status::decode_message;
 use crate::{Code, Codec, Message, Status, Streaming};
@@ -37,27 +37,28 @@ pub(super) enum Head {
 impl Head {
     pub(super) fn read(response: http::Response<RecvStream>) -> Result<Head, Status> {
         let (head, body) = response.into_parts();
-        let metadata = MetadataMap::from_headers(&head.headers);
+        let found = GrpcHeaders::scan(&head.headers);
+        let metadata = found.metadata(&head.headers);
         if head.status != http::StatusCode::OK {
             let code = Code::from_http(head.status.as_u16());
-            let status = status_from_headers(&head.headers).unwrap_or_else(|| {
+            let status = status_from(&found).unwrap_or_else(|| {
                 Status::new(code, format!("unexpected HTTP status code {}", head.status))
             });
             return Err(status.with_metadata(metadata));
         }
-        if let Some(status) = status_from_headers(&head.headers) {
+        if let Some(status) = status_from(&found) {
             return Ok(Head::Ended(status.with_metadata(metadata)));
         }
-        let content_type = head.headers.get(http::header::CONTENT_TYPE);
+        let content_type = found.content_type;
         let is_grpc = content_type
-            .and_then(|value| value.to_str().ok())
+            .and_then(text)
             .is_some_and(|value| value.starts_with("application/grpc"));
         if !is_grpc {
             return Err(Status::unknown(format!(
                 "response has content-type {content_type:?}, not a gRPC one"
             )));
         }
-        let compression = match head.headers.get(&GRPC_ENCODING).map(|value| value.to_str()) {
+        let compression = match found.encoding.map(|value| value.to_str()) {
             None | Some(Ok("identity")) => None,
             Some(Ok(name)) => match Compression::from_name(name) {
                 Some(compression) => Some(compression),
@@ -125,8 +126,8 @@ pub(super) async fn read_single_response(
         .trailers()
         .await
         .map_err(|error| status_from_h2(&error))?;
-    let (status, trailers) = status_and_trailers(trailers.as_ref());
-    if status.code() != Code::Ok {
+    let (outcome, trailers) = end_of_call(trailers.as_ref());
+    if let Err(status) = outcome {
         headers.extend(&trailers);
         return Err(status.with_metadata(headers));
     }
@@ -137,36 +138,43 @@ pub(super) async fn read_single_response(
     Ok((message, headers, trailers))
 }
 
-/// The status in the trailers (`INTERNAL` if there are none) and their custom metadata.
-pub(crate) fn status_and_trailers(trailers: Option<&HeaderMap>) -> (Status, MetadataMap) {
-    match trailers {
-        Some(trailers) => (
-            status_from_headers(trailers)
-                .unwrap_or_else(|| Status::internal("server sent trailers without grpc-status")),
-            MetadataMap::from_headers(trailers),
-        ),
-        None => (
-            Status::internal("server closed the stream without sending trailers"),
-            MetadataMap::new(),
-        ),
-    }
+/// How the trailers ended the call, and their custom metadata. An `OK` status is `Ok(())`,
+/// with nothing allocated; no trailers, or no `grpc-status` in them, is `INTERNAL`.
+pub(crate) fn end_of_call(trailers: Option<&HeaderMap>) -> (Result<(), Status>, MetadataMap) {
+    let Some(trailers) = trailers else {
+        let status = Status::internal("server closed the stream without sending trailers");
+        return (Err(status), MetadataMap::new());
+    };
+    let found = GrpcHeaders::scan(trailers);
+    let outcome = match found.status.map(code_of) {
+        Some(Code::Ok) => Ok(()),
+        Some(code) => Err(status_with(code, &found)),
+        None => Err(Status::internal("server sent trailers without grpc-status")),
+    };
+    (outcome, found.metadata(trailers))
 }
 
 /// The status in `grpc-status`, `grpc-message` and `grpc-status-details-bin`, if present.
-pub(crate) fn status_from_headers(headers: &HeaderMap) -> Option<Status> {
-    let code = headers.get(&GRPC_STATUS)?;
-    let code = Code::from_header(code.as_bytes()).unwrap_or(Code::Unknown);
-    let message = headers
-        .get(&GRPC_MESSAGE)
+fn status_from(found: &GrpcHeaders<'_>) -> Option<Status> {
+    Some(status_with(code_of(found.status?), found))
+}
+
+fn code_of(value: &HeaderValue) -> Code {
+    Code::from_header(value.as_bytes()).unwrap_or(Code::Unknown)
+}
+
+fn status_with(code: Code, found: &GrpcHeaders<'_>) -> Status {
+    let message = found
+        .message
         .map(|value| decode_message(value.as_bytes()))
         .unwrap_or_default();
     let mut status = Status::new(code, message);
-    if let Some(details) = headers.get(&GRPC_STATUS_DETAILS) {
+    if let Some(details) = found.details {
         if let Some(details) = crate::base64::decode(details.as_bytes()) {
             status = status.with_details(details);
         }
     }
-    Some(status)
+    status
 }
 
 /// Maps an h2 error as the gRPC spec's "Errors" table maps RST_STREAM codes.

@@ -7,15 +7,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{CallInfo, ServerCall, Shared};
 use crate::compression::{Compression, ACCEPT_ENCODING};
-use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS};
-use crate::metadata::{is_protocol_header, MetadataMap};
+use crate::headers::{text, GrpcHeaders, GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS};
 use crate::status::encode_message;
 use crate::{timeout, Code, Codec, Status};
 
@@ -76,7 +75,7 @@ fn route(
     if head.method != Method::POST {
         return reply_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
     }
-    let headers = RequestHeaders::scan(&head.headers);
+    let headers = GrpcHeaders::scan(&head.headers);
     let content_type = headers.content_type.and_then(text);
     let codec = content_type.and_then(|value| Codec::negotiate(value, &shared.config.codecs));
     let Some(codec) = codec else {
@@ -108,7 +107,7 @@ fn route(
     };
     let metadata = headers
         .has_metadata
-        .then(|| Box::new(MetadataMap::from_headers(&head.headers)));
+        .then(|| Box::new(headers.metadata(&head.headers)));
     let call = ServerCall {
         codec,
         body,
@@ -146,42 +145,6 @@ fn route(
             "unknown method {method} for service {service_name}"
         )));
     }
-}
-
-/// The request headers routing looks at, found in one pass over them.
-#[derive(Default)]
-struct RequestHeaders<'a> {
-    content_type: Option<&'a HeaderValue>,
-    encoding: Option<&'a HeaderValue>,
-    accept_encoding: Option<&'a HeaderValue>,
-    timeout: Option<&'a HeaderValue>,
-    /// Whether any header is custom metadata (most calls carry none).
-    has_metadata: bool,
-}
-
-impl<'a> RequestHeaders<'a> {
-    fn scan(headers: &'a HeaderMap) -> RequestHeaders<'a> {
-        let mut found = RequestHeaders::default();
-        for (name, value) in headers {
-            let slot = match name.as_str() {
-                "content-type" => &mut found.content_type,
-                "grpc-encoding" => &mut found.encoding,
-                "grpc-accept-encoding" => &mut found.accept_encoding,
-                "grpc-timeout" => &mut found.timeout,
-                key => {
-                    found.has_metadata |= !is_protocol_header(key);
-                    continue;
-                }
-            };
-            // The first of repeated values, as `HeaderMap::get` gives.
-            slot.get_or_insert(value);
-        }
-        found
-    }
-}
-
-fn text(value: &HeaderValue) -> Option<&str> {
-    value.to_str().ok()
 }
 
 /// `/package.Service/Method` into the service's and the method's name.
