@@ -419,21 +419,27 @@ fn order() -> Order {
     }
 }
 
-/// Nanoseconds per call of `work`, median of several timed batches.
-fn nanos_per_op(mut work: impl FnMut()) -> f64 {
-    const BATCH: u32 = 100_000;
-    for _ in 0..BATCH / 10 {
-        work();
-    }
-    let mut runs = Vec::new();
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        for _ in 0..BATCH {
+/// Nanoseconds per call of each of `works`, the median of several timed batches. The works'
+/// batches alternate, so that drift on the machine falls on all of them alike.
+fn nanos_per_op<const N: usize>(mut works: [&mut dyn FnMut(); N]) -> [f64; N] {
+    const BATCH: u32 = 50_000;
+    const BATCHES: usize = 11;
+    for work in &mut works {
+        for _ in 0..BATCH / 10 {
             work();
         }
-        runs.push(started.elapsed().as_nanos() as f64 / f64::from(BATCH));
     }
-    median(runs)
+    let mut runs = [const { Vec::new() }; N];
+    for _ in 0..BATCHES {
+        for (work, runs) in works.iter_mut().zip(&mut runs) {
+            let started = Instant::now();
+            for _ in 0..BATCH {
+                work();
+            }
+            runs.push(started.elapsed().as_nanos() as f64 / f64::from(BATCH));
+        }
+    }
+    runs.map(median)
 }
 
 fn codec(report: &mut Report) {
@@ -450,25 +456,46 @@ fn codec(report: &mut Report) {
         protoless_benches::Order::decode(theirs.encode_to_vec()).unwrap(),
         ours
     );
+    let postcard = protoless::Codec::Postcard
+        .encode(&ours, bytes::BytesMut::new())
+        .unwrap()
+        .freeze();
     let mut buf = bytes::BytesMut::with_capacity(1024);
-    let ours_encode = nanos_per_op(|| {
-        buf.clear();
-        ours.encode(&mut buf);
-        std::hint::black_box(&buf);
-    });
     let mut prost_buf = Vec::with_capacity(1024);
-    let prost_encode = nanos_per_op(|| {
-        prost_buf.clear();
-        theirs.encode(&mut prost_buf).unwrap();
-        std::hint::black_box(&prost_buf);
-    });
     let shared = bytes::Bytes::from(bytes.clone());
-    let ours_decode = nanos_per_op(|| {
-        std::hint::black_box(protoless_benches::Order::decode(shared.clone()).unwrap());
-    });
-    let prost_decode = nanos_per_op(|| {
-        std::hint::black_box(tonic_side::bench::Order::decode(shared.clone()).unwrap());
-    });
+    let [ours_encode, prost_encode, ours_decode, prost_decode, postcard_encode, postcard_decode] =
+        nanos_per_op([
+            &mut || {
+                buf.clear();
+                ours.encode(&mut buf);
+                std::hint::black_box(&buf);
+            },
+            &mut || {
+                prost_buf.clear();
+                theirs.encode(&mut prost_buf).unwrap();
+                std::hint::black_box(&prost_buf);
+            },
+            &mut || {
+                std::hint::black_box(protoless_benches::Order::decode(shared.clone()).unwrap());
+            },
+            &mut || {
+                std::hint::black_box(tonic_side::bench::Order::decode(shared.clone()).unwrap());
+            },
+            &mut || {
+                std::hint::black_box(
+                    protoless::Codec::Postcard
+                        .encode(&ours, bytes::BytesMut::new())
+                        .unwrap(),
+                );
+            },
+            &mut || {
+                std::hint::black_box(
+                    protoless::Codec::Postcard
+                        .decode::<Order>(postcard.clone())
+                        .unwrap(),
+                );
+            },
+        ]);
     report.row(
         "codec: encode a nested Order (ns, lower is better)",
         format!("{ours_encode:.0}"),
@@ -483,24 +510,6 @@ fn codec(report: &mut Report) {
         prost_decode / ours_decode,
         "no slower than prost",
     );
-    let postcard_encode = nanos_per_op(|| {
-        std::hint::black_box(
-            protoless::Codec::Postcard
-                .encode(&ours, bytes::BytesMut::new())
-                .unwrap(),
-        );
-    });
-    let postcard = protoless::Codec::Postcard
-        .encode(&ours, bytes::BytesMut::new())
-        .unwrap()
-        .freeze();
-    let postcard_decode = nanos_per_op(|| {
-        std::hint::black_box(
-            protoless::Codec::Postcard
-                .decode::<Order>(postcard.clone())
-                .unwrap(),
-        );
-    });
     report.row(
         &format!(
             "codec: postcard vs protobuf encode ({} vs {} bytes)",

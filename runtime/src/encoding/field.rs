@@ -210,10 +210,11 @@ impl<E, T: Value<E>> Field<E> for Vec<T> {
             return Ok(());
         }
         check_wire_type(T::WIRE_TYPE, wire_type)?;
-        let mut value = T::empty();
-        merge_unkeyed(&mut value, buf, depth)?;
-        self.push(value);
-        Ok(())
+        // Merged in place rather than built aside and moved in: for messages, that move is a
+        // copy of the whole struct. (On an error the message is discarded anyway.)
+        self.push(T::empty());
+        let value = self.last_mut().expect("just pushed");
+        merge_unkeyed(value, buf, depth)
     }
 }
 

@@ -103,6 +103,7 @@ pub enum WireType {
 }
 
 impl WireType {
+    #[inline]
     fn from_bits(bits: u64) -> Result<Self, DecodeError> {
         Ok(match bits {
             0 => Self::Varint,
@@ -111,9 +112,32 @@ impl WireType {
             3 => Self::StartGroup,
             4 => Self::EndGroup,
             5 => Self::Fixed32,
-            other => return Err(DecodeError::new(format!("invalid wire type {other}"))),
+            other => return Err(invalid_wire_type(other)),
         })
     }
+}
+
+// The errors are built out of line: formatting code inlined into the per-field path would
+// crowd the instruction cache for nothing.
+
+#[cold]
+#[inline(never)]
+fn invalid_wire_type(bits: u64) -> DecodeError {
+    DecodeError::new(format!("invalid wire type {bits}"))
+}
+
+#[cold]
+#[inline(never)]
+fn invalid_field_number(number: u64) -> DecodeError {
+    DecodeError::new(format!("invalid field number {number}"))
+}
+
+#[cold]
+#[inline(never)]
+fn unexpected_wire_type(expected: WireType, actual: WireType) -> DecodeError {
+    DecodeError::new(format!(
+        "invalid wire type: expected {expected:?}, got {actual:?}"
+    ))
 }
 
 /// Appends `value` as a base-128 varint.
@@ -187,7 +211,7 @@ pub fn decode_key(buf: &mut DecodeBuf<'_>) -> Result<(u32, WireType), DecodeErro
     let wire_type = WireType::from_bits(key & 0x7)?;
     let number = key >> 3;
     if number == 0 || number > u64::from(MAX_FIELD_NUMBER) {
-        return Err(DecodeError::new(format!("invalid field number {number}")));
+        return Err(invalid_field_number(number));
     }
     Ok((number as u32, wire_type))
 }
@@ -210,9 +234,7 @@ pub fn check_wire_type(expected: WireType, actual: WireType) -> Result<(), Decod
     if expected == actual {
         Ok(())
     } else {
-        Err(DecodeError::new(format!(
-            "invalid wire type: expected {expected:?}, got {actual:?}"
-        )))
+        Err(unexpected_wire_type(expected, actual))
     }
 }
 
