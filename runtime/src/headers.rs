@@ -34,18 +34,21 @@ impl<'a> GrpcHeaders<'a> {
     pub(crate) fn scan(headers: &'a HeaderMap) -> GrpcHeaders<'a> {
         let mut found = GrpcHeaders::default();
         for (name, value) in headers {
-            let slot = match name.as_str() {
-                "content-type" => &mut found.content_type,
-                "grpc-encoding" => &mut found.encoding,
-                "grpc-accept-encoding" => &mut found.accept_encoding,
-                "grpc-timeout" => &mut found.timeout,
-                "grpc-status" => &mut found.status,
-                "grpc-message" => &mut found.message,
-                "grpc-status-details-bin" => &mut found.details,
-                key => {
-                    found.has_metadata |= !is_protocol_header(key);
-                    continue;
+            let slot = if name == http::header::CONTENT_TYPE {
+                &mut found.content_type
+            } else if let Some(grpc) = name.as_str().strip_prefix("grpc-") {
+                match grpc {
+                    "encoding" => &mut found.encoding,
+                    "accept-encoding" => &mut found.accept_encoding,
+                    "timeout" => &mut found.timeout,
+                    "status" => &mut found.status,
+                    "message" => &mut found.message,
+                    "status-details-bin" => &mut found.details,
+                    _ => continue,
                 }
+            } else {
+                found.has_metadata |= !is_protocol_header(name.as_str());
+                continue;
             };
             // The first of repeated values, as `HeaderMap::get` gives.
             slot.get_or_insert(value);

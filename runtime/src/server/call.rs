@@ -281,11 +281,41 @@ impl<F: Future> Future for Watch<'_, F> {
 
 /// Runs a handler, catching a panic so that it fails this call alone (see [`handled`]). Client
 /// calls the handler makes inherit the call's deadline.
-fn run_handler<F: Future>(
-    deadline: Option<Instant>,
-    handler: F,
-) -> CatchUnwind<tokio::task::futures::TaskLocalFuture<Option<Instant>, F>> {
-    catch_unwind(CALL_DEADLINE.scope(deadline, handler))
+fn run_handler<F: Future>(deadline: Option<Instant>, handler: F) -> CatchUnwind<InDeadline<F>> {
+    catch_unwind(match deadline {
+        Some(_) => InDeadline::Scoped {
+            future: CALL_DEADLINE.scope(deadline, handler),
+        },
+        // Each call runs in a task of its own, outside any other call's scope: without a
+        // deadline there is nothing to inherit, and no task-local to set at every poll.
+        None => InDeadline::Plain { future: handler },
+    })
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's future, in the scope of its call's deadline when it has one.
+    #[project = InDeadlineProjection]
+    enum InDeadline<F: Future> {
+        Scoped {
+            #[pin]
+            future: tokio::task::futures::TaskLocalFuture<Option<Instant>, F>,
+        },
+        Plain {
+            #[pin]
+            future: F,
+        },
+    }
+}
+
+impl<F: Future> Future for InDeadline<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<F::Output> {
+        match self.project() {
+            InDeadlineProjection::Scoped { future } => future.poll(cx),
+            InDeadlineProjection::Plain { future } => future.poll(cx),
+        }
+    }
 }
 
 /// A handler's result, with a panic turned into `INTERNAL`.

@@ -45,6 +45,8 @@ pub(super) async fn serve(
     if draining {
         connection.graceful_shutdown();
     }
+    // Made once, not at every turn of the loop: a call arrives at every turn.
+    let mut shutdown_changed = std::pin::pin!(shutdown.changed());
     loop {
         tokio::select! {
             accepted = connection.accept() => match accepted {
@@ -56,7 +58,7 @@ pub(super) async fn serve(
                 Some(Err(_)) | None => break,
             },
             // Also fires when the server is gone without a signal: stop taking calls either way.
-            _ = shutdown.changed(), if !draining => {
+            _ = &mut shutdown_changed, if !draining => {
                 draining = true;
                 connection.graceful_shutdown();
             }
