@@ -246,27 +246,48 @@ async fn unary_server_throughput(report: &mut Report) {
 }
 
 /// One load run: its rate and its p99 latency in microseconds.
-async fn one_load(args: &[String]) -> (f64, f64) {
+async fn one_load(args: &[String]) -> Measurement {
     let line = pinned_load(args).await;
-    let mut parts = line.split_whitespace();
-    let rate = parts.next().unwrap().parse().unwrap();
-    let p99 = parts.next().unwrap().parse().unwrap();
-    (rate, p99)
+    let mut parts = line.split_whitespace().map(|part| part.parse().unwrap());
+    let mut next = || {
+        parts
+            .next()
+            .expect("load prints rate, p99 and CPU per operation")
+    };
+    Measurement {
+        rate: next(),
+        p99: next(),
+        cpu: next(),
+    }
+}
+
+/// What a load reports, or the medians of several.
+struct Measurement {
+    /// Operations per second.
+    rate: f64,
+    /// The 99th percentile latency, in microseconds.
+    p99: f64,
+    /// The load process's CPU time per operation, in microseconds.
+    cpu: f64,
 }
 
 /// The median rate and p99 of each load, their runs alternating (see
 /// `unary_server_throughput`).
-async fn median_loads(loads: &[Vec<String>]) -> Vec<(f64, f64)> {
-    let mut runs = vec![(Vec::new(), Vec::new()); loads.len()];
+async fn median_loads(loads: &[Vec<String>]) -> Vec<Measurement> {
+    let mut runs = vec![[const { Vec::new() }; 3]; loads.len()];
     for _ in 0..RUNS {
-        for (args, (rates, p99s)) in loads.iter().zip(&mut runs) {
-            let (rate, p99) = one_load(args).await;
-            rates.push(rate);
-            p99s.push(p99);
+        for (args, runs) in loads.iter().zip(&mut runs) {
+            let measured = one_load(args).await;
+            runs[0].push(measured.rate);
+            runs[1].push(measured.p99);
+            runs[2].push(measured.cpu);
         }
     }
     runs.into_iter()
-        .map(|(rates, p99s)| (median(rates), median(p99s)))
+        .map(|runs| {
+            let [rate, p99, cpu] = runs.map(median);
+            Measurement { rate, p99, cpu }
+        })
         .collect()
 }
 
@@ -296,10 +317,19 @@ async fn client_and_latency(report: &mut Report) {
         };
         report.row(
             &format!("client throughput, {concurrency} in flight (calls/s)"),
-            format!("{:.0}", results[0].0),
-            format!("{:.0}", results[1].0),
-            results[0].0 / results[1].0,
+            format!("{:.0}", results[0].rate),
+            format!("{:.0}", results[1].rate),
+            results[0].rate / results[1].rate,
             target,
+        );
+        // The client and the server take turns on one connection, so the throughput above
+        // includes the server's time; this is the client's own.
+        report.row(
+            &format!("  client CPU per call, {concurrency} in flight (µs, lower is better)"),
+            format!("{:.2}", results[0].cpu),
+            format!("{:.2}", results[1].cpu),
+            results[1].cpu / results[0].cpu,
+            "",
         );
     }
     drop(server);
@@ -323,7 +353,7 @@ async fn client_and_latency(report: &mut Report) {
             ]
         })
         .collect();
-    let p99: Vec<f64> = median_loads(&loads).await.iter().map(|r| r.1).collect();
+    let p99: Vec<f64> = median_loads(&loads).await.iter().map(|r| r.p99).collect();
     report.row(
         "p99 latency at c=4 m=16 (µs, lower is better)",
         format!("{:.0}", p99[0]),
@@ -361,16 +391,16 @@ async fn streaming(report: &mut Report) {
     let round_trips = median_loads(&each_side(&servers, "ping-pong", &["20000".into()])).await;
     report.row(
         "server stream of 1,000,000 small messages (msg/s)",
-        format!("{:.0}", rates[0].0),
-        format!("{:.0}", rates[1].0),
-        rates[0].0 / rates[1].0,
+        format!("{:.0}", rates[0].rate),
+        format!("{:.0}", rates[1].rate),
+        rates[0].rate / rates[1].rate,
         "≥1.5x tonic",
     );
     report.row(
         "bidirectional ping-pong (round trips/s)",
-        format!("{:.0}", round_trips[0].0),
-        format!("{:.0}", round_trips[1].0),
-        round_trips[0].0 / round_trips[1].0,
+        format!("{:.0}", round_trips[0].rate),
+        format!("{:.0}", round_trips[1].rate),
+        round_trips[0].rate / round_trips[1].rate,
         "",
     );
 }
@@ -382,9 +412,9 @@ async fn large_messages(report: &mut Report) {
         let rates = median_loads(&each_side(&servers, "blob", &args)).await;
         report.row(
             &format!("unary echo of {label} (calls/s)"),
-            format!("{:.1}", rates[0].0),
-            format!("{:.1}", rates[1].0),
-            rates[0].0 / rates[1].0,
+            format!("{:.1}", rates[0].rate),
+            format!("{:.1}", rates[1].rate),
+            rates[0].rate / rates[1].rate,
             "",
         );
     }
@@ -693,7 +723,22 @@ fn write_report(report: &Report, elapsed: Duration) -> std::io::Result<()> {
     std::fs::write(root.join("BENCHMARKS.md"), text)
 }
 
+/// CPU time this process has used, user and system, in seconds (from `/proc/self/stat`, whose
+/// clock ticks are 1/100 s on Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    ticks(11).unwrap_or(0.0) / 100.0 + ticks(12).unwrap_or(0.0) / 100.0
+}
+
 async fn load(args: &[String]) {
+    let cpu_before = cpu_seconds();
     let measured = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["unary", client, url, connections, concurrency, total] => {
             loads::unary(
@@ -720,10 +765,12 @@ async fn load(args: &[String]) {
     } else {
         percentile(&mut latencies, 0.99)
     };
+    let cpu_per_operation = (cpu_seconds() - cpu_before) / measured.operations as f64;
     println!(
-        "{:.3} {:.1}",
+        "{:.3} {:.1} {:.3}",
         measured.per_second(),
-        p99.as_secs_f64() * 1e6
+        p99.as_secs_f64() * 1e6,
+        cpu_per_operation * 1e6
     );
 }
 
