@@ -35,6 +35,7 @@ pub(super) fn generate(message: &Message) -> TokenStream {
                 fn encode_raw(&self, buf: &mut __p::BytesMut) {
                     #encode
                 }
+                #[inline]
                 fn merge_field(
                     &mut self,
                     number: u32,
