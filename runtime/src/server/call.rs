@@ -116,13 +116,12 @@ where
 {
     let (mut body, mut responder, mut deadline) = call.start();
     async move {
-        let reading = responder.reading();
-        let encoding = responder.encoding();
+        let wire = responder.wire();
         let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async {
-            let request = reading.read_single::<M::Request>(&mut body).await?;
+            let request = wire.read_single::<M::Request>(&mut body).await?;
             let response = handled(run_handler(at, handler(request, context)).await)?;
-            encoding.encode(&response)
+            wire.encoding().encode(&response)
         };
         let outcome = watch(&mut responder, &mut deadline, work).await;
         responder.answer_single(outcome);
@@ -143,10 +142,10 @@ where
 {
     let (mut body, mut responder, mut deadline) = call.start();
     async move {
-        let reading = responder.reading();
+        let wire = responder.wire();
         let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async {
-            let request = reading.read_single::<M::Request>(&mut body).await?;
+            let request = wire.read_single::<M::Request>(&mut body).await?;
             handled(run_handler(at, handler(request, context)).await)
         };
         let outcome = watch(&mut responder, &mut deadline, work).await;
@@ -169,12 +168,12 @@ where
 {
     let (body, mut responder, mut deadline) = call.start();
     async move {
-        let requests = responder.reading().stream(body);
-        let encoding = responder.encoding();
+        let wire = responder.wire();
+        let requests = wire.stream(body);
         let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async {
             let response = handled(run_handler(at, handler(requests, context)).await)?;
-            encoding.encode(&response)
+            wire.encoding().encode(&response)
         };
         let outcome = watch(&mut responder, &mut deadline, work).await;
         responder.answer_single(outcome);
@@ -195,7 +194,7 @@ where
 {
     let (body, mut responder, mut deadline) = call.start();
     async move {
-        let requests = responder.reading().stream(body);
+        let requests = responder.wire().stream(body);
         let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async { handled(run_handler(at, handler(requests, context)).await) };
         let outcome = watch(&mut responder, &mut deadline, work).await;
@@ -326,23 +325,37 @@ fn handled<T>(outcome: Result<Result<T, Status>, Panic>) -> Result<T, Status> {
 /// What a panic left behind.
 type Panic = Box<dyn Any + Send>;
 
-/// How the request side of a call is read.
+/// How a call's messages are read and written: one small copyable value, so that a call's
+/// future holds it once.
 #[derive(Clone, Copy)]
-struct Reading {
+struct Wire {
     codec: Codec,
-    compression: Option<Compression>,
-    max_size: usize,
+    request_compression: Option<Compression>,
+    response_compression: Option<Compression>,
+    max_receive: usize,
+    max_send: usize,
 }
 
-impl Reading {
+impl Wire {
+    /// How response messages are encoded.
+    fn encoding(&self) -> Encoding {
+        Encoding {
+            codec: self.codec,
+            compression: self.response_compression,
+            max_size: self.max_send,
+        }
+    }
+
     /// The requests of a client-streaming or bidirectional call.
-    fn stream<Req: Message>(self, body: RecvStream) -> Streaming<Req> {
-        Streaming::new(body, self.codec, self.max_size, false).with_compression(self.compression)
+    fn stream<Req: Message>(&self, body: RecvStream) -> Streaming<Req> {
+        Streaming::new(body, self.codec, self.max_receive, false)
+            .with_compression(self.request_compression)
     }
 
     /// Reads the request stream to its end, expecting exactly one message.
-    async fn read_single<Req: Message>(self, body: &mut RecvStream) -> Result<Req, Status> {
-        let mut decoder = FrameDecoder::new(self.max_size).with_compression(self.compression);
+    async fn read_single<Req: Message>(&self, body: &mut RecvStream) -> Result<Req, Status> {
+        let mut decoder =
+            FrameDecoder::new(self.max_receive).with_compression(self.request_compression);
         let mut message = None;
         while let Some(chunk) = body.data().await {
             let chunk = chunk
@@ -442,21 +455,14 @@ impl Responder {
         context.clone()
     }
 
-    /// How requests are read.
-    fn reading(&self) -> Reading {
-        Reading {
+    /// How the call's messages are read and written.
+    fn wire(&self) -> Wire {
+        Wire {
             codec: self.codec,
-            compression: self.request_compression,
-            max_size: self.config.max_receive_message_size,
-        }
-    }
-
-    /// How response messages are encoded.
-    fn encoding(&self) -> Encoding {
-        Encoding {
-            codec: self.codec,
-            compression: self.response_compression,
-            max_size: self.config.max_send_message_size,
+            request_compression: self.request_compression,
+            response_compression: self.response_compression,
+            max_receive: self.config.max_receive_message_size,
+            max_send: self.config.max_send_message_size,
         }
     }
 
@@ -583,7 +589,7 @@ impl Responder {
         Replies: Stream<Item = Result<Resp, Status>>,
     {
         let mut replies = pin!(replies);
-        let encoding = self.encoding();
+        let encoding = self.wire().encoding();
         // The stream runs code of the handler's too: its client calls inherit the deadline.
         let at = deadline.at;
         let mut poll_next = move |cx: &mut std::task::Context<'_>| {
