@@ -17,6 +17,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const RUNS: usize = 5;
+/// How many timed batches each codec operation gets.
+const CODEC_BATCHES: usize = 11;
 const SERVERS: [&str; 3] = ["protoless", "tonic", "bare"];
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -453,14 +455,13 @@ fn order() -> Order {
 /// batches alternate, so that drift on the machine falls on all of them alike.
 fn nanos_per_op<const N: usize>(mut works: [&mut dyn FnMut(); N]) -> [f64; N] {
     const BATCH: u32 = 50_000;
-    const BATCHES: usize = 11;
     for work in &mut works {
         for _ in 0..BATCH / 10 {
             work();
         }
     }
     let mut runs = [const { Vec::new() }; N];
-    for _ in 0..BATCHES {
+    for _ in 0..CODEC_BATCHES {
         for (work, runs) in works.iter_mut().zip(&mut runs) {
             let started = Instant::now();
             for _ in 0..BATCH {
@@ -701,7 +702,7 @@ fn write_report(report: &Report, elapsed: Duration) -> std::io::Result<()> {
         "- Versions: {rustc}; protoless {}; tonic 0.14.9 + prost 0.14.6; h2 0.4.20; {h2load}.",
         env!("CARGO_PKG_VERSION")
     );
-    let _ = writeln!(text, "- Each figure is the median of {RUNS} runs. Ratios are protoless over tonic (for latencies, memory and codec times: tonic over protoless), so above 1 means protoless is better.\n");
+    let _ = writeln!(text, "- Each figure is the median of {RUNS} runs (codec times: of {CODEC_BATCHES} timed batches), the compared sides' runs alternating. Ratios are protoless over tonic (for latencies, memory and codec times: tonic over protoless), so above 1 means protoless is better.\n");
     text.push_str("| scenario | protoless | tonic + prost | ratio | target |\n| --- | ---: | ---: | ---: | --- |\n");
     for row in &report.rows {
         let _ = writeln!(
