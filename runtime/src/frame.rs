@@ -28,12 +28,18 @@ impl Encoding {
             // Protobuf knows its size up front: a buffer of exactly that is one allocation
             // (`freeze` needs no second one for a shared header), and a message over the limit
             // fails before it is encoded.
-            let len = message.encoded_len();
-            check_size(len, self.max_size)?;
-            let mut buf = BytesMut::with_capacity(PREFIX_LEN + len);
-            buf.put_u8(0);
-            buf.put_u32(len as u32);
+            let expected = message.encoded_len();
+            check_size(expected, self.max_size)?;
+            let mut buf = BytesMut::with_capacity(PREFIX_LEN + expected);
+            buf.put_bytes(0, PREFIX_LEN);
             message.encode_raw(&mut buf);
+            // The prefix says what was written, not what was announced: a hand-written
+            // `Message` whose `encoded_len` is off must not corrupt the stream.
+            let len = buf.len() - PREFIX_LEN;
+            if len != expected {
+                check_size(len, self.max_size)?;
+            }
+            buf[1..PREFIX_LEN].copy_from_slice(&(len as u32).to_be_bytes());
             return Ok(buf.freeze());
         }
         let mut buf = BytesMut::with_capacity(PREFIX_LEN + 64);
@@ -227,6 +233,48 @@ mod tests {
             out.extend_from_slice(body);
         }
         out
+    }
+
+    /// A hand-written message whose `encoded_len` undercounts what `encode_raw` writes.
+    #[derive(Default, serde::Serialize, serde::Deserialize)]
+    struct Miscounted;
+
+    impl Message for Miscounted {
+        fn encoded_len(&self) -> usize {
+            1
+        }
+        fn encode_raw(&self, buf: &mut BytesMut) {
+            buf.put_slice(&[0x08, 0x96, 0x01]);
+        }
+        fn merge_field(
+            &mut self,
+            number: u32,
+            wire_type: crate::encoding::wire::WireType,
+            buf: &mut crate::encoding::DecodeBuf<'_>,
+            depth: u32,
+        ) -> Result<(), crate::encoding::DecodeError> {
+            crate::encoding::wire::skip_field(number, wire_type, buf, depth)
+        }
+        fn schema() -> crate::schema::MessageSchema {
+            crate::schema::MessageSchema::well_known("test.Miscounted", "test.proto")
+        }
+    }
+
+    #[test]
+    fn the_prefix_says_what_was_written_even_when_encoded_len_is_wrong() {
+        let encoding = Encoding {
+            codec: Codec::Protobuf,
+            compression: None,
+            max_size: 1024,
+        };
+        let framed = encoding.encode(&Miscounted).unwrap();
+        assert_eq!(&framed[..], &[0, 0, 0, 0, 3, 0x08, 0x96, 0x01]);
+        let too_small = Encoding {
+            max_size: 2,
+            ..encoding
+        };
+        let status = too_small.encode(&Miscounted).unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted);
     }
 
     #[test]
