@@ -4,6 +4,9 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use h2::RecvStream;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -301,6 +304,63 @@ async fn a_reset_stream_maps_to_its_code() {
         let url = raw_server(move |_, mut send| send.send_reset(reason)).await;
         assert_eq!(call(&url).await.code(), code, "{reason:?}");
     }
+}
+
+/// A raw server that refuses the first `refusals` streams unprocessed (`REFUSED_STREAM`) and
+/// echoes the body of any later one; it counts the streams it saw.
+async fn refusing_server(refusals: usize) -> (String, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let url = raw_server(move |request, mut send| {
+        if counter.fetch_add(1, Ordering::SeqCst) < refusals {
+            return send.send_reset(h2::Reason::REFUSED_STREAM);
+        }
+        tokio::spawn(async move {
+            let mut body = request.into_body();
+            let mut received = Vec::new();
+            while let Some(chunk) = body.data().await {
+                received.extend_from_slice(&chunk.unwrap());
+            }
+            let response = Response::builder()
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap();
+            let mut stream = send.send_response(response, false).unwrap();
+            stream.send_data(Bytes::from(received), false).unwrap();
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", "0".parse().unwrap());
+            stream.send_trailers(trailers).unwrap();
+        });
+    })
+    .await;
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_refused_stream_is_sent_again_with_the_same_request() {
+    let (url, seen) = refusing_server(2).await;
+    let channel = Channel::connect(&url).await.unwrap();
+    let request = Text {
+        text: "once more".into(),
+    };
+    let reply = channel
+        .unary::<Text, Text>("/raw.Echo/Echo", request.clone())
+        .await
+        .unwrap();
+    assert_eq!(reply, request, "the retried stream carried the request");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        3,
+        "two refusals, then the answer"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_refused_every_time_is_unavailable_after_three_retries() {
+    let (url, seen) = refusing_server(usize::MAX).await;
+    let status = call(&url).await;
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(seen.load(Ordering::SeqCst), 4, "the call and three retries");
 }
 
 #[tokio::test]
