@@ -103,26 +103,21 @@ pub async fn unary(
 /// One server stream of `count` small messages.
 pub async fn flood(client: &str, url: &str, count: u64) -> Measured {
     let mut received = 0u64;
+    let started;
     match client {
         "protoless" => {
             let client = BenchClient::connect(url).await.expect("connect");
-            let started = Instant::now();
+            started = Instant::now();
             let mut ticks = client.flood(FloodRequest { count }).await.expect("call");
             while let Some(tick) = ticks.message().await.expect("tick") {
                 assert_eq!(tick.seq, received);
                 received += 1;
             }
-            assert_eq!(received, count);
-            Measured {
-                elapsed: started.elapsed(),
-                operations: count,
-                latencies: Vec::new(),
-            }
         }
         "tonic" => {
             use tonic_side::bench::bench_client::BenchClient as Tonic;
             let mut client = Tonic::connect(url.to_owned()).await.expect("connect");
-            let started = Instant::now();
+            started = Instant::now();
             let mut ticks = client
                 .flood(tonic_side::bench::FloodRequest { count })
                 .await
@@ -132,14 +127,14 @@ pub async fn flood(client: &str, url: &str, count: u64) -> Measured {
                 assert_eq!(tick.seq, received);
                 received += 1;
             }
-            assert_eq!(received, count);
-            Measured {
-                elapsed: started.elapsed(),
-                operations: count,
-                latencies: Vec::new(),
-            }
         }
         other => panic!("unknown client {other}"),
+    }
+    assert_eq!(received, count);
+    Measured {
+        elapsed: started.elapsed(),
+        operations: count,
+        latencies: Vec::new(),
     }
 }
 

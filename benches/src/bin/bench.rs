@@ -199,6 +199,37 @@ impl Report {
             target.to_owned(),
         ]);
     }
+
+    /// A row of two figures where more is better (rates): the ratio is protoless over tonic.
+    fn more_is_better(
+        &mut self,
+        scenario: &str,
+        [protoless, tonic]: [f64; 2],
+        decimals: usize,
+        target: &str,
+    ) {
+        let (ours, theirs) = (
+            format!("{protoless:.decimals$}"),
+            format!("{tonic:.decimals$}"),
+        );
+        self.row(scenario, ours, theirs, protoless / tonic, target);
+    }
+
+    /// A row of two figures where less is better (times, sizes): the ratio is tonic over
+    /// protoless, so that above 1 still means protoless is better.
+    fn less_is_better(
+        &mut self,
+        scenario: &str,
+        [protoless, tonic]: [f64; 2],
+        decimals: usize,
+        target: &str,
+    ) {
+        let (ours, theirs) = (
+            format!("{protoless:.decimals$}"),
+            format!("{tonic:.decimals$}"),
+        );
+        self.row(scenario, ours, theirs, tonic / protoless, target);
+    }
 }
 
 async fn unary_server_throughput(report: &mut Report) {
@@ -227,13 +258,7 @@ async fn unary_server_throughput(report: &mut Report) {
         } else {
             ""
         };
-        report.row(
-            &label,
-            format!("{:.0}", rates[0]),
-            format!("{:.0}", rates[1]),
-            rates[0] / rates[1],
-            target,
-        );
+        report.more_is_better(&label, [rates[0], rates[1]], 0, target);
         report.row(
             &format!("  share of the bare h2 ceiling ({:.0} req/s)", rates[2]),
             format!("{:.0}%", 100.0 * rates[0] / rates[2]),
@@ -317,31 +342,24 @@ async fn client_and_latency(report: &mut Report) {
         } else {
             ""
         };
-        report.row(
+        report.more_is_better(
             &format!("client throughput, {concurrency} in flight (calls/s)"),
-            format!("{:.0}", results[0].rate),
-            format!("{:.0}", results[1].rate),
-            results[0].rate / results[1].rate,
+            [results[0].rate, results[1].rate],
+            0,
             target,
         );
         // The client and the server take turns on one connection, so the throughput above
         // includes the server's time; this is the client's own.
-        report.row(
+        report.less_is_better(
             &format!("  client CPU per call, {concurrency} in flight (µs, lower is better)"),
-            format!("{:.2}", results[0].cpu),
-            format!("{:.2}", results[1].cpu),
-            results[1].cpu / results[0].cpu,
+            [results[0].cpu, results[1].cpu],
+            2,
             "",
         );
     }
     drop(server);
     // p99 latency at 4 connections x 16 streams: one load generator, the two servers.
-    let mut servers = Vec::new();
-    for kind in ["protoless", "tonic"] {
-        let server = ServerProcess::start(kind).await;
-        check_answers(&server).await;
-        servers.push(server);
-    }
+    let servers = both_servers().await;
     let loads: Vec<Vec<String>> = servers
         .iter()
         .map(|server| {
@@ -356,11 +374,10 @@ async fn client_and_latency(report: &mut Report) {
         })
         .collect();
     let p99: Vec<f64> = median_loads(&loads).await.iter().map(|r| r.p99).collect();
-    report.row(
+    report.less_is_better(
         "p99 latency at c=4 m=16 (µs, lower is better)",
-        format!("{:.0}", p99[0]),
-        format!("{:.0}", p99[1]),
-        p99[1] / p99[0],
+        [p99[0], p99[1]],
+        0,
         "no worse than tonic",
     );
 }
@@ -391,18 +408,16 @@ async fn streaming(report: &mut Report) {
     let servers = both_servers().await;
     let rates = median_loads(&each_side(&servers, "flood", &["1000000".into()])).await;
     let round_trips = median_loads(&each_side(&servers, "ping-pong", &["20000".into()])).await;
-    report.row(
+    report.more_is_better(
         "server stream of 1,000,000 small messages (msg/s)",
-        format!("{:.0}", rates[0].rate),
-        format!("{:.0}", rates[1].rate),
-        rates[0].rate / rates[1].rate,
+        [rates[0].rate, rates[1].rate],
+        0,
         "≥1.5x tonic",
     );
-    report.row(
+    report.more_is_better(
         "bidirectional ping-pong (round trips/s)",
-        format!("{:.0}", round_trips[0].rate),
-        format!("{:.0}", round_trips[1].rate),
-        round_trips[0].rate / round_trips[1].rate,
+        [round_trips[0].rate, round_trips[1].rate],
+        0,
         "",
     );
 }
@@ -412,11 +427,10 @@ async fn large_messages(report: &mut Report) {
     for (size, count, label) in [(1usize << 20, 200u64, "1 MiB"), (16 << 20, 20, "16 MiB")] {
         let args = [size.to_string(), count.to_string()];
         let rates = median_loads(&each_side(&servers, "blob", &args)).await;
-        report.row(
+        report.more_is_better(
             &format!("unary echo of {label} (calls/s)"),
-            format!("{:.1}", rates[0].rate),
-            format!("{:.1}", rates[1].rate),
-            rates[0].rate / rates[1].rate,
+            [rates[0].rate, rates[1].rate],
+            1,
             "",
         );
     }
@@ -527,18 +541,16 @@ fn codec(report: &mut Report) {
                 );
             },
         ]);
-    report.row(
+    report.less_is_better(
         "codec: encode a nested Order (ns, lower is better)",
-        format!("{ours_encode:.0}"),
-        format!("{prost_encode:.0}"),
-        prost_encode / ours_encode,
+        [ours_encode, prost_encode],
+        0,
         "no slower than prost",
     );
-    report.row(
+    report.less_is_better(
         "codec: decode a nested Order (ns, lower is better)",
-        format!("{ours_decode:.0}"),
-        format!("{prost_decode:.0}"),
-        prost_decode / ours_decode,
+        [ours_decode, prost_decode],
+        0,
         "no slower than prost",
     );
     report.row(
@@ -600,18 +612,16 @@ async fn memory(report: &mut Report) {
         per_connection.push((after_connections.saturating_sub(before)) as f64 / CONNECTIONS as f64);
         per_stream.push((after_streams.saturating_sub(after_connections)) as f64 / STREAMS as f64);
     }
-    report.row(
+    report.less_is_better(
         "memory per idle connection (KiB, lower is better)",
-        format!("{:.1}", per_connection[0]),
-        format!("{:.1}", per_connection[1]),
-        per_connection[1] / per_connection[0],
+        [per_connection[0], per_connection[1]],
+        1,
         "",
     );
-    report.row(
+    report.less_is_better(
         "memory per open stream (KiB, lower is better)",
-        format!("{:.1}", per_stream[0]),
-        format!("{:.1}", per_stream[1]),
-        per_stream[1] / per_stream[0],
+        [per_stream[0], per_stream[1]],
+        1,
         "",
     );
 }
