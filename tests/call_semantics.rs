@@ -275,12 +275,7 @@ async fn postcard_and_json_work_in_all_four_shapes() {
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = support::succeeded("json_codec", &output);
     for codec in ["application/grpc+json", "application/grpc+postcard"] {
         for call in [
             "Echo -> \"hello\"",

@@ -174,6 +174,11 @@ pub async fn run_python(script: &str, args: &[&str]) -> String {
         .output()
         .await
         .unwrap();
+    succeeded(script, &output)
+}
+
+/// The stdout of `script`'s run; fails the test, with both outputs, on a non-zero exit.
+pub fn succeeded(script: &str, output: &std::process::Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -205,12 +210,5 @@ pub async fn run_python_against(
         .await
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    succeeded(script, &output)
 }
