@@ -1,37 +1,17 @@
-//! The protoless side of every benchmark: the greeter, and the messages and service the other
-//! benchmarks use. `proto/bench.proto` is exported from here.
+//! The protoless side of every benchmark: the greeter of `examples/greeter.rs`, and the messages
+//! and service the other benchmarks use. `proto/bench.proto` is exported from here.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
+
 use protoless::{stream, Message, Status, Stream, Streaming};
 
-#[derive(Message, Clone, Debug, PartialEq)]
-pub struct HelloRequest {
-    /// Who to greet.
-    pub name: String,
-}
-
-#[derive(Message, Clone, Debug, PartialEq)]
-pub struct HelloReply {
-    /// The greeting.
-    pub message: String,
-}
-
-#[protoless::service(package = "helloworld")]
-pub trait Greeter {
-    async fn say_hello(&self, req: HelloRequest) -> Result<HelloReply, Status>;
-}
-
-pub struct Greetings;
-
-impl Greeter for Greetings {
-    async fn say_hello(&self, req: HelloRequest) -> Result<HelloReply, Status> {
-        Ok(HelloReply {
-            message: format!("Hello, {}!", req.name),
-        })
-    }
-}
+/// The greeter users run (`cargo run --example greeter`): what the unary benchmarks call.
+#[allow(dead_code, unreachable_pub)] // the example's command line, and items only it names
+#[path = "../../examples/greeter.rs"]
+mod greeter;
+pub use self::greeter::{GreeterClient, HelloReply, HelloRequest};
 
 /// A payload to echo, of any size.
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -140,8 +120,7 @@ impl Bench for BenchService {
 }
 
 pub fn protoless_server() -> protoless::Server {
-    protoless::Server::builder()
+    greeter::server()
         .max_receive_message_size(64 << 20)
-        .add_service(GreeterServer::new(Greetings))
         .add_service(BenchServer::new(BenchService))
 }
