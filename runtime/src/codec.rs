@@ -90,21 +90,13 @@ impl Codec {
     /// The built-in codec a `content-type` names, or `None` when it is not a gRPC content type
     /// this library knows by itself. Parameters after `;` are ignored.
     pub fn from_content_type(content_type: &str) -> Option<Codec> {
-        match subtype(content_type)? {
-            "" | "proto" => Some(Codec::Protobuf),
-            "postcard" => Some(Codec::Postcard),
-            _ => None,
-        }
+        builtin(subtype(content_type)?)
     }
 
     /// The codec among `custom` (or the built-ins) that `content_type` names.
     pub(crate) fn negotiate(content_type: &str, custom: &[Codec]) -> Option<Codec> {
-        if content_type == "application/grpc" {
-            // What nearly every call says: no need to take it apart.
-            return Some(Codec::Protobuf);
-        }
-        Codec::from_content_type(content_type).or_else(|| {
-            let subtype = subtype(content_type)?;
+        let subtype = subtype(content_type)?;
+        builtin(subtype).or_else(|| {
             custom
                 .iter()
                 .copied()
@@ -179,8 +171,24 @@ impl Codec {
     }
 }
 
+/// The built-in codec a subtype (`proto`, `postcard`; empty for protobuf) names.
+fn builtin(subtype: &str) -> Option<Codec> {
+    match subtype {
+        "" | "proto" => Some(Codec::Protobuf),
+        "postcard" => Some(Codec::Postcard),
+        _ => None,
+    }
+}
+
+/// What follows `application/grpc+` in a content type (empty for `application/grpc`), without
+/// its parameters; `None` for a content type that is not gRPC's. Runs for every call.
 fn subtype(content_type: &str) -> Option<&str> {
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    // A short value: a plain scan beats `memchr`'s setup.
+    let essence = match content_type.bytes().position(|byte| byte == b';') {
+        Some(end) => &content_type[..end],
+        None => content_type,
+    }
+    .trim();
     let rest = essence.strip_prefix("application/grpc")?;
     if rest.is_empty() {
         Some("")
@@ -204,5 +212,71 @@ impl fmt::Debug for Codec {
             Codec::Postcard => f.write_str("Postcard"),
             Codec::Serde(format) => write!(f, "Serde({:?})", format.content_type()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A custom format that is only ever named, never used.
+    struct Fake;
+
+    impl SerdeFormat for Fake {
+        fn content_type(&self) -> &'static str {
+            "application/grpc+fake"
+        }
+        fn serialize(
+            &self,
+            _: &dyn erased_serde::Serialize,
+            _: &mut Vec<u8>,
+        ) -> Result<(), String> {
+            Err("not used".into())
+        }
+        fn deserialize(
+            &self,
+            _: &[u8],
+            _: &mut dyn FnMut(
+                &mut dyn erased_serde::Deserializer,
+            ) -> Result<(), erased_serde::Error>,
+        ) -> Result<(), String> {
+            Err("not used".into())
+        }
+    }
+
+    #[test]
+    fn content_types_name_their_codec_whatever_their_parameters() {
+        for (content_type, codec) in [
+            ("application/grpc", Some(Codec::Protobuf)),
+            ("application/grpc+proto", Some(Codec::Protobuf)),
+            ("application/grpc; charset=utf-8", Some(Codec::Protobuf)),
+            (" application/grpc+postcard ;x=y", Some(Codec::Postcard)),
+            ("application/grpc+json", None),
+            ("application/grpcx", None),
+            ("application/json", None),
+            ("", None),
+        ] {
+            assert_eq!(
+                Codec::from_content_type(content_type),
+                codec,
+                "{content_type:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn negotiation_knows_the_built_ins_and_the_custom_formats_given() {
+        static FAKE: Fake = Fake;
+        let custom = [Codec::Serde(&FAKE)];
+        let negotiate = |content_type| Codec::negotiate(content_type, &custom);
+        assert_eq!(negotiate("application/grpc"), Some(Codec::Protobuf));
+        assert_eq!(
+            negotiate("application/grpc+postcard"),
+            Some(Codec::Postcard)
+        );
+        let fake = negotiate("application/grpc+fake; charset=utf-8").unwrap();
+        assert_eq!(fake.content_type(), "application/grpc+fake");
+        assert_eq!(negotiate("application/grpc+json"), None);
+        assert_eq!(Codec::negotiate("application/grpc+fake", &[]), None);
     }
 }
