@@ -71,3 +71,56 @@ impl<'a> GrpcHeaders<'a> {
 pub(crate) fn text(value: &HeaderValue) -> Option<&str> {
     value.to_str().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn get(value: Option<&HeaderValue>) -> Option<&str> {
+        value.map(|value| value.to_str().unwrap())
+    }
+
+    #[test]
+    fn the_scan_finds_grpc_headers_and_takes_the_first_of_repeated_values() {
+        let map = headers(&[
+            ("content-type", "application/grpc"),
+            ("grpc-timeout", "1S"),
+            ("grpc-timeout", "2S"),
+            ("grpc-encoding", "gzip"),
+            ("grpc-accept-encoding", "gzip,identity"),
+            ("grpc-status", "5"),
+            ("grpc-message", "gone"),
+            ("grpc-status-details-bin", "AAAA"),
+            ("te", "trailers"),
+            ("user-agent", "test"),
+            ("grpc-unknown", "x"),
+        ]);
+        let found = GrpcHeaders::scan(&map);
+        assert_eq!(get(found.content_type), Some("application/grpc"));
+        assert_eq!(get(found.timeout), Some("1S"));
+        assert_eq!(get(found.encoding), Some("gzip"));
+        assert_eq!(get(found.accept_encoding), Some("gzip,identity"));
+        assert_eq!(get(found.status), Some("5"));
+        assert_eq!(get(found.message), Some("gone"));
+        assert_eq!(get(found.details), Some("AAAA"));
+        assert!(!found.has_metadata, "only protocol headers were sent");
+        assert!(found.metadata(&map).is_empty());
+    }
+
+    #[test]
+    fn any_custom_header_is_metadata() {
+        let map = headers(&[("te", "trailers"), ("x-tenant", "blue")]);
+        let found = GrpcHeaders::scan(&map);
+        assert!(found.has_metadata);
+        assert_eq!(found.metadata(&map).get("x-tenant"), Some("blue"));
+        assert_eq!(found.metadata(&map).len(), 1);
+    }
+}

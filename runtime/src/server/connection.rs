@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::{CallInfo, ServerCall, Shared};
 use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::headers::{text, GrpcHeaders, GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS};
+use crate::metadata::MetadataMap;
 use crate::status::encode_message;
 use crate::{timeout, Code, Codec, Status};
 
@@ -109,7 +110,7 @@ fn route(
     };
     let metadata = headers
         .has_metadata
-        .then(|| Box::new(headers.metadata(&head.headers)));
+        .then(|| Box::new(MetadataMap::from_headers(&head.headers)));
     let call = ServerCall {
         codec,
         body,
