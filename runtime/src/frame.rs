@@ -99,6 +99,48 @@ fn check_size(len: usize, max_size: usize) -> Result<(), Status> {
     Ok(())
 }
 
+/// What [`read_single`] found on a side that sends one message.
+pub(crate) struct SingleRead {
+    /// The message, if one arrived.
+    pub(crate) message: Option<Bytes>,
+    /// A second message arrived (reading stopped there).
+    pub(crate) more_than_one: bool,
+    /// The stream ended inside a message.
+    pub(crate) truncated: bool,
+}
+
+/// Reads `body` to its end for a side that sends one message (a unary request or response),
+/// releasing flow control as it goes; a failed read fails as `read_error` maps it. The caller
+/// words the faults the result shows, and decides which to report first.
+pub(crate) async fn read_single(
+    body: &mut h2::RecvStream,
+    max_size: usize,
+    compression: Option<Compression>,
+    read_error: impl Fn(h2::Error) -> Status,
+) -> Result<SingleRead, Status> {
+    let mut decoder = FrameDecoder::new(max_size).with_compression(compression);
+    let mut message = None;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(&read_error)?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        decoder.push(chunk);
+        while let Some(next) = decoder.next_message()? {
+            if message.replace(next).is_some() {
+                return Ok(SingleRead {
+                    message,
+                    more_than_one: true,
+                    truncated: false,
+                });
+            }
+        }
+    }
+    Ok(SingleRead {
+        message,
+        more_than_one: false,
+        truncated: decoder.has_partial_message(),
+    })
+}
+
 /// Splits a byte stream into messages, whatever the DATA frame boundaries.
 ///
 /// Memory stays bounded by the limit: a prefix announcing more than `max_size` bytes fails at

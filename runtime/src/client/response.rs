@@ -6,7 +6,7 @@ use h2::RecvStream;
 use http::{HeaderMap, HeaderValue};
 
 use crate::compression::Compression;
-use crate::frame::FrameDecoder;
+use crate::frame::read_single;
 use crate::headers::{text, GrpcHeaders};
 use crate::metadata::MetadataMap;
 use crate::status::decode_message;
@@ -108,19 +108,14 @@ pub(super) async fn read_single_response(
     mut headers: MetadataMap,
     max_size: usize,
 ) -> Result<(Bytes, MetadataMap, MetadataMap), Status> {
-    let mut decoder = FrameDecoder::new(max_size).with_compression(compression);
-    let mut message = None;
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|error| status_from_h2(&error))?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        decoder.push(chunk);
-        while let Some(next) = decoder.next_message()? {
-            if message.replace(next).is_some() {
-                return Err(Status::internal(
-                    "server sent more than one response message",
-                ));
-            }
-        }
+    let read = read_single(&mut body, max_size, compression, |error| {
+        status_from_h2(&error)
+    })
+    .await?;
+    if read.more_than_one {
+        return Err(Status::internal(
+            "server sent more than one response message",
+        ));
     }
     let trailers = body
         .trailers()
@@ -131,10 +126,12 @@ pub(super) async fn read_single_response(
         headers.extend(&trailers);
         return Err(status.with_metadata(headers));
     }
-    if decoder.has_partial_message() {
+    if read.truncated {
         return Err(Status::internal("response stream ended inside a message"));
     }
-    let message = message.ok_or_else(|| Status::internal("server sent no response message"))?;
+    let message = read
+        .message
+        .ok_or_else(|| Status::internal("server sent no response message"))?;
     Ok((message, headers, trailers))
 }
 

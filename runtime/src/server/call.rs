@@ -24,7 +24,7 @@ use super::context::CALL_DEADLINE;
 use super::{Context, Method, ServerConfig};
 use crate::compression::Compression;
 use crate::flow::send_flow_controlled;
-use crate::frame::{Encoding, FrameDecoder};
+use crate::frame::{self, Encoding, SingleRead};
 use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::metadata::MetadataMap;
 use crate::status::encode_message;
@@ -119,7 +119,7 @@ where
         let wire = responder.wire();
         let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async {
-            let request = wire.read_single::<M::Request>(&mut body).await?;
+            let request: M::Request = wire.single_request(wire.read_single(&mut body).await)?;
             let response = handled(run_handler(at, handler(request, context)).await)?;
             wire.encoding().encode(&response)
         };
@@ -145,7 +145,7 @@ where
         let wire = responder.wire();
         let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async {
-            let request = wire.read_single::<M::Request>(&mut body).await?;
+            let request: M::Request = wire.single_request(wire.read_single(&mut body).await)?;
             handled(run_handler(at, handler(request, context)).await)
         };
         let outcome = watch(&mut responder, &mut deadline, work).await;
@@ -352,28 +352,34 @@ impl Wire {
             .with_compression(self.request_compression)
     }
 
-    /// Reads the request stream to its end, expecting exactly one message.
-    async fn read_single<Req: Message>(&self, body: &mut RecvStream) -> Result<Req, Status> {
-        let mut decoder =
-            FrameDecoder::new(self.max_receive).with_compression(self.request_compression);
-        let mut message = None;
-        while let Some(chunk) = body.data().await {
-            let chunk = chunk
-                .map_err(|error| Status::internal(format!("failed to read request: {error}")))?;
-            let _ = body.flow_control().release_capacity(chunk.len());
-            decoder.push(chunk);
-            while let Some(next) = decoder.next_message()? {
-                if message.replace(next).is_some() {
-                    return Err(Status::internal(
-                        "a method that takes one request message received more than one",
-                    ));
-                }
-            }
+    /// Reads the request stream to its end, for a method that takes one message (see
+    /// [`Wire::single_request`]).
+    fn read_single<'a>(
+        &self,
+        body: &'a mut RecvStream,
+    ) -> impl Future<Output = Result<SingleRead, Status>> + 'a {
+        frame::read_single(body, self.max_receive, self.request_compression, |error| {
+            Status::internal(format!("failed to read request: {error}"))
+        })
+    }
+
+    /// The one request message [`Wire::read_single`] read, decoded.
+    fn single_request<Req: Message>(
+        &self,
+        read: Result<SingleRead, Status>,
+    ) -> Result<Req, Status> {
+        let read = read?;
+        if read.more_than_one {
+            return Err(Status::internal(
+                "a method that takes one request message received more than one",
+            ));
         }
-        if decoder.has_partial_message() {
+        if read.truncated {
             return Err(Status::internal("request stream ended inside a message"));
         }
-        let message = message.ok_or_else(|| Status::internal("no request message was received"))?;
+        let message = read
+            .message
+            .ok_or_else(|| Status::internal("no request message was received"))?;
         self.codec.decode(message)
     }
 }
