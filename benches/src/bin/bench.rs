@@ -201,34 +201,29 @@ impl Report {
     }
 
     /// A row of two figures where more is better (rates): the ratio is protoless over tonic.
-    fn more_is_better(
-        &mut self,
-        scenario: &str,
-        [protoless, tonic]: [f64; 2],
-        decimals: usize,
-        target: &str,
-    ) {
-        let (ours, theirs) = (
-            format!("{protoless:.decimals$}"),
-            format!("{tonic:.decimals$}"),
-        );
-        self.row(scenario, ours, theirs, protoless / tonic, target);
+    fn more_is_better(&mut self, scenario: &str, figures: [f64; 2], decimals: usize, target: &str) {
+        self.figures(scenario, figures, decimals, figures[0] / figures[1], target);
     }
 
     /// A row of two figures where less is better (times, sizes): the ratio is tonic over
     /// protoless, so that above 1 still means protoless is better.
-    fn less_is_better(
+    fn less_is_better(&mut self, scenario: &str, figures: [f64; 2], decimals: usize, target: &str) {
+        self.figures(scenario, figures, decimals, figures[1] / figures[0], target);
+    }
+
+    fn figures(
         &mut self,
         scenario: &str,
         [protoless, tonic]: [f64; 2],
         decimals: usize,
+        ratio: f64,
         target: &str,
     ) {
         let (ours, theirs) = (
             format!("{protoless:.decimals$}"),
             format!("{tonic:.decimals$}"),
         );
-        self.row(scenario, ours, theirs, tonic / protoless, target);
+        self.row(scenario, ours, theirs, ratio, target);
     }
 }
 
