@@ -107,6 +107,8 @@ pub(crate) struct SingleRead {
     pub(crate) more_than_one: bool,
     /// The stream ended inside a message.
     pub(crate) truncated: bool,
+    /// The message was compressed on the wire.
+    pub(crate) compressed: bool,
 }
 
 /// Reads `body` to its end for a side that sends one message (a unary request or response),
@@ -120,16 +122,19 @@ pub(crate) async fn read_single(
 ) -> Result<SingleRead, Status> {
     let mut decoder = FrameDecoder::new(max_size).with_compression(compression);
     let mut message = None;
+    let mut compressed = false;
     while let Some(chunk) = body.data().await {
         let chunk = chunk.map_err(&read_error)?;
         let _ = body.flow_control().release_capacity(chunk.len());
         decoder.push(chunk);
         while let Some(next) = decoder.next_message()? {
-            if message.replace(next).is_some() {
+            compressed = next.compressed;
+            if message.replace(next.message).is_some() {
                 return Ok(SingleRead {
                     message,
                     more_than_one: true,
                     truncated: false,
+                    compressed,
                 });
             }
         }
@@ -138,7 +143,19 @@ pub(crate) async fn read_single(
         message,
         more_than_one: false,
         truncated: decoder.has_partial_message(),
+        compressed,
     })
+}
+
+/// One message [`FrameDecoder`] took out of the byte stream.
+#[derive(Debug)]
+pub(crate) struct Received {
+    /// The message, decompressed.
+    pub(crate) message: Bytes,
+    /// How many received bytes it took, prefix included: what flow control may release.
+    pub(crate) wire_len: usize,
+    /// Whether its prefix flagged it compressed.
+    pub(crate) compressed: bool,
 }
 
 /// Splits a byte stream into messages, whatever the DATA frame boundaries.
@@ -191,18 +208,13 @@ impl FrameDecoder {
     }
 
     /// The next complete message, if one has arrived.
-    pub(crate) fn next_message(&mut self) -> Result<Option<Bytes>, Status> {
-        Ok(self.next_message_with_len()?.map(|(message, _)| message))
-    }
-
-    /// The next complete message and how many received bytes it took, prefix included.
-    pub(crate) fn next_message_with_len(&mut self) -> Result<Option<(Bytes, usize)>, Status> {
+    pub(crate) fn next_message(&mut self) -> Result<Option<Received>, Status> {
         if !self.front.is_empty() {
             if let Some((compression, len)) = self.prefix(&self.front)? {
                 if self.front.len() >= PREFIX_LEN + len {
                     let body = self.front.slice(PREFIX_LEN..PREFIX_LEN + len);
                     bytes::Buf::advance(&mut self.front, PREFIX_LEN + len);
-                    return Ok(Some((self.inflate(body, compression)?, PREFIX_LEN + len)));
+                    return self.inflate(body, compression).map(Some);
                 }
             }
             self.spill_front();
@@ -215,14 +227,20 @@ impl FrameDecoder {
         }
         self.buf.advance(PREFIX_LEN);
         let body = self.buf.split_to(len).freeze();
-        Ok(Some((self.inflate(body, compression)?, PREFIX_LEN + len)))
+        self.inflate(body, compression).map(Some)
     }
 
-    fn inflate(&self, body: Bytes, compression: Option<Compression>) -> Result<Bytes, Status> {
-        match compression {
-            None => Ok(body),
-            Some(compression) => compression.decompress(&body, self.max_size),
-        }
+    fn inflate(&self, body: Bytes, compression: Option<Compression>) -> Result<Received, Status> {
+        let wire_len = PREFIX_LEN + body.len();
+        let message = match compression {
+            None => body,
+            Some(compression) => compression.decompress(&body, self.max_size)?,
+        };
+        Ok(Received {
+            message,
+            wire_len,
+            compressed: compression.is_some(),
+        })
     }
 
     /// The compression and length a message prefix at the start of `bytes` announces, once the
@@ -327,8 +345,9 @@ mod tests {
             let mut messages = Vec::new();
             for chunk in stream.chunks(chunk_size) {
                 decoder.push(Bytes::copy_from_slice(chunk));
-                while let Some(message) = decoder.next_message().unwrap() {
-                    messages.push(message);
+                while let Some(received) = decoder.next_message().unwrap() {
+                    assert!(!received.compressed);
+                    messages.push(received.message);
                 }
             }
             assert_eq!(messages, [&b"first"[..], b"", b"third message"]);

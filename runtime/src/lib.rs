@@ -10,6 +10,7 @@
 //! - [`Server`]: hosts services over HTTP/2; [`Channel`] and [`UnaryCall`]: the client side.
 
 mod base64;
+mod blocking;
 mod client;
 mod codec;
 mod compression;
@@ -26,6 +27,7 @@ pub mod stream;
 mod streaming;
 mod timeout;
 
+pub use blocking::{run_blocking, Cancellation};
 pub use client::{
     kind, BidiStream, BidiStreamingCall, Call, Channel, ClientStream, ClientStreamingCall,
     OnewayCall, RequestSink, Response, Responses, ServerStreamingCall, UnaryCall,
@@ -54,8 +56,8 @@ pub mod __private {
     };
     pub use crate::server::{
         request_schema, response_schema, serve_bidi_streaming, serve_client_streaming,
-        serve_server_streaming, serve_unary, spawn_call, HandlerContext, Method, ServerCall,
-        Service,
+        serve_server_streaming, serve_unary, spawn_call, CallHandle, HandlerContext, Method,
+        ServerCall, Service,
     };
     pub use bytes::{Bytes, BytesMut};
     pub use serde;

@@ -164,6 +164,8 @@ struct Inner {
     message: String,
     details: Bytes,
     metadata: MetadataMap,
+    /// On the client, the response headers that came before the status.
+    headers: MetadataMap,
 }
 
 macro_rules! constructors {
@@ -186,6 +188,7 @@ impl Status {
                 message: message.into(),
                 details: Bytes::new(),
                 metadata: MetadataMap::new(),
+                headers: MetadataMap::new(),
             }),
         }
     }
@@ -231,16 +234,36 @@ impl Status {
         self
     }
 
-    /// Attaches metadata: a server sends it in the trailers; a client finds the response
-    /// headers and trailers of a failed call here.
+    /// Attaches metadata: a server sends it in the trailers, beside the handler's own; a client
+    /// finds a failed call's trailers here.
     pub fn with_metadata(mut self, metadata: MetadataMap) -> Status {
         self.inner.metadata = metadata;
         self
     }
 
-    /// The metadata that came with the status.
+    /// The metadata that came with the status: on the client, the trailers of the failed call
+    /// (for a Trailers-Only answer, the custom metadata of its one header block).
     pub fn metadata(&self) -> &MetadataMap {
         &self.inner.metadata
+    }
+
+    /// On the client, the response headers the server sent before it failed the call; empty
+    /// when it answered with the status alone (Trailers-Only).
+    ///
+    /// ```
+    /// # use protoless::{Code, Status};
+    /// fn server_id(status: &Status) -> Option<&str> {
+    ///     status.headers().get("server-id")
+    /// }
+    /// assert_eq!(server_id(&Status::unavailable("down")), None);
+    /// ```
+    pub fn headers(&self) -> &MetadataMap {
+        &self.inner.headers
+    }
+
+    pub(crate) fn with_headers(mut self, headers: MetadataMap) -> Status {
+        self.inner.headers = headers;
+        self
     }
 
     pub(crate) fn metadata_mut(&mut self) -> &mut MetadataMap {
@@ -283,6 +306,31 @@ impl fmt::Display for Status {
 }
 
 impl std::error::Error for Status {}
+
+/// A handler that sets a malformed or reserved metadata key broke its own invariant: the call
+/// fails with `INTERNAL`, so that `?` works on [`Context::insert_header`](crate::Context::insert_header)
+/// and friends.
+///
+/// ```
+/// # use protoless::{Context, Status};
+/// fn tag(ctx: &Context, shard: &str) -> Result<(), Status> {
+///     ctx.insert_header("x-shard", shard)?;
+///     Ok(())
+/// }
+/// ```
+impl From<crate::InvalidMetadata> for Status {
+    fn from(error: crate::InvalidMetadata) -> Status {
+        Status::internal(format!("invalid metadata: {error}"))
+    }
+}
+
+/// Bytes that do not decode as the message they should hold (an embedded payload, say) are a
+/// bad request: `INVALID_ARGUMENT`.
+impl From<crate::DecodeError> for Status {
+    fn from(error: crate::DecodeError) -> Status {
+        Status::invalid_argument(format!("failed to decode: {error}"))
+    }
+}
 
 /// Percent-encodes a `grpc-message` value: bytes outside printable ASCII, and `%`, become `%XX`.
 pub(crate) fn encode_message(message: &str) -> String {

@@ -49,6 +49,8 @@ pub struct Streaming<T> {
     headers: MetadataMap,
     /// On the client, the server's trailers, once the stream has ended.
     trailers: Option<MetadataMap>,
+    /// Whether the message [`message`](Streaming::message) returned last was compressed.
+    last_compressed: bool,
     message: PhantomData<fn() -> T>,
 }
 
@@ -92,6 +94,7 @@ impl<T: Message> Streaming<T> {
             deadline: None,
             headers: MetadataMap::new(),
             trailers: None,
+            last_compressed: false,
             message: PhantomData,
         }
     }
@@ -122,8 +125,46 @@ impl<T: Message> Streaming<T> {
         self.trailers.as_ref()
     }
 
-    /// A stream that already ended: `None` cleanly, or with a status (a Trailers-Only response).
-    pub(crate) fn ended(codec: Codec, outcome: Option<Status>) -> Self {
+    /// Whether the message [`message`](Self::message) returned last came compressed on the wire
+    /// (its prefix's compressed flag); `false` before the first message.
+    pub fn last_message_compressed(&self) -> bool {
+        self.last_compressed
+    }
+
+    /// On the client, cancels the call: the server is told with `RST_STREAM(CANCEL)` (for a call
+    /// whose requests are closed, as a server-streaming call's are; a streaming call cancels
+    /// through its [`ClientStream`](crate::ClientStream) or [`BidiStream`](crate::BidiStream)),
+    /// and reads fail with `CANCELLED` from now on. Dropping the stream cancels it too.
+    pub fn cancel(&mut self) {
+        if self.ended.is_none() {
+            self.end(Some(Status::cancelled(
+                "the call was cancelled by the client",
+            )));
+        }
+    }
+
+    /// Waits until the peer has ended the stream, without taking any message: `None` when it
+    /// ended cleanly (or this side ended it), else the status it ended with.
+    pub(crate) async fn outcome(&mut self) -> Option<Status> {
+        if let Some(outcome) = &self.ended {
+            return outcome.clone();
+        }
+        std::future::poll_fn(|cx| {
+            let mut shared = lock(&self.shared);
+            match &shared.end {
+                Some(outcome) => Poll::Ready(outcome.clone()),
+                None => {
+                    shared.reader = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// A stream that already ended: `None` cleanly, or with a status (a Trailers-Only response),
+    /// and the trailers it ended with.
+    pub(crate) fn ended(codec: Codec, outcome: Option<Status>, trailers: MetadataMap) -> Self {
         Streaming {
             shared: Arc::new(Mutex::new(Shared {
                 decoder: FrameDecoder::new(0),
@@ -137,9 +178,15 @@ impl<T: Message> Streaming<T> {
             ended: Some(outcome),
             deadline: None,
             headers: MetadataMap::new(),
-            trailers: None,
+            trailers: Some(trailers),
+            last_compressed: false,
             message: PhantomData,
         }
+    }
+
+    /// When reads fail with `DEADLINE_EXCEEDED`, if ever.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline.as_ref().map(|sleep| sleep.deadline())
     }
 
     /// Fails reads with `DEADLINE_EXCEEDED` once `deadline` passes.
@@ -168,14 +215,15 @@ impl<T: Message> Streaming<T> {
             }
         }
         let mut shared = lock(&self.shared);
-        match shared.decoder.next_message_with_len() {
-            Ok(Some((bytes, len))) => {
+        match shared.decoder.next_message() {
+            Ok(Some(received)) => {
                 drop(shared);
                 // Only now may the peer send these bytes again.
                 if let Some(flow) = &mut self.flow {
-                    let _ = flow.release_capacity(len);
+                    let _ = flow.release_capacity(received.wire_len);
                 }
-                Poll::Ready(self.decode(bytes))
+                self.last_compressed = received.compressed;
+                Poll::Ready(self.decode(received.message))
             }
             Ok(None) => match shared.end.clone() {
                 None => {
@@ -189,11 +237,12 @@ impl<T: Message> Streaming<T> {
                     self.trailers = trailers;
                     // A failed call's status carries the headers and trailers, as unary ones do.
                     let outcome = outcome.map(|mut status| {
-                        let mut metadata = self.headers.clone();
-                        metadata.extend(self.trailers.as_ref().unwrap_or(&MetadataMap::new()));
-                        metadata.extend(status.metadata());
-                        *status.metadata_mut() = metadata;
-                        status
+                        if let Some(trailers) = &self.trailers {
+                            let mut metadata = trailers.clone();
+                            metadata.extend(status.metadata());
+                            *status.metadata_mut() = metadata;
+                        }
+                        status.with_headers(self.headers.clone())
                     });
                     let outcome = match outcome {
                         None if partial => Some(Status::internal("stream ended inside a message")),
@@ -219,7 +268,9 @@ impl<T: Message> Streaming<T> {
     /// Ends the stream; returns the status for the caller to report.
     fn end(&mut self, outcome: Option<Status>) -> Status {
         self.ended = Some(outcome.clone());
-        // Stop reading: dropping the body resets the stream if it is still open.
+        // Stop reading: dropping the body, and the flow control that refers to it too, resets
+        // the stream if it is still open.
+        self.flow = None;
         if let Some(drain) = self.drain.take() {
             drain.abort();
         }

@@ -188,7 +188,7 @@ fn server(service: &Service) -> TokenStream {
                 &self,
                 method: &str,
                 call: #krate::__private::ServerCall,
-            ) -> ::core::result::Result<(), #krate::__private::ServerCall> {
+            ) -> ::core::result::Result<#krate::__private::CallHandle, #krate::__private::ServerCall> {
                 match method {
                     #(#arms)*
                     _ => ::core::result::Result::Err(call),
@@ -244,7 +244,7 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
             #krate::__private::spawn_call(#krate::__private::#driver::<#method_type, #(#placeholders),*>(
                 call,
                 move |request: #param, #context_param| async move { #handle.await },
-            ));
+            ))
         },
         // A response stream may borrow `&self`, so it must not outlive the Arc: the block
         // around the driver owns it, and the handler borrows it.
@@ -255,15 +255,14 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
                     |request: #param, #context_param| #handle,
                 )
                 .await
-            });
+            })
         },
     };
     quote! {
         #(#cfgs)*
         #name => {
             let inner = ::core::clone::Clone::clone(&self.inner);
-            #spawn
-            ::core::result::Result::Ok(())
+            ::core::result::Result::Ok(#spawn)
         }
     }
 }

@@ -233,8 +233,10 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             // it shared, which costs every call an allocation.
             let payload = self.encode_request()?;
             let (mut body, response) = self.open(deadline).await?;
-            body.send_data(payload, true)
-                .map_err(|error| status_from_h2(&error))?;
+            // A server may answer and reset the stream before the body is sent (grpc-go does
+            // for an unknown method): then the send fails, and the answer is what counts (RFC
+            // 9113 §8.1). If there is no answer, the response's error says why.
+            let _ = body.send_data(payload, true);
             match response.await {
                 Err(error)
                     if error.reason() == Some(h2::Reason::REFUSED_STREAM)
@@ -258,13 +260,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     }
 
     fn sink(&self, body: SendStream<Bytes>, deadline: Option<Instant>) -> RequestSink<Req> {
-        RequestSink {
-            body,
-            encoding: self.encoding(),
-            deadline,
-            closed: false,
-            request: PhantomData,
-        }
+        RequestSink::new(body, self.encoding(), deadline)
     }
 
     fn responses(&self, response: ResponseFuture, deadline: Option<Instant>) -> Responses<Resp> {
@@ -309,12 +305,12 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
                     compression,
                 } => {
                     let max = self.channel.max_receive_message_size();
-                    let (message, headers, trailers) =
-                        read_single_response(body, compression, headers, max).await?;
+                    let read = read_single_response(body, compression, headers, max).await?;
                     Ok(Response {
-                        message: self.codec.decode(message)?,
-                        headers,
-                        trailers,
+                        message: self.codec.decode(read.message)?,
+                        headers: read.headers,
+                        trailers: read.trailers,
+                        compressed: read.compressed,
                     })
                 }
                 Head::Ended(status) if status.code() == Code::Ok => {
@@ -347,8 +343,16 @@ impl<Req: Message> IntoFuture for OnewayCall<Req> {
             let deadline = self.deadline();
             let payload = self.encode_request()?;
             let (mut body, response) = within(deadline, self.open(deadline)).await?;
-            body.send_data(payload, true)
-                .map_err(|error| status_from_h2(&error))?;
+            if let Err(error) = body.send_data(payload, true) {
+                // The server ended the call before the request went out: its answer says how.
+                let answered = within(deadline, async {
+                    match Head::read(response.await.map_err(|_| status_from_h2(&error))?)? {
+                        Head::Ended(status) if status.code() != Code::Ok => Err(status),
+                        _ => Ok(()),
+                    }
+                });
+                return answered.await;
+            }
             tokio::spawn(async move {
                 let _keep_open_until_answered = body;
                 if let Ok(response) = response.await {

@@ -22,6 +22,8 @@ pub struct Response<T> {
     pub headers: MetadataMap,
     /// The server's custom trailers.
     pub trailers: MetadataMap,
+    /// Whether the response message came compressed on the wire.
+    pub compressed: bool,
 }
 
 /// The response headers, read: a body to come, or a Trailers-Only status.
@@ -90,13 +92,25 @@ impl Head {
             } => Streaming::new(body, codec, max_message_size, true)
                 .with_compression(compression)
                 .with_headers(headers),
+            // Trailers-Only: its one header block holds the trailers.
             Head::Ended(status) => {
-                let headers = status.metadata().clone();
-                Streaming::ended(codec, (status.code() != Code::Ok).then_some(status))
-                    .with_headers(headers)
+                let trailers = status.metadata().clone();
+                Streaming::ended(
+                    codec,
+                    (status.code() != Code::Ok).then_some(status),
+                    trailers,
+                )
             }
         }
     }
+}
+
+/// A unary response as read: the message (not decoded yet) and what came with it.
+pub(super) struct SingleResponse {
+    pub(super) message: Bytes,
+    pub(super) headers: MetadataMap,
+    pub(super) trailers: MetadataMap,
+    pub(super) compressed: bool,
 }
 
 /// Reads the body of a unary response: one message, then the status in the trailers.
@@ -105,9 +119,9 @@ impl Head {
 pub(super) async fn read_single_response(
     mut body: RecvStream,
     compression: Option<Compression>,
-    mut headers: MetadataMap,
+    headers: MetadataMap,
     max_size: usize,
-) -> Result<(Bytes, MetadataMap, MetadataMap), Status> {
+) -> Result<SingleResponse, Status> {
     let read = read_single(&mut body, max_size, compression, |error| {
         status_from_h2(&error)
     })
@@ -123,8 +137,7 @@ pub(super) async fn read_single_response(
         .map_err(|error| status_from_h2(&error))?;
     let (outcome, trailers) = end_of_call(trailers.as_ref());
     if let Err(status) = outcome {
-        headers.extend(&trailers);
-        return Err(status.with_metadata(headers));
+        return Err(status.with_metadata(trailers).with_headers(headers));
     }
     if read.truncated {
         return Err(Status::internal("response stream ended inside a message"));
@@ -132,7 +145,12 @@ pub(super) async fn read_single_response(
     let message = read
         .message
         .ok_or_else(|| Status::internal("server sent no response message"))?;
-    Ok((message, headers, trailers))
+    Ok(SingleResponse {
+        message,
+        headers,
+        trailers,
+        compressed: read.compressed,
+    })
 }
 
 /// How the trailers ended the call, and their custom metadata. An `OK` status is `Ok(())`,

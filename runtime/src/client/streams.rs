@@ -9,30 +9,67 @@ use h2::SendStream;
 use tokio::time::Instant;
 
 use super::call::within;
-use super::response::{status_from_h2, Head};
+use super::response::{status_from_h2, Head, Response};
+use crate::compression::Compression;
 use crate::flow::send_flow_controlled;
 use crate::frame::Encoding;
 use crate::metadata::MetadataMap;
-use crate::{Codec, Message, Status, Streaming};
+use crate::{Code, Codec, Message, Status, Streaming};
 
 /// Sends the request messages of a client-streaming or bidirectional call.
 pub struct RequestSink<Req> {
-    pub(super) body: SendStream<Bytes>,
-    pub(super) encoding: Encoding,
-    pub(super) deadline: Option<Instant>,
-    pub(super) closed: bool,
-    pub(super) request: PhantomData<fn(Req)>,
+    body: SendStream<Bytes>,
+    encoding: Encoding,
+    /// The call's compression, which [`set_message_compression`](Self::set_message_compression)
+    /// switches on and off per message.
+    compression: Option<Compression>,
+    deadline: Option<Instant>,
+    closed: bool,
+    cancelled: bool,
+    request: PhantomData<fn(Req)>,
 }
 
 impl<Req: Message> RequestSink<Req> {
+    pub(super) fn new(
+        body: SendStream<Bytes>,
+        encoding: Encoding,
+        deadline: Option<Instant>,
+    ) -> Self {
+        RequestSink {
+            body,
+            compression: encoding.compression,
+            encoding,
+            deadline,
+            closed: false,
+            cancelled: false,
+            request: PhantomData,
+        }
+    }
+
     /// Sends one request, waiting while the server's flow-control window is full.
     ///
-    /// Fails when the call has ended; the response side then tells the server's status.
+    /// Fails when the call has ended. On a [`ClientStream`] or [`BidiStream`], once the server
+    /// has ended the call, `send` gives the server's status if it failed the call, and `Ok` if
+    /// it succeeded without reading on (the request is dropped; the responses tell the rest).
+    /// On a split-off sink, the responses side tells the server's status.
     pub async fn send(&mut self, request: Req) -> Result<(), Status> {
+        let message = self.encode(&request)?;
+        self.send_encoded(message).await
+    }
+
+    /// Frames `request`, or says why it cannot be sent: failures of this side's own making.
+    fn encode(&self, request: &Req) -> Result<Bytes, Status> {
+        if self.cancelled {
+            return Err(cancelled());
+        }
         if self.closed {
             return Err(Status::failed_precondition("requests were already closed"));
         }
-        let message = self.encoding.encode(&request)?;
+        self.encoding.encode(request)
+    }
+
+    /// Sends a framed request; fails when the stream has ended or the deadline passes.
+    async fn send_encoded(&mut self, message: Bytes) -> Result<(), Status> {
         within(self.deadline, async {
             send_flow_controlled(&mut self.body, message)
                 .await
@@ -41,22 +78,42 @@ impl<Req: Message> RequestSink<Req> {
         .await
     }
 
-    /// Tells the server no more requests follow (HTTP/2 END_STREAM). Closing twice is harmless.
+    /// Whether the requests sent from now on are compressed, when the call compresses (see
+    /// [`Call::compression`](crate::Call::compression)); the default is yes.
+    pub fn set_message_compression(&mut self, enabled: bool) {
+        self.encoding.compression = self.compression.filter(|_| enabled);
+    }
+
+    /// Tells the server no more requests follow (HTTP/2 END_STREAM). Closing twice, or after
+    /// the server ended the call, is harmless.
     pub fn close(&mut self) -> Result<(), Status> {
         if !self.closed {
             self.closed = true;
-            self.body
-                .send_data(Bytes::new(), true)
-                .map_err(|error| status_from_h2(&error))?;
+            // Fails only when the stream has ended already: the responses say how.
+            let _ = self.body.send_data(Bytes::new(), true);
         }
         Ok(())
     }
+
+    /// Cancels the call: the server is told with `RST_STREAM(CANCEL)`, and sends and reads fail
+    /// with `CANCELLED` from now on.
+    pub fn cancel(&mut self) {
+        if !self.cancelled {
+            self.cancelled = true;
+            self.body.send_reset(h2::Reason::CANCEL);
+        }
+    }
+}
+
+fn cancelled() -> Status {
+    Status::cancelled("the call was cancelled by the client")
 }
 
 impl<Req> std::fmt::Debug for RequestSink<Req> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestSink")
             .field("closed", &self.closed)
+            .field("cancelled", &self.cancelled)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +126,9 @@ pub struct Responses<Resp> {
     state: ResponsesState<Resp>,
 }
 
+// `Open` is where a call spends its life, and the state is not moved once the call is open:
+// boxing it would cost each streaming call an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 enum ResponsesState<Resp> {
     Waiting {
         response: ResponseFuture,
@@ -113,9 +173,53 @@ impl<Resp: Message> Responses<Resp> {
         }
     }
 
+    /// Whether the response [`message`](Self::message) returned last came compressed.
+    pub fn last_message_compressed(&self) -> bool {
+        match &self.state {
+            ResponsesState::Open(streaming) => streaming.last_message_compressed(),
+            _ => false,
+        }
+    }
+
+    /// Stops reading: the call is cancelled (`RST_STREAM(CANCEL)` once the requests are done
+    /// too), and reads fail with `CANCELLED` from now on.
+    pub fn cancel(&mut self) {
+        match &mut self.state {
+            ResponsesState::Open(streaming) => streaming.cancel(),
+            state => *state = ResponsesState::Failed(cancelled()),
+        }
+    }
+
     /// The next response; `Ok(None)` once the server has finished, `Err` with its status if the
     /// call failed.
     pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
+        self.open().await;
+        match &mut self.state {
+            ResponsesState::Open(streaming) => streaming.message().await,
+            ResponsesState::Failed(status) => Err(status.clone()),
+            ResponsesState::Waiting { .. } => unreachable!("opened just above"),
+        }
+    }
+
+    /// After a send failed, how the server ended the call: `Ok` when it succeeded (without
+    /// reading every request), else its status. The messages it sent stay to be read.
+    async fn outcome_after_failed_send(&mut self) -> Result<(), Status> {
+        self.open().await;
+        match &mut self.state {
+            ResponsesState::Open(streaming) => {
+                let deadline = streaming.deadline();
+                match within(deadline, async { Ok(streaming.outcome().await) }).await? {
+                    None => Ok(()),
+                    Some(status) => Err(status),
+                }
+            }
+            ResponsesState::Failed(status) => Err(status.clone()),
+            ResponsesState::Waiting { .. } => unreachable!("opened just above"),
+        }
+    }
+
+    /// Reads the response headers, if not yet done.
+    async fn open(&mut self) {
         if matches!(self.state, ResponsesState::Waiting { .. }) {
             let placeholder = ResponsesState::Failed(Status::internal("response headers lost"));
             let ResponsesState::Waiting {
@@ -138,11 +242,6 @@ impl<Resp: Message> Responses<Resp> {
                 ),
                 Err(status) => ResponsesState::Failed(status),
             };
-        }
-        match &mut self.state {
-            ResponsesState::Open(streaming) => streaming.message().await,
-            ResponsesState::Failed(status) => Err(status.clone()),
-            ResponsesState::Waiting { .. } => unreachable!("opened just above"),
         }
     }
 }
@@ -171,26 +270,67 @@ pub struct ClientStream<Req, Resp> {
 impl<Req: Message, Resp: Message> ClientStream<Req, Resp> {
     /// Sends one request, waiting while the server's flow-control window is full.
     ///
-    /// Fails when the server has ended the call; [`finish`](Self::finish) then tells its status.
+    /// Once the server has ended the call, this gives its status if it failed the call, and
+    /// `Ok` if it succeeded without reading on; [`finish`](Self::finish) gives its response.
     pub async fn send(&mut self, request: Req) -> Result<(), Status> {
-        self.requests.send(request).await
+        send_or_outcome(&mut self.requests, &mut self.responses, request).await
+    }
+
+    /// Whether the requests sent from now on are compressed, when the call compresses; see
+    /// [`RequestSink::set_message_compression`].
+    pub fn set_message_compression(&mut self, enabled: bool) {
+        self.requests.set_message_compression(enabled);
+    }
+
+    /// Cancels the call (`RST_STREAM(CANCEL)`): sends and [`finish`](Self::finish) fail with
+    /// `CANCELLED` from now on. Dropping the stream cancels it too.
+    pub fn cancel(&mut self) {
+        self.requests.cancel();
+        self.responses.cancel();
     }
 
     /// Closes the request stream and waits for the response.
-    pub async fn finish(mut self) -> Result<Resp, Status> {
+    pub async fn finish(self) -> Result<Resp, Status> {
+        Ok(self.finish_into_response().await?.message)
+    }
+
+    /// Closes the request stream and waits for the response, with the server's response
+    /// headers and trailers (as [`UnaryCall::into_response`](crate::Call::into_response)).
+    pub async fn finish_into_response(mut self) -> Result<Response<Resp>, Status> {
         // A server that already answered may have closed its side: its answer is what counts.
         let _ = self.requests.close();
-        let response = self
+        let message = self
             .responses
             .message()
             .await?
             .ok_or_else(|| Status::internal("server sent no response message"))?;
-        match self.responses.message().await? {
-            None => Ok(response),
-            Some(_) => Err(Status::internal(
+        let compressed = self.responses.last_message_compressed();
+        if self.responses.message().await?.is_some() {
+            return Err(Status::internal(
                 "server sent more than one response message",
-            )),
+            ));
         }
+        Ok(Response {
+            message,
+            headers: self.responses.headers().cloned().unwrap_or_default(),
+            trailers: self.responses.trailers().cloned().unwrap_or_default(),
+            compressed,
+        })
+    }
+}
+
+/// Sends `request`; when that fails because the server ended the call, its outcome instead.
+async fn send_or_outcome<Req: Message, Resp: Message>(
+    requests: &mut RequestSink<Req>,
+    responses: &mut Responses<Resp>,
+    request: Req,
+) -> Result<(), Status> {
+    // Failures of this side's own making (and the deadline) stand as they are.
+    let message = requests.encode(&request)?;
+    match requests.send_encoded(message).await {
+        Ok(()) => Ok(()),
+        Err(status) if status.code() == Code::DeadlineExceeded => Err(status),
+        Err(_) => responses.outcome_after_failed_send().await,
     }
 }
 
@@ -207,8 +347,39 @@ pub struct BidiStream<Req, Resp> {
 
 impl<Req: Message, Resp: Message> BidiStream<Req, Resp> {
     /// Sends one request, waiting while the server's flow-control window is full.
+    ///
+    /// Once the server has ended the call, this gives its status if it failed the call, and
+    /// `Ok` if it succeeded without reading on; [`message`](Self::message) reads what it sent.
     pub async fn send(&mut self, request: Req) -> Result<(), Status> {
-        self.requests.send(request).await
+        send_or_outcome(&mut self.requests, &mut self.responses, request).await
+    }
+
+    /// Whether the requests sent from now on are compressed, when the call compresses; see
+    /// [`RequestSink::set_message_compression`].
+    pub fn set_message_compression(&mut self, enabled: bool) {
+        self.requests.set_message_compression(enabled);
+    }
+
+    /// Cancels the call (`RST_STREAM(CANCEL)`): sends and reads fail with `CANCELLED` from
+    /// now on. Dropping the stream cancels it too.
+    pub fn cancel(&mut self) {
+        self.requests.cancel();
+        self.responses.cancel();
+    }
+
+    /// The server's response headers, once the first [`message`](Self::message) read them.
+    pub fn headers(&self) -> Option<&MetadataMap> {
+        self.responses.headers()
+    }
+
+    /// The server's trailers, once the stream has ended.
+    pub fn trailers(&self) -> Option<&MetadataMap> {
+        self.responses.trailers()
+    }
+
+    /// Whether the response [`message`](Self::message) returned last came compressed.
+    pub fn last_message_compressed(&self) -> bool {
+        self.responses.last_message_compressed()
     }
 
     /// Tells the server no more requests follow.

@@ -53,6 +53,9 @@ pub(super) struct CallInfo {
     pub(super) metadata: Option<Box<MetadataMap>>,
     pub(super) deadline: Option<Instant>,
     pub(super) peer: SocketAddr,
+    /// The client's `grpc-accept-encoding`, for a handler that chooses the response's
+    /// compression itself.
+    pub(super) accept_encoding: Option<HeaderValue>,
 }
 
 /// What a handler takes beside its request: a [`Context`], or `()` when it declares none, so
@@ -60,15 +63,24 @@ pub(super) struct CallInfo {
 pub trait HandlerContext: Send + Sized {
     /// Makes the value, calling `context` only when a [`Context`] is wanted.
     fn make(context: impl FnOnce() -> Context) -> Self;
+
+    /// Tells the context whether the one request message came compressed.
+    fn request_read(&self, compressed: bool);
 }
 
 impl HandlerContext for () {
     fn make(_: impl FnOnce() -> Context) {}
+
+    fn request_read(&self, _: bool) {}
 }
 
 impl HandlerContext for Context {
     fn make(context: impl FnOnce() -> Context) -> Context {
         context()
+    }
+
+    fn request_read(&self, compressed: bool) {
+        self.set_request_compressed(compressed);
     }
 }
 
@@ -90,6 +102,7 @@ impl ServerCall {
             context: None,
             request_compression: self.request_compression,
             response_compression: self.response_compression,
+            done: false,
         };
         let deadline = Deadline {
             at: deadline,
@@ -119,9 +132,10 @@ where
         let wire = responder.wire();
         let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async {
-            let request: M::Request = wire.single_request(wire.read_single(&mut body).await)?;
-            let response = handled(run_handler(at, handler(request, context)).await)?;
-            wire.encoding().encode(&response)
+            let read = wire.read_single(&mut body).await?;
+            context.request_read(read.compressed);
+            let request: M::Request = wire.single_request(read)?;
+            handled(run_handler(at, handler(request, context)).await)
         };
         let outcome = watch(&mut responder, &mut deadline, work).await;
         responder.answer_single(outcome);
@@ -145,7 +159,9 @@ where
         let wire = responder.wire();
         let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async {
-            let request: M::Request = wire.single_request(wire.read_single(&mut body).await)?;
+            let read = wire.read_single(&mut body).await?;
+            context.request_read(read.compressed);
+            let request: M::Request = wire.single_request(read)?;
             handled(run_handler(at, handler(request, context)).await)
         };
         let outcome = watch(&mut responder, &mut deadline, work).await;
@@ -168,13 +184,9 @@ where
 {
     let (body, mut responder, mut deadline) = call.start();
     async move {
-        let wire = responder.wire();
-        let requests = wire.stream(body);
+        let requests = responder.wire().stream(body);
         let (context, at) = (C::make(|| responder.context()), deadline.at);
-        let work = async {
-            let response = handled(run_handler(at, handler(requests, context)).await)?;
-            wire.encoding().encode(&response)
-        };
+        let work = async { handled(run_handler(at, handler(requests, context)).await) };
         let outcome = watch(&mut responder, &mut deadline, work).await;
         responder.answer_single(outcome);
     }
@@ -325,27 +337,16 @@ fn handled<T>(outcome: Result<Result<T, Status>, Panic>) -> Result<T, Status> {
 /// What a panic left behind.
 type Panic = Box<dyn Any + Send>;
 
-/// How a call's messages are read and written: one small copyable value, so that a call's
+/// How a call's requests are read: one small copyable value, so that a call's
 /// future holds it once.
 #[derive(Clone, Copy)]
 struct Wire {
     codec: Codec,
     request_compression: Option<Compression>,
-    response_compression: Option<Compression>,
     max_receive: usize,
-    max_send: usize,
 }
 
 impl Wire {
-    /// How response messages are encoded.
-    fn encoding(&self) -> Encoding {
-        Encoding {
-            codec: self.codec,
-            compression: self.response_compression,
-            max_size: self.max_send,
-        }
-    }
-
     /// The requests of a client-streaming or bidirectional call.
     fn stream<Req: Message>(&self, body: RecvStream) -> Streaming<Req> {
         Streaming::new(body, self.codec, self.max_receive, false)
@@ -364,11 +365,7 @@ impl Wire {
     }
 
     /// The one request message [`Wire::read_single`] read, decoded.
-    fn single_request<Req: Message>(
-        &self,
-        read: Result<SingleRead, Status>,
-    ) -> Result<Req, Status> {
-        let read = read?;
+    fn single_request<Req: Message>(&self, read: SingleRead) -> Result<Req, Status> {
         if read.more_than_one {
             return Err(Status::internal(
                 "a method that takes one request message received more than one",
@@ -434,7 +431,21 @@ struct Responder {
     /// The handler's context, if it takes one: its response headers and trailers.
     context: Option<Context>,
     request_compression: Option<Compression>,
+    /// What responses are compressed with unless the handler chooses otherwise.
     response_compression: Option<Compression>,
+    /// Set once the call is answered, or nobody is left to answer.
+    done: bool,
+}
+
+impl Drop for Responder {
+    /// A call dropped unanswered had its task aborted: the server's drain timeout ran out, or
+    /// the runtime is shutting down. The client still gets a status, not a stream that stops.
+    fn drop(&mut self) {
+        if !self.done {
+            let status = Status::unavailable("the server shut down before the call finished");
+            self.send_end(Some(&status));
+        }
+    }
 }
 
 /// The peer reset or closed the stream; there is no one left to answer.
@@ -451,24 +462,55 @@ impl Responder {
         reason_or_error.map(drop)
     }
 
+    /// The call's response compression, fixed from now on: messages are about to be encoded.
+    fn fix_compression(&mut self) -> Option<Compression> {
+        if let Some(context) = &self.context {
+            context.fix_send_compression();
+        }
+        self.compression()
+    }
+
     /// The handler's context, made on first use.
     fn context(&mut self) -> Context {
         let info = &mut self.info;
         let context = self.context.get_or_insert_with(|| {
             let metadata = info.metadata.take().map(|metadata| *metadata);
-            Context::new(metadata.unwrap_or_default(), info.deadline, Some(info.peer))
+            Context::new(
+                metadata.unwrap_or_default(),
+                info.deadline,
+                Some(info.peer),
+                info.accept_encoding.take(),
+            )
         });
         context.clone()
     }
 
-    /// How the call's messages are read and written.
+    /// How the call's requests are read.
     fn wire(&self) -> Wire {
         Wire {
             codec: self.codec,
             request_compression: self.request_compression,
-            response_compression: self.response_compression,
             max_receive: self.config.max_receive_message_size,
-            max_send: self.config.max_send_message_size,
+        }
+    }
+
+    /// What the call's responses are compressed with: the handler's choice, else the server's.
+    fn compression(&self) -> Option<Compression> {
+        let chosen = self.context.as_ref().and_then(Context::send_compression);
+        chosen.unwrap_or(self.response_compression)
+    }
+
+    /// How the next response message is encoded, given the call's `compression` and the
+    /// handler's choice for the messages it sends now.
+    fn encoding(&self, compression: Option<Compression>) -> Encoding {
+        let per_message = self
+            .context
+            .as_ref()
+            .is_none_or(Context::message_compression);
+        Encoding {
+            codec: self.codec,
+            compression: compression.filter(|_| per_message),
+            max_size: self.config.max_send_message_size,
         }
     }
 
@@ -479,7 +521,7 @@ impl Responder {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static(self.codec.content_type()),
         );
-        if let Some(compression) = self.response_compression {
+        if let Some(compression) = self.compression() {
             response
                 .headers_mut()
                 .insert(GRPC_ENCODING, HeaderValue::from_static(compression.name()));
@@ -528,17 +570,30 @@ impl Responder {
     }
 
     /// Ends the call with `status`: in the trailers after messages, or Trailers-Only.
-    fn finish(self, status: &Status) {
-        self.end(Some(status));
+    fn finish(mut self, status: &Status) {
+        self.send_end(Some(status));
     }
 
     /// Ends the call with `OK`.
-    fn finish_ok(self) {
-        self.end(None);
+    fn finish_ok(mut self) {
+        self.send_end(None);
+    }
+
+    /// Nobody is left to answer: the client reset the stream or the connection is gone.
+    fn abandon(mut self) {
+        self.done = true;
     }
 
     /// Ends the call with `status`, `None` meaning `OK` (which needs no `Status` built).
-    fn end(mut self, status: Option<&Status>) {
+    fn send_end(&mut self, status: Option<&Status>) {
+        self.done = true;
+        let custom_headers = self.context.as_ref().is_some_and(Context::has_headers);
+        if self.stream.is_none() && custom_headers {
+            // Headers the handler set go in a HEADERS frame of their own, as grpc-go sends
+            // them: folded into a Trailers-Only response, clients would find them among the
+            // trailers.
+            let _ = self.started();
+        }
         if self.stream.is_some() {
             let mut trailers = HeaderMap::with_capacity(2);
             self.put_end(&mut trailers, status);
@@ -552,21 +607,25 @@ impl Responder {
         }
     }
 
-    /// Answers a call with one response message (already framed) or the status that replaced it.
-    fn answer_single(mut self, outcome: Outcome<Result<Bytes, Status>>) {
-        match outcome {
-            // The message is at most the send limit, so h2 may buffer it whole.
-            Outcome::Done(Ok(message)) => {
-                let sent = self
-                    .started()
-                    .and_then(|stream| stream.send_data(message, false).map_err(|_| Gone));
-                if sent.is_ok() {
-                    self.finish_ok();
-                }
-            }
-            Outcome::Done(Err(status)) => self.finish(&status),
-            Outcome::Expired => self.finish(&deadline_exceeded()),
-            Outcome::Abandoned => {}
+    /// Answers a call with one response message or the status that replaced it.
+    fn answer_single<Resp: Message>(mut self, outcome: Outcome<Result<Resp, Status>>) {
+        let response = match outcome {
+            Outcome::Done(Ok(response)) => response,
+            Outcome::Done(Err(status)) => return self.finish(&status),
+            Outcome::Expired => return self.finish(&deadline_exceeded()),
+            Outcome::Abandoned => return self.abandon(),
+        };
+        let message = match self.encoding(self.compression()).encode(&response) {
+            Ok(message) => message,
+            Err(status) => return self.finish(&status),
+        };
+        // The message is at most the send limit, so h2 may buffer it whole.
+        let sent = self
+            .started()
+            .and_then(|stream| stream.send_data(message, false).map_err(|_| Gone));
+        match sent {
+            Ok(()) => self.finish_ok(),
+            Err(Gone) => self.abandon(),
         }
     }
 
@@ -576,11 +635,12 @@ impl Responder {
             Outcome::Done(Ok(replies)) => return Some(replies),
             Outcome::Done(Err(status)) => status,
             Outcome::Expired => deadline_exceeded(),
-            Outcome::Abandoned => return None,
+            Outcome::Abandoned => {
+                self.done = true;
+                return None;
+            }
         };
-        let mut response = self.head();
-        self.put_end(response.headers_mut(), Some(&status));
-        let _ = self.respond.send_response(response, true);
+        self.send_end(Some(&status));
         None
     }
 
@@ -595,7 +655,8 @@ impl Responder {
         Replies: Stream<Item = Result<Resp, Status>>,
     {
         let mut replies = pin!(replies);
-        let encoding = self.wire().encoding();
+        // Chosen once, before the first message: the response headers announce it.
+        let mut compression = None;
         // The stream runs code of the handler's too: its client calls inherit the deadline.
         let at = deadline.at;
         let mut poll_next = move |cx: &mut std::task::Context<'_>| {
@@ -606,13 +667,15 @@ impl Responder {
             let first = match watch(&mut self, deadline, next).await {
                 Outcome::Done(next) => next,
                 Outcome::Expired => return self.finish(&deadline_exceeded()),
-                Outcome::Abandoned => return,
+                Outcome::Abandoned => return self.abandon(),
             };
+            let compression = *compression.get_or_insert_with(|| self.fix_compression());
             let mut batch = BytesMut::new();
             let mut next = first;
             let end = loop {
                 match next {
                     Ok(Some(Ok(reply))) => {
+                        let encoding = self.encoding(compression);
                         if let Err(status) = encoding.encode_into(&reply, &mut batch) {
                             break Some(status);
                         }
@@ -641,7 +704,7 @@ impl Responder {
                 match sent {
                     Ok(true) => {}
                     Ok(false) => return self.finish(&deadline_exceeded()),
-                    Err(Gone) => return,
+                    Err(Gone) => return self.abandon(),
                 }
             }
             if let Some(status) = end {

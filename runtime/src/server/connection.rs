@@ -12,7 +12,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{CallInfo, ServerCall, Shared};
+use super::service::CallHandle;
+use super::{CallInfo, Phase, ServerCall, Shared};
 use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::headers::{text, GrpcHeaders, GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS};
 use crate::metadata::MetadataMap;
@@ -24,7 +25,7 @@ pub(super) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<Phase>,
 ) {
     let config = &shared.config;
     let handshake = h2::server::Builder::new()
@@ -42,27 +43,73 @@ pub(super) async fn serve(
     else {
         return;
     };
-    let mut draining = *shutdown.borrow();
-    if draining {
+    let mut phase = *shutdown.borrow_and_update();
+    if phase != Phase::Serving {
         connection.graceful_shutdown();
     }
-    // Made once, not at every turn of the loop: a call arrives at every turn.
-    let mut shutdown_changed = std::pin::pin!(shutdown.changed());
+    let mut calls = RunningCalls::default();
+    // Made once, and again only when the phase changes: a call arrives at every turn.
+    let mut phase_changed = Box::pin(next_phase(shutdown));
     loop {
         tokio::select! {
             accepted = connection.accept() => match accepted {
                 // Routing is quick and never waits: it runs here, and only the call itself gets
                 // a task (see `spawn_call`).
-                Some(Ok((request, respond))) => route(&shared, peer, request, respond),
+                Some(Ok((request, respond))) => {
+                    if let Some(call) = route(&shared, peer, request, respond) {
+                        calls.track(call);
+                    }
+                }
                 // A protocol error or a closed socket ends the connection; h2 has already told
                 // the peer what it could.
                 Some(Err(_)) | None => break,
             },
-            // Also fires when the server is gone without a signal: stop taking calls either way.
-            _ = &mut shutdown_changed, if !draining => {
-                draining = true;
+            (next, shutdown) = &mut phase_changed, if phase != Phase::Halting => {
+                phase = next;
                 connection.graceful_shutdown();
+                if phase == Phase::Halting {
+                    // Each aborted call answers UNAVAILABLE as its task drops it; this loop goes
+                    // on to send those answers, and ends when h2 has closed every stream.
+                    calls.abort_all();
+                } else {
+                    phase_changed = Box::pin(next_phase(shutdown));
+                }
             }
+        }
+    }
+}
+
+/// The server's next phase, and the receiver to wait for the one after. A server gone without
+/// a signal counts as draining: stop taking calls either way.
+async fn next_phase(mut shutdown: watch::Receiver<Phase>) -> (Phase, watch::Receiver<Phase>) {
+    let phase = match shutdown.changed().await {
+        Ok(()) => *shutdown.borrow_and_update(),
+        Err(_) => {
+            // No further change can come: wait for nothing more.
+            std::future::pending::<()>().await;
+            Phase::Draining
+        }
+    };
+    (phase, shutdown)
+}
+
+/// The calls a connection started that may still run.
+#[derive(Default)]
+struct RunningCalls(Vec<tokio::task::JoinHandle<()>>);
+
+impl RunningCalls {
+    fn track(&mut self, call: CallHandle) {
+        // Finished calls are dropped whenever the list is full, so it stays about as long as
+        // the calls in flight and costs a push per call.
+        if self.0.len() == self.0.capacity() {
+            self.0.retain(|call| !call.is_finished());
+        }
+        self.0.push(call.0);
+    }
+
+    fn abort_all(&mut self) {
+        for call in self.0.drain(..) {
+            call.abort();
         }
     }
 }
@@ -73,22 +120,27 @@ fn route(
     peer: SocketAddr,
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
-) {
+) -> Option<CallHandle> {
     let (head, body) = request.into_parts();
     if head.method != Method::POST {
-        return reply_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
+        reply_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
+        return None;
     }
     let headers = GrpcHeaders::scan(&head.headers);
     let content_type = headers.content_type.and_then(text);
     let codec = content_type.and_then(|value| Codec::negotiate(value, &shared.config.codecs));
     let Some(codec) = codec else {
-        return reply_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        reply_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        return None;
     };
     let request_compression = match headers.encoding.and_then(text) {
         None | Some("identity") => None,
         Some(name) => match Compression::from_name(name) {
             Some(compression) => Some(compression),
-            None => return refuse_encoding(&mut respond, codec, name),
+            None => {
+                refuse_encoding(&mut respond, codec, name);
+                return None;
+            }
         },
     };
     // Answer compressed when the client compressed (as grpc-go does), or when this server is
@@ -119,35 +171,38 @@ fn route(
             metadata,
             deadline,
             peer,
+            accept_encoding: headers.accept_encoding.cloned(),
         },
         config: shared.config.clone(),
         request_compression,
         response_compression,
     };
-    if let Some(message) = malformed_timeout {
+    let refusal = if let Some(message) = malformed_timeout {
         // As grpc-go does: a malformed timeout is a broken client, not a missing deadline.
-        return call.fail(&Status::internal(message));
-    }
-    if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+        Status::internal(message)
+    } else if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
         // Expired on arrival: doing any work would be wasted, whatever the timer's resolution.
-        return call.fail(&Status::deadline_exceeded("Deadline Exceeded"));
-    }
-    let path = head.uri.path();
-    let Some((service_name, method)) = split_path(path) else {
-        return call.fail(&Status::unimplemented(format!(
-            "malformed method name: {path:?}"
-        )));
+        Status::deadline_exceeded("Deadline Exceeded")
+    } else {
+        let path = head.uri.path();
+        match split_path(path) {
+            None => Status::unimplemented(format!("malformed method name: {path:?}")),
+            Some((service_name, method)) => match shared.services.get(service_name) {
+                None => Status::unimplemented(format!("unknown service {service_name}")),
+                Some(service) => match service.call(method, call) {
+                    Ok(running) => return Some(running),
+                    Err(unknown) => {
+                        unknown.fail(&Status::unimplemented(format!(
+                            "unknown method {method} for service {service_name}"
+                        )));
+                        return None;
+                    }
+                },
+            },
+        }
     };
-    let Some(service) = shared.services.get(service_name) else {
-        return call.fail(&Status::unimplemented(format!(
-            "unknown service {service_name}"
-        )));
-    };
-    if let Err(call) = service.call(method, call) {
-        call.fail(&Status::unimplemented(format!(
-            "unknown method {method} for service {service_name}"
-        )));
-    }
+    call.fail(&refusal);
+    None
 }
 
 /// `/package.Service/Method` into the service's and the method's name.

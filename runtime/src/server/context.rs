@@ -1,12 +1,16 @@
 //! [`Context`]: what a handler may know and say about its call besides the messages.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use http::HeaderValue;
 use tokio::time::Instant;
 
+use crate::headers::text;
 use crate::metadata::{InvalidMetadata, MetadataMap};
+use crate::{Compression, Status};
 
 tokio::task_local! {
     /// The deadline of the call being handled, which client calls made while handling it
@@ -54,6 +58,12 @@ struct Inner {
     metadata: MetadataMap,
     deadline: Option<Instant>,
     peer: Option<SocketAddr>,
+    /// The client's `grpc-accept-encoding`.
+    accept_encoding: Option<HeaderValue>,
+    /// Whether the one request message came compressed.
+    request_compressed: AtomicBool,
+    /// Whether response messages sent from now on are compressed (when the call compresses).
+    message_compression: AtomicBool,
     response: Mutex<Response>,
 }
 
@@ -62,6 +72,10 @@ struct Response {
     headers: MetadataMap,
     trailers: MetadataMap,
     headers_sent: bool,
+    /// The handler's choice of response compression (`Some(None)`: none), if it made one.
+    send_compression: Option<Option<Compression>>,
+    /// Set once the first response message is encoded: the compression is fixed.
+    compression_fixed: bool,
 }
 
 impl Context {
@@ -69,12 +83,16 @@ impl Context {
         metadata: MetadataMap,
         deadline: Option<Instant>,
         peer: Option<SocketAddr>,
+        accept_encoding: Option<HeaderValue>,
     ) -> Context {
         Context {
             inner: Arc::new(Inner {
                 metadata,
                 deadline,
                 peer,
+                accept_encoding,
+                request_compressed: AtomicBool::new(false),
+                message_compression: AtomicBool::new(true),
                 response: Mutex::new(Response::default()),
             }),
         }
@@ -140,6 +158,87 @@ impl Context {
         value: impl AsRef<[u8]>,
     ) -> Result<(), InvalidMetadata> {
         self.response().trailers.insert_bin(key, value)
+    }
+
+    /// Whether the request message came compressed on the wire (its compressed flag), for a
+    /// method that takes one request. A request stream tells it per message:
+    /// [`Streaming::last_message_compressed`](crate::Streaming::last_message_compressed).
+    pub fn request_compressed(&self) -> bool {
+        self.inner.request_compressed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_request_compressed(&self, compressed: bool) {
+        self.inner
+            .request_compressed
+            .store(compressed, Ordering::Relaxed);
+    }
+
+    /// Compresses this call's responses with `compression` (`None`: not at all), instead of the
+    /// server's choice (the request's own compression, or
+    /// [`Server::send_compressed`](crate::Server::send_compressed)).
+    ///
+    /// Fails with `FAILED_PRECONDITION` when the client did not list the algorithm in its
+    /// `grpc-accept-encoding`, or once the first response message has been encoded, since the
+    /// response headers announce the compression.
+    ///
+    /// ```
+    /// # use protoless::{Compression, Context, Status};
+    /// fn compress_large_replies(ctx: &Context, size: usize) -> Result<(), Status> {
+    ///     if size > 64 * 1024 {
+    ///         ctx.set_send_compression(Some(Compression::Gzip))?;
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn set_send_compression(&self, compression: Option<Compression>) -> Result<(), Status> {
+        if let Some(compression) = compression {
+            let accept = self.inner.accept_encoding.as_ref().and_then(text);
+            if !accept.is_some_and(|accept| compression.accepted_by(accept)) {
+                return Err(Status::failed_precondition(format!(
+                    "the client does not accept {} compression (grpc-accept-encoding: {})",
+                    compression.name(),
+                    accept.unwrap_or("none")
+                )));
+            }
+        }
+        let mut response = self.response();
+        if response.compression_fixed {
+            return Err(Status::failed_precondition(
+                "the response compression cannot change once a response message was encoded",
+            ));
+        }
+        response.send_compression = Some(compression);
+        Ok(())
+    }
+
+    /// Whether the response messages sent from now on are compressed, when the call compresses
+    /// its responses at all (the default is yes). Turn it off for a message that would not
+    /// shrink, as grpcio's `disable_next_message_compression` does for one.
+    ///
+    /// On a response stream made with [`stream::generate`](crate::stream::generate), a message
+    /// is encoded when `send` hands it over: set this before sending the message it applies to.
+    pub fn set_message_compression(&self, enabled: bool) {
+        self.inner
+            .message_compression
+            .store(enabled, Ordering::Relaxed);
+    }
+
+    pub(crate) fn message_compression(&self) -> bool {
+        self.inner.message_compression.load(Ordering::Relaxed)
+    }
+
+    /// The handler's choice of response compression, if it made one.
+    pub(crate) fn send_compression(&self) -> Option<Option<Compression>> {
+        self.response().send_compression
+    }
+
+    pub(crate) fn fix_send_compression(&self) {
+        self.response().compression_fixed = true;
+    }
+
+    /// Whether the handler set response headers that are not sent yet.
+    pub(crate) fn has_headers(&self) -> bool {
+        !self.response().headers.is_empty()
     }
 
     /// The response headers to send now; later insertions fail.

@@ -20,7 +20,7 @@ pub use call::{
 };
 pub(crate) use context::inherited_deadline;
 pub use context::Context;
-pub use service::{request_schema, response_schema, spawn_call, Method, Service};
+pub use service::{request_schema, response_schema, spawn_call, CallHandle, Method, Service};
 
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 
@@ -159,7 +159,7 @@ impl Server {
     }
 
     /// How long a graceful shutdown waits for calls in flight to finish (default 30 s); calls
-    /// still running then are cancelled and their connections closed.
+    /// still running then are cancelled, answered `UNAVAILABLE`, and their connections closed.
     pub fn drain_timeout(mut self, timeout: Duration) -> Server {
         self.config.drain_timeout = timeout;
         self
@@ -199,7 +199,7 @@ impl Server {
             services: self.services,
             config: Arc::new(self.config),
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (shutdown_tx, shutdown_rx) = watch::channel(Phase::Serving);
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
         loop {
@@ -223,14 +223,38 @@ impl Server {
             }
         }
         drop(listener);
-        let _ = shutdown_tx.send(true);
-        let drained = async { while connections.join_next().await.is_some() {} };
-        if tokio::time::timeout(drain_timeout, drained).await.is_err() {
-            // Dropping a connection's task drops its calls' handlers: they are cancelled.
+        let _ = shutdown_tx.send(Phase::Draining);
+        if drain(&mut connections, drain_timeout).await {
+            return Ok(());
+        }
+        // Calls still running are cancelled; each answers UNAVAILABLE, and the connections
+        // get a moment to send those answers before they are dropped too.
+        let _ = shutdown_tx.send(Phase::Halting);
+        if !drain(&mut connections, HALT_GRACE).await {
             connections.shutdown().await;
         }
         Ok(())
     }
+}
+
+/// How long connections may take to send the answers of calls cancelled at the drain timeout.
+const HALT_GRACE: Duration = Duration::from_secs(1);
+
+/// Waits up to `timeout` for every connection to end; whether they all did.
+async fn drain(connections: &mut JoinSet<()>, timeout: Duration) -> bool {
+    let drained = async { while connections.join_next().await.is_some() {} };
+    tokio::time::timeout(timeout, drained).await.is_ok()
+}
+
+/// Where a server is in its life, as its connections see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Taking calls.
+    Serving,
+    /// Shutting down gracefully: no new calls (GOAWAY), calls in flight run to their end.
+    Draining,
+    /// The drain timeout ran out: calls still running are cancelled with `UNAVAILABLE`.
+    Halting,
 }
 
 impl std::fmt::Debug for Server {

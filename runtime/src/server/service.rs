@@ -20,17 +20,22 @@ pub trait Service: Send + Sync + 'static {
     // The call comes back only for an unknown method; boxing it would cost every call an
     // allocation.
     #[allow(clippy::result_large_err)]
-    fn call(&self, method: &str, call: ServerCall) -> Result<(), ServerCall>;
+    fn call(&self, method: &str, call: ServerCall) -> Result<CallHandle, ServerCall>;
 }
+
+/// A call running on its own task. Its connection keeps it, to cancel the call when a graceful
+/// shutdown's drain timeout runs out (the call then answers `UNAVAILABLE`).
+#[derive(Debug)]
+pub struct CallHandle(pub(super) tokio::task::JoinHandle<()>);
 
 /// Runs one call on a task of its own.
 ///
 /// The call's whole future goes into the task as it is, in one allocation: no box around it,
 /// and no routing future around that.
-pub fn spawn_call(call: impl Future<Output = ()> + Send + 'static) {
+pub fn spawn_call(call: impl Future<Output = ()> + Send + 'static) -> CallHandle {
     // A call's task ends with its stream: when the connection ends, h2 fails every open stream,
     // which wakes and cancels the handler.
-    drop(tokio::spawn(call));
+    CallHandle(tokio::spawn(call))
 }
 
 /// One RPC method, described by `#[service]` as a type so that its request and response types
