@@ -152,6 +152,11 @@ impl ServerProcess {
         format!("http://{}", self.addr)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("still running")
+    }
+
     /// Sends SIGTERM and returns whether the process exited successfully, and what it printed.
     pub async fn terminate(mut self) -> (bool, String) {
         let pid = self.child.id().expect("still running").to_string();
