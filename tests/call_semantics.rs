@@ -162,9 +162,16 @@ async fn metadata_travels_both_ways_also_when_the_call_fails() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Aborted);
-    // Trailers-Only: the handler's headers and trailers and the status's own metadata.
-    assert_eq!(status.metadata().get("seen-name"), Some("ada"));
+    // The headers the handler set came in a HEADERS frame of their own, before the failure;
+    // the trailers carry the handler's trailers and the status's own metadata.
+    assert_eq!(status.headers().get("seen-name"), Some("ada"));
+    assert_eq!(status.metadata().get("seen-name"), None);
     assert_eq!(status.metadata().get("trailer-name"), Some("ada"));
+    assert_eq!(status.metadata().get("why"), Some("asked to"));
+
+    // Without headers set, the failure stays one Trailers-Only block.
+    let status = h.client.reflect(ping("fail")).await.unwrap_err();
+    assert!(status.headers().is_empty(), "{:?}", status.headers());
     assert_eq!(status.metadata().get("why"), Some("asked to"));
     h.server.stop().await;
 }
@@ -212,6 +219,27 @@ async fn a_oneway_call_returns_once_sent_and_an_empty_one_waits() {
     h.server.stop().await;
 }
 
+/// A call still running when graceful shutdown's drain timeout runs out is answered
+/// `UNAVAILABLE`, and its handler is cancelled; the client is not left with a stream that stops.
+#[tokio::test]
+async fn calls_cut_at_the_drain_timeout_are_answered() {
+    let mut h = harness_with(|server| server.drain_timeout(Duration::from_millis(200))).await;
+    let waiting = tokio::spawn({
+        let client = h.client.clone();
+        async move { client.wait(ping("forever")).await }
+    });
+    assert!(matches!(
+        h.events.recv().await.unwrap(),
+        Event::Started { .. }
+    ));
+    let shutdown = h.server.begin_shutdown();
+    let status = waiting.await.unwrap().unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("shut down"), "{status:?}");
+    assert!(matches!(h.events.recv().await.unwrap(), Event::Dropped));
+    shutdown.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn gzip_is_negotiated_both_ways() {
     let h = harness_with(|server| server.send_compressed(Compression::Gzip)).await;
@@ -233,6 +261,16 @@ async fn gzip_is_negotiated_both_ways() {
         .await
         .unwrap();
     assert_eq!(reply, long);
+    // deflate (zlib), asked for per call, is answered in kind.
+    let response = h
+        .client
+        .echo(long.clone())
+        .compression(Compression::Deflate)
+        .into_response()
+        .await
+        .unwrap();
+    assert_eq!(response.message, long);
+    assert!(response.compressed);
     h.server.stop().await;
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use protoless::{stream, Code, Message, Server, Status, Stream, Streaming};
+use protoless::{stream, Code, Context, Message, Server, Status, Stream, Streaming};
 use support::greeter::{GreeterClient, HelloRequest};
 use support::TestServer;
 use tokio::sync::{mpsc, Semaphore};
@@ -55,6 +55,8 @@ trait Streams {
         &self,
         reqs: Streaming<Number>,
     ) -> Result<impl Stream<Item = Result<Number, Status>>, Status>;
+    /// Counts the numbers: header `started: yes` at once, trailer `counted: N` at the end.
+    async fn tally(&self, reqs: Streaming<Number>, ctx: Context) -> Result<Number, Status>;
 }
 
 struct StreamsService {
@@ -121,6 +123,16 @@ impl Streams for StreamsService {
     async fn gated_sum(&self, reqs: Streaming<Number>) -> Result<Number, Status> {
         let _open = self.gate.acquire().await.unwrap();
         self.sum(reqs).await
+    }
+
+    async fn tally(&self, mut reqs: Streaming<Number>, ctx: Context) -> Result<Number, Status> {
+        ctx.insert_header("started", "yes")?;
+        let mut count = 0;
+        while reqs.message().await?.is_some() {
+            count += 1;
+        }
+        ctx.insert_trailer("counted", &count.to_string())?;
+        Ok(number(count))
     }
 
     async fn echo_until(
@@ -421,5 +433,51 @@ async fn many_tiny_messages_wait_for_a_handler_that_is_not_reading() {
     }
     h.gate.add_permits(1);
     assert_eq!(sum.finish().await.unwrap().value, 20_000);
+    h.server.stop().await;
+}
+
+/// `cancel()` resets the stream (the handler is dropped) and the caller sees `CANCELLED`, in
+/// every streaming shape.
+#[tokio::test]
+async fn cancel_ends_a_call_on_both_sides() {
+    let mut h = harness().await;
+    let mut numbers = h.client.endless(number(0)).await.unwrap();
+    numbers.message().await.unwrap().unwrap();
+    numbers.cancel();
+    assert_eq!(numbers.message().await.unwrap_err().code(), Code::Cancelled);
+    assert_eq!(h.dropped.recv().await, Some("endless"));
+
+    let mut upload = h.client.sum().await.unwrap();
+    upload.send(number(1)).await.unwrap();
+    upload.cancel();
+    assert_eq!(
+        upload.send(number(2)).await.unwrap_err().code(),
+        Code::Cancelled
+    );
+    assert_eq!(upload.finish().await.unwrap_err().code(), Code::Cancelled);
+    assert_eq!(h.dropped.recv().await, Some("sum"));
+
+    let mut echo = h.client.echo_until().await.unwrap();
+    echo.send(number(7)).await.unwrap();
+    assert_eq!(echo.message().await.unwrap().unwrap().value, 7);
+    echo.cancel();
+    assert_eq!(echo.message().await.unwrap_err().code(), Code::Cancelled);
+    h.server.stop().await;
+}
+
+/// A client-streaming call finishes into its response with headers and trailers, as a unary
+/// call's `into_response` does.
+#[tokio::test]
+async fn streams_tell_response_headers_and_trailers() {
+    let h = harness().await;
+    let mut tally = h.client.tally().await.unwrap();
+    for value in 0..3 {
+        tally.send(number(value)).await.unwrap();
+    }
+    let response = tally.finish_into_response().await.unwrap();
+    assert_eq!(response.message.value, 3);
+    assert_eq!(response.headers.get("started"), Some("yes"));
+    assert_eq!(response.trailers.get("counted"), Some("3"));
+    assert!(!response.compressed);
     h.server.stop().await;
 }

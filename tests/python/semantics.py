@@ -1,5 +1,5 @@
-"""The Python half of tests/call_semantics.rs: metadata, deadlines, gzip and Empty answers with
-stock grpcio against the Rust test server.
+"""The Python half of tests/call_semantics.rs: metadata, deadlines, gzip, deflate and Empty answers
+with stock grpcio against the Rust test server.
 
     python semantics.py HOST:PORT EXPORT_DIR
 """
@@ -39,6 +39,12 @@ def main(target):
             assert trailers.get("why") == "asked to", trailers
             assert trailers.get("trailer-name") == "grace", trailers
             print("metadata on a failed call: ok")
+            # The headers the handler set arrive in a HEADERS frame of their own before the
+            # failure, not folded into a Trailers-Only response.
+            headers = dict(error.initial_metadata())
+            assert headers.get("seen-name") == "grace", headers
+            assert "seen-name" not in trailers, trailers
+            print("headers before a failure: ok")
         else:
             raise AssertionError("Reflect(fail) should fail")
 
@@ -55,6 +61,11 @@ def main(target):
                                           compression=grpc.Compression.Gzip)
         assert reply.text == text
         print("gzip: ok")
+
+        reply, call = stub.Echo.with_call(pb.Ping(text=text), timeout=10,
+                                          compression=grpc.Compression.Deflate)
+        assert reply.text == text
+        print("deflate: ok")
 
         stub.Note(pb.Ping(text="from python"), timeout=10)
         stub.Acknowledge(pb.Ping(text="from python too"), timeout=10)
