@@ -8,10 +8,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_protos(
-            &["../examples/proto/helloworld.proto", "proto/bench.proto"],
+            &[
+                "../examples/proto/helloworld.proto",
+                "../examples/proto/pi.proto",
+                "proto/bench.proto",
+            ],
             &["../examples/proto", "proto"],
         )?;
     println!("cargo:rerun-if-changed=proto");
     println!("cargo:rerun-if-changed=../examples/proto/helloworld.proto");
+    println!("cargo:rerun-if-changed=../examples/proto/pi.proto");
     Ok(())
 }

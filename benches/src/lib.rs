@@ -17,6 +17,9 @@ pub mod tonic_side {
     pub mod bench {
         tonic::include_proto!("bench");
     }
+    pub mod pi {
+        tonic::include_proto!("pi");
+    }
 }
 
 pub mod loads;
@@ -37,6 +40,33 @@ pub mod tonic_impl {
     use crate::tonic_side::helloworld::{HelloReply, HelloRequest};
 
     pub struct Greetings;
+
+    /// The pi calculator as a tonic user writes it: the sum on tokio's blocking pool, the
+    /// idiomatic way to keep CPU work off the async workers (it runs to its end whatever
+    /// happens to the call).
+    pub struct Calculator;
+
+    #[tonic::async_trait]
+    impl crate::tonic_side::pi::pi_calculator_server::PiCalculator for Calculator {
+        async fn calc(
+            &self,
+            request: Request<crate::tonic_side::pi::PiRequest>,
+        ) -> Result<Response<crate::tonic_side::pi::PiResponse>, Status> {
+            let n = request.into_inner().n;
+            let value = tokio::task::spawn_blocking(move || crate::approximate_pi(n))
+                .await
+                .map_err(|error| Status::internal(error.to_string()))?;
+            Ok(Response::new(crate::tonic_side::pi::PiResponse { value }))
+        }
+
+        type CalcStreamStream = Stream<crate::tonic_side::pi::PiStreamResponse>;
+        async fn calc_stream(
+            &self,
+            _: Request<Streaming<crate::tonic_side::pi::PiRequest>>,
+        ) -> Result<Response<Self::CalcStreamStream>, Status> {
+            Err(Status::unimplemented("not benchmarked"))
+        }
+    }
 
     type Stream<T> = Pin<Box<dyn futures_core::Stream<Item = Result<T, Status>> + Send>>;
 
@@ -148,9 +178,11 @@ pub mod tonic_impl {
 pub async fn tonic_server(listener: tokio::net::TcpListener) {
     use crate::tonic_side::bench::bench_server::BenchServer as TonicBench;
     use crate::tonic_side::helloworld::greeter_server::GreeterServer as TonicGreeter;
+    use crate::tonic_side::pi::pi_calculator_server::PiCalculatorServer as TonicPi;
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .add_service(TonicGreeter::new(tonic_impl::Greetings).max_decoding_message_size(64 << 20))
+        .add_service(TonicPi::new(tonic_impl::Calculator))
         .add_service(
             TonicBench::new(tonic_impl::BenchService)
                 .max_decoding_message_size(64 << 20)

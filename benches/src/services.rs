@@ -1,5 +1,8 @@
-//! The protoless side of every benchmark: the greeter of `examples/greeter.rs`, and the messages
-//! and service the other benchmarks use. `proto/bench.proto` is exported from here.
+//! The protoless side of every benchmark: the greeter of `examples/greeter.rs`, the pi
+//! calculator of `examples/pi.rs`, and the messages and service the other benchmarks use.
+//! `proto/bench.proto` is exported from here.
+
+#![allow(clippy::duplicate_mod)] // each example includes the shared command-line module itself
 
 use std::collections::HashMap;
 
@@ -12,6 +15,12 @@ use protoless::{stream, Message, Status, Stream, Streaming};
 #[path = "../../examples/greeter.rs"]
 mod greeter;
 pub use self::greeter::{GreeterClient, HelloReply, HelloRequest};
+
+/// The pi calculator users run (`cargo run --example pi`): what the CPU-bound benchmark calls.
+#[allow(dead_code, unreachable_pub)] // the example's command line, and items only it names
+#[path = "../../examples/pi.rs"]
+mod pi;
+pub use self::pi::{approximate_pi, PiCalculatorClient, PiRequest};
 
 /// A payload to echo, of any size.
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -123,4 +132,5 @@ pub fn protoless_server() -> protoless::Server {
     greeter::server()
         .max_receive_message_size(64 << 20)
         .add_service(BenchServer::new(BenchService))
+        .add_service(pi::PiCalculatorServer::new(pi::Calculator))
 }

@@ -417,6 +417,84 @@ async fn streaming(report: &mut Report) {
     );
 }
 
+/// Three `Calc(n = 2e9)` calls with a 300 ms deadline, on each server: how long small calls
+/// wait meanwhile (slowest of 20), and how much CPU the server still spends on the abandoned
+/// sums in the second that starts one second after their deadline.
+async fn cpu_bound(report: &mut Report) {
+    let servers = both_servers().await;
+    let mut slowest = [0.0; 2];
+    let mut burnt = [0.0; 2];
+    for (side, server) in servers.iter().enumerate() {
+        let (latency, cpu) = cpu_bound_run(server).await;
+        slowest[side] = latency.as_secs_f64() * 1000.0;
+        burnt[side] = cpu * 1000.0;
+    }
+    report.less_is_better(
+        "small Calc while 3 CPU-bound Calcs run: slowest (ms)",
+        slowest,
+        2,
+        "well under 100 ms",
+    );
+    // A server that stopped spends no measurable CPU (the clock counts 10 ms ticks): the ratio
+    // is taken against one tick, so it reads "at least".
+    let ratio = burnt[1] / burnt[0].max(10.0);
+    report.row(
+        "CPU on them 1 s after their deadline (ms per s)",
+        format!("{:.0}", burnt[0]),
+        format!("{:.0}", burnt[1]),
+        ratio,
+        "0: the sums stop",
+    );
+}
+
+async fn cpu_bound_run(server: &ServerProcess) -> (Duration, f64) {
+    use protoless_benches::{PiCalculatorClient, PiRequest};
+    let client = PiCalculatorClient::connect(&server.url).await.unwrap();
+    let deadline = Duration::from_millis(300);
+    let sent = Instant::now();
+    let big: Vec<_> = (0..3)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .calc(PiRequest { n: 2_000_000_000 })
+                    .timeout(deadline)
+                    .await
+            })
+        })
+        .collect();
+    let small = PiCalculatorClient::connect(&server.url).await.unwrap();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        small.calc(PiRequest { n: 10 }).await.expect("a small Calc");
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        sent.elapsed() < deadline,
+        "the small calls outlasted the big ones: the machine is too busy to measure this"
+    );
+    for call in big {
+        let outcome = call.await.unwrap();
+        assert!(outcome.is_err(), "a 2e9-term sum finished within 300 ms");
+    }
+    let pid = server.child.id().expect("running");
+    tokio::time::sleep_until((sent + deadline + Duration::from_secs(1)).into()).await;
+    let before = process_cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let burnt = process_cpu_seconds(pid) - before;
+    // Let the tonic server's sums run out before the next benchmark uses the core.
+    while server_is_busy(pid).await {}
+    (slowest, burnt)
+}
+
+/// Whether the server used CPU in the last 200 ms.
+async fn server_is_busy(pid: u32) -> bool {
+    let before = process_cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    process_cpu_seconds(pid) - before > 0.05
+}
+
 async fn large_messages(report: &mut Report) {
     let servers = both_servers().await;
     for (size, count, label) in [(1usize << 20, 200u64, "1 MiB"), (16 << 20, 20, "16 MiB")] {
@@ -729,10 +807,15 @@ fn write_report(report: &Report, elapsed: Duration) -> std::io::Result<()> {
     std::fs::write(root.join("BENCHMARKS.md"), text)
 }
 
-/// CPU time this process has used, user and system, in seconds (from `/proc/self/stat`, whose
-/// clock ticks are 1/100 s on Linux).
+/// CPU time this process has used, user and system, in seconds.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    process_cpu_seconds(std::process::id())
+}
+
+/// CPU time process `pid` has used, user and system, in seconds (from `/proc/PID/stat`, whose
+/// clock ticks are 1/100 s on Linux).
+fn process_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -791,7 +874,8 @@ fn main() {
         return runtime.block_on(load(&args[1..]));
     }
     let write = args.iter().any(|arg| arg == "--write");
-    // `--only codec` (or unary, client, streaming, large, memory) runs one group, for profiling.
+    // `--only codec` (or unary, client, streaming, large, cpu, memory) runs one group, for
+    // profiling.
     let only = args
         .iter()
         .position(|arg| arg == "--only")
@@ -824,6 +908,9 @@ fn main() {
         }
         if wanted("large") {
             large_messages(&mut report).await;
+        }
+        if wanted("cpu") {
+            cpu_bound(&mut report).await;
         }
         if wanted("codec") {
             codec(&mut report);
