@@ -23,7 +23,9 @@ def main(target):
     with grpc.insecure_channel(target) as channel:
         stub = pi_pb2_grpc.PiCalculatorStub(channel)
         for n in (1, 10, 1000):
-            reply = stub.Calc(pi_pb2.PiRequest(n=n), timeout=10)
+            # The server may still be starting (README step 6 starts it in the background):
+            # wait for it, within the deadline, rather than fail at once.
+            reply = stub.Calc(pi_pb2.PiRequest(n=n), timeout=10, wait_for_ready=True)
             assert math.isclose(reply.value, expected(n), rel_tol=1e-12), (n, reply.value)
             print(f"Calc(n={n}) = {reply.value:.10f}")
         for n in (0, -7):
