@@ -127,6 +127,15 @@ async fn a_send_after_the_answer_gets_the_servers_status() {
         chat.close_send().unwrap();
         let status = chat.message().await.unwrap_err();
         assert!(is_the_answer(&status), "message: {status:?}");
+
+        // Split, the sending half cannot read the answer: it says where the answer is, and
+        // the receiving half has it.
+        let (mut requests, mut responses) = client.chat().await.unwrap().split();
+        answered.recv().await.unwrap();
+        let status = requests.send(note()).await.unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        let status = responses.message().await.unwrap_err();
+        assert!(is_the_answer(&status), "split message: {status:?}");
     }
 }
 

@@ -14,7 +14,7 @@ use crate::compression::Compression;
 use crate::flow::send_flow_controlled;
 use crate::frame::Encoding;
 use crate::metadata::MetadataMap;
-use crate::{Code, Codec, Message, Status, Streaming};
+use crate::{Codec, Message, Status, Streaming};
 
 /// Sends the request messages of a client-streaming or bidirectional call.
 pub struct RequestSink<Req> {
@@ -51,10 +51,19 @@ impl<Req: Message> RequestSink<Req> {
     /// Fails when the call has ended. On a [`ClientStream`] or [`BidiStream`], once the server
     /// has ended the call, `send` gives the server's status if it failed the call, and `Ok` if
     /// it succeeded without reading on (the request is dropped; the responses tell the rest).
-    /// On a split-off sink, the responses side tells the server's status.
+    /// A split-off sink cannot read the answer: it fails with `FAILED_PRECONDITION`, and the
+    /// [`Responses`] half gives the server's status.
     pub async fn send(&mut self, request: Req) -> Result<(), Status> {
         let message = self.encode(&request)?;
-        self.send_encoded(message).await
+        self.send_encoded(message)
+            .await
+            .map_err(|error| match error {
+                SendError::Status(status) => status,
+                // This half cannot read the answer: say where it is rather than how h2 failed.
+                SendError::Ended => Status::failed_precondition(
+                    "the server has ended the call; its status comes with the responses",
+                ),
+            })
     }
 
     /// Frames `request`, or says why it cannot be sent: failures of this side's own making.
@@ -69,13 +78,19 @@ impl<Req: Message> RequestSink<Req> {
     }
 
     /// Sends a framed request; fails when the stream has ended or the deadline passes.
-    async fn send_encoded(&mut self, message: Bytes) -> Result<(), Status> {
-        within(self.deadline, async {
-            send_flow_controlled(&mut self.body, message)
-                .await
-                .map_err(|error| status_from_h2(&error))
+    async fn send_encoded(&mut self, message: Bytes) -> Result<(), SendError> {
+        let sent = within(self.deadline, async {
+            Ok(send_flow_controlled(&mut self.body, message).await)
         })
-        .await
+        .await;
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            // The connection itself failed: UNAVAILABLE, as the spec maps it.
+            Ok(Err(error)) if error.is_io() => Err(SendError::Status(status_from_h2(&error))),
+            // The stream was reset or closed: by the server, which has answered.
+            Ok(Err(_)) => Err(SendError::Ended),
+            Err(deadline) => Err(SendError::Status(deadline)),
+        }
     }
 
     /// Whether the requests sent from now on are compressed, when the call compresses (see
@@ -103,6 +118,14 @@ impl<Req: Message> RequestSink<Req> {
             self.body.send_reset(h2::Reason::CANCEL);
         }
     }
+}
+
+/// Why a framed request was not sent.
+enum SendError {
+    /// A failure with its own status: the deadline, or a broken connection.
+    Status(Status),
+    /// The stream has ended (the server answered, or reset it): its answer tells how.
+    Ended,
 }
 
 fn cancelled() -> Status {
@@ -325,12 +348,13 @@ async fn send_or_outcome<Req: Message, Resp: Message>(
     responses: &mut Responses<Resp>,
     request: Req,
 ) -> Result<(), Status> {
-    // Failures of this side's own making (and the deadline) stand as they are.
+    // Failures of this side's own making, the deadline and a broken connection stand as they
+    // are; a stream the server ended gets its answer.
     let message = requests.encode(&request)?;
     match requests.send_encoded(message).await {
         Ok(()) => Ok(()),
-        Err(status) if status.code() == Code::DeadlineExceeded => Err(status),
-        Err(_) => responses.outcome_after_failed_send().await,
+        Err(SendError::Status(status)) => Err(status),
+        Err(SendError::Ended) => responses.outcome_after_failed_send().await,
     }
 }
 
