@@ -10,7 +10,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::SocketAddr;
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -248,10 +247,13 @@ impl Cache for CacheService {
     }
 }
 
-/// Both services on one server at `addr`; the cache calls the accounts at that address.
-pub fn server(addr: SocketAddr, accounts: &[(String, i64)]) -> Server {
-    let channel =
-        Channel::lazy(&format!("http://{addr}")).expect("a socket address is a valid target");
+/// Both services on one server. The cache's own calls to `Accounts` go through a server of
+/// their own in this process (`Channel::in_process`): still real gRPC calls, with deadlines and
+/// metadata, but independent of the public listener's transport and client-certificate policy.
+pub fn server(accounts: &[(String, i64)]) -> Server {
+    let private =
+        Server::builder().add_service(AccountsServer::new(AccountsService::new(accounts)));
+    let channel = Channel::in_process(private);
     Server::builder()
         .add_service(CacheServer::new(CacheService::new(AccountsClient::new(
             channel,
@@ -283,7 +285,7 @@ pub fn proto() -> Result<String, protoless::schema::SchemaError> {
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    let running = common::Background::start(|addr| server(addr, &[])).await?;
+    let running = common::Background::start(server(&[])).await?;
     println!("Cache and Accounts serving on {}", running.addr);
     let client = CacheClient::connect(&running.url()).await?;
     let store = |key: &str, token: &str| StoreReq {
@@ -347,7 +349,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         common::Mode::Demo => demo().await,
         common::Mode::Serve(addr, options) => {
             let accounts = accounts(&options)?;
-            common::serve(|addr| server(addr, &accounts), &addr).await
+            common::serve(server(&accounts), &addr, &options).await
         }
         common::Mode::Proto => {
             print!("{}", proto()?);

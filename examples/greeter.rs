@@ -2,7 +2,12 @@
 //! `Hello, <name>!`; `LotsOfReplies` streams ten numbered greetings; `LotsOfGreetings` greets
 //! every name of a stream at once; `BidiHello` greets each name as soon as it arrives.
 //!
-//! `cargo run --example greeter` runs a demo; `serve ADDR` serves; `proto` prints the `.proto`.
+//! `cargo run --example greeter` runs a demo; `serve ADDR` serves; `proto` prints the `.proto`;
+//! `call TARGET [--name NAME] [--count N] [--ca FILE] [--cert FILE --key FILE]` makes N
+//! `SayHello` calls one after another, printing each reply's message on a line (a failed call
+//! prints `CODE_NAME: MESSAGE` on stderr); it exits 0 when every call succeeded, 1 otherwise, and
+//! 2 on a usage error. TARGET is `HOST:PORT`, `http://`, `https://` or `unix:`; `--ca` and
+//! `--cert` turn TLS on whatever the scheme.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -97,7 +102,7 @@ pub fn server() -> Server {
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    let running = common::Background::start(|_| server()).await?;
+    let running = common::Background::start(server()).await?;
     println!("Greeter serving on {}", running.addr);
     let client = GreeterClient::connect(&running.url()).await?;
     for name in ["world", "protoless", "gRPC 世界"] {
@@ -147,7 +152,88 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// What `greeter call` was asked to do.
+struct CallArgs {
+    target: String,
+    name: String,
+    count: u32,
+    tls: Option<protoless::ClientTls>,
+}
+
+/// Parses `call TARGET [--name NAME] [--count N] [--ca FILE] [--cert FILE --key FILE]`, or says
+/// what is wrong with it.
+fn call_args(args: &[String]) -> Result<CallArgs, String> {
+    let [target, rest @ ..] = args else {
+        return Err("call needs a TARGET".to_owned());
+    };
+    if rest.len() % 2 != 0 {
+        return Err(format!("{} needs a value", rest[rest.len() - 1]));
+    }
+    let mut options = Vec::new();
+    for pair in rest.chunks(2) {
+        if !["--name", "--count", "--ca", "--cert", "--key"].contains(&pair[0].as_str()) {
+            return Err(format!("unknown option {}", pair[0]));
+        }
+        options.push((pair[0].clone(), pair[1].clone()));
+    }
+    let option = |name| common::option(&options, name);
+    let count = match option("--count") {
+        None => 1,
+        Some(count) => count
+            .parse()
+            .map_err(|_| format!("--count {count:?} is not a number"))?,
+    };
+    let tls = common::client_tls(option("--ca"), option("--cert"), option("--key"))
+        .map_err(|error| error.to_string())?;
+    Ok(CallArgs {
+        target: target.clone(),
+        name: option("--name").unwrap_or("world").to_owned(),
+        count,
+        tls,
+    })
+}
+
+/// `greeter call`: the calls, one after another; whether all succeeded.
+async fn call(args: CallArgs) -> bool {
+    let mut builder = protoless::Channel::builder(&args.target);
+    if let Some(tls) = args.tls {
+        builder = builder.tls(tls);
+    }
+    let client = match builder.lazy() {
+        Ok(channel) => GreeterClient::new(channel),
+        Err(status) => {
+            eprintln!("{}: {}", status.code(), status.message());
+            return false;
+        }
+    };
+    let mut all_succeeded = true;
+    for _ in 0..args.count {
+        let request = HelloRequest {
+            name: args.name.clone(),
+        };
+        match client.say_hello(request).await {
+            Ok(reply) => println!("{}", reply.message),
+            Err(status) => {
+                all_succeeded = false;
+                eprintln!("{}: {}", status.code(), status.message());
+            }
+        }
+    }
+    all_succeeded
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("call") {
+        let call_args = call_args(&args[1..]).unwrap_or_else(|problem| {
+            eprintln!(
+                "{problem}\nusage: greeter call TARGET [--name NAME] [--count N] [--ca FILE] \
+                 [--cert FILE --key FILE]"
+            );
+            std::process::exit(2);
+        });
+        std::process::exit(if call(call_args).await { 0 } else { 1 });
+    }
     common::run(server, demo, || GreeterServer::schema().to_proto()).await
 }

@@ -402,7 +402,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args[..] {
         [] => {
-            let running = common::Background::start(|_| server(DEFAULT_SERVER_ID)).await?;
+            let running = common::Background::start(server(DEFAULT_SERVER_ID)).await?;
             let failed = cases::run_and_report(&running.url(), cases::NAMES).await;
             running.stop().await?;
             std::process::exit(i32::from(failed > 0));
@@ -411,8 +411,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             print!("{}", proto()?);
             Ok(())
         }
-        ["serve", addr] => common::serve(|_| server(DEFAULT_SERVER_ID), addr).await,
-        ["serve", addr, "--server-id", id] => common::serve(|_| server(id), addr).await,
+        ["serve", addr, ref options @ ..] => {
+            let Some(options) = serve_options(options) else {
+                usage();
+            };
+            let id = common::option(&options, "--server-id").unwrap_or(DEFAULT_SERVER_ID);
+            common::serve(server(id), addr, &options).await
+        }
         ["client", target, ref options @ ..] => {
             let Some(names) = cases::selected(options) else {
                 usage();
@@ -424,9 +429,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
+/// `--option VALUE` pairs for `serve`: the server id and the TLS options every example takes.
+fn serve_options(options: &[&str]) -> Option<Vec<(String, String)>> {
+    const KNOWN: [&str; 4] = ["--server-id", "--tls-cert", "--tls-key", "--client-ca"];
+    options
+        .chunks(2)
+        .map(|pair| match pair {
+            [name, value] if KNOWN.contains(name) => Some((name.to_string(), value.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
 fn usage() -> ! {
     eprintln!(
-        "usage: interop [serve ADDR [--server-id ID] | client TARGET [--case NAME]... | proto]\n\
+        "usage: interop [serve ADDR [--server-id ID] [--tls-cert FILE --tls-key FILE \
+         [--client-ca FILE]] | client TARGET [--case NAME]... | proto]\n\
          cases: {}",
         cases::NAMES.join(", ")
     );

@@ -162,7 +162,7 @@ pub async fn exercise(channel: Channel) -> Result<Vec<String>, Box<dyn std::erro
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    let running = common::Background::start(|_| server()).await?;
+    let running = common::Background::start(server()).await?;
     let channel = Channel::connect(&running.url()).await?;
     for codec in [Codec::Serde(&JSON), Codec::Postcard, Codec::Protobuf] {
         for line in exercise(channel.clone().with_codec(codec)).await? {

@@ -126,7 +126,7 @@ pub fn server() -> Server {
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    let running = common::Background::start(|_| server()).await?;
+    let running = common::Background::start(server()).await?;
     println!("PiCalculator serving on {}", running.addr);
     let client = PiCalculatorClient::connect(&running.url()).await?;
     for n in [1, 10, 100, 1000, 100_000] {

@@ -9,9 +9,8 @@
 mod support;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
-use support::{example, python, root, succeeded, ServerProcess};
+use support::{example, node, python, root, succeeded, ServerProcess};
 use tokio::process::Command;
 
 /// Every case of the suite, as `interop client` names them.
@@ -71,24 +70,6 @@ fn cases_except(peer: &str, skipped: &[(&str, &str)]) -> Vec<&'static str> {
         .copied()
         .filter(|case| skipped.iter().all(|(skip, _)| skip != case))
         .collect()
-}
-
-/// `node` with the packages `scripts/node-env` installed, or `$PROTOLESS_NODE_PATH`.
-fn node() -> Command {
-    static NODE_PATH: OnceLock<PathBuf> = OnceLock::new();
-    let node_path = NODE_PATH.get_or_init(|| {
-        if let Some(path) = std::env::var_os("PROTOLESS_NODE_PATH") {
-            return PathBuf::from(path);
-        }
-        let output = std::process::Command::new(root().join("scripts/node-env"))
-            .output()
-            .expect("scripts/node-env runs");
-        let path = succeeded("scripts/node-env (needs node and npm)", &output);
-        PathBuf::from(path.trim())
-    });
-    let mut command = Command::new("node");
-    command.env("NODE_PATH", node_path);
-    command
 }
 
 fn interop_dir(language: &str) -> PathBuf {

@@ -2,17 +2,23 @@
 //!
 //! - no arguments: a self-contained demo (a server on an ephemeral port, the Rust client calling
 //!   it), which prints what happens and exits 0;
-//! - `serve ADDR`: serve until Ctrl-C or SIGTERM, then shut down gracefully; the first line of
-//!   output is `listening on HOST:PORT` (useful with port 0);
+//! - `serve ADDR [--tls-cert FILE --tls-key FILE [--client-ca FILE]]`: serve until Ctrl-C or
+//!   SIGTERM, then shut down gracefully; ADDR is `HOST:PORT`, `unix:PATH` or `unix:///ABS_PATH`;
+//!   the first line of output is `listening on HOST:PORT` (or `listening on unix:///ABS_PATH`),
+//!   useful with port 0; the TLS options serve over TLS, requiring client certificates issued
+//!   by `--client-ca` when given;
 //! - `proto`: print the exported `.proto` file.
 
 use std::error::Error;
 use std::net::SocketAddr;
 
-use protoless::Server;
+use protoless::{ClientTls, Identity, Listener, Server, ServerTls};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// The options every example's `serve` takes, for TLS.
+const TLS_OPTIONS: [&str; 3] = ["--tls-cert", "--tls-key", "--client-ca"];
 
 /// What the command line asked for.
 pub(crate) enum Mode {
@@ -33,7 +39,11 @@ pub(crate) fn mode(options: &[&str]) -> Mode {
             .iter()
             .map(|name| format!(" [{name} VALUE]..."))
             .collect();
-        eprintln!("usage: {program} [serve ADDR{} | proto]", options.concat());
+        eprintln!(
+            "usage: {program} [serve ADDR [--tls-cert FILE --tls-key FILE [--client-ca FILE]]{} \
+             | proto]",
+            options.concat()
+        );
         std::process::exit(2);
     };
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -47,10 +57,8 @@ pub(crate) fn mode(options: &[&str]) -> Mode {
                 .chunks(2)
                 .map(|pair| (pair[0].to_owned(), pair[1].to_owned()))
                 .collect();
-            if pairs
-                .iter()
-                .any(|(name, _)| !options.contains(&name.as_str()))
-            {
+            let known = |name: &str| options.contains(&name) || TLS_OPTIONS.contains(&name);
+            if pairs.iter().any(|(name, _)| !known(name)) {
                 usage();
             }
             Mode::Serve(addr.to_owned(), pairs)
@@ -59,21 +67,69 @@ pub(crate) fn mode(options: &[&str]) -> Mode {
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM, announcing the bound address first. `server` gets the
-/// address it will serve on (a service may call another one on the same server).
+/// Serves until Ctrl-C or SIGTERM on `addr` (`HOST:PORT` or a `unix:` path), over TLS when
+/// `options` name a certificate, announcing the bound address first.
 pub(crate) async fn serve(
-    server: impl FnOnce(SocketAddr) -> Server,
+    server: Server,
     addr: &str,
+    options: &[(String, String)],
 ) -> Result<(), Box<dyn Error>> {
-    let listener = TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
-    println!("listening on {addr}");
-    let server = server(addr);
+    let server = match server_tls(options)? {
+        Some(tls) => server.tls(tls),
+        None => server,
+    };
+    let listener = Listener::bind(addr).await?;
+    println!("listening on {}", listener.local_addr());
     server
         .serve_with_listener(listener, protoless::shutdown_signal())
         .await?;
     println!("shut down gracefully");
     Ok(())
+}
+
+/// The value of option `name`, if given.
+pub(crate) fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    options
+        .iter()
+        .find(|(option, _)| option == name)
+        .map(|(_, value)| value.as_str())
+}
+
+/// TLS from `--tls-cert FILE --tls-key FILE [--client-ca FILE]`, if asked for.
+fn server_tls(options: &[(String, String)]) -> Result<Option<ServerTls>, Box<dyn Error>> {
+    let (cert, key) = match (option(options, "--tls-cert"), option(options, "--tls-key")) {
+        (Some(cert), Some(key)) => (cert, key),
+        (None, None) if option(options, "--client-ca").is_none() => return Ok(None),
+        _ => return Err("--tls-cert and --tls-key go together (and --client-ca with them)".into()),
+    };
+    let tls = ServerTls::new(Identity::from_pem_files(cert, key)?);
+    Ok(Some(match option(options, "--client-ca") {
+        Some(ca) => tls.require_client_certificates(&std::fs::read(ca)?)?,
+        None => tls,
+    }))
+}
+
+/// TLS for a client from `--ca FILE` and `--cert FILE --key FILE`, if either is given: naming
+/// and credentials are separate, so these turn TLS on whatever the target's scheme.
+#[allow(dead_code)] // only the examples with a `call` subcommand use it
+pub(crate) fn client_tls(
+    ca: Option<&str>,
+    cert: Option<&str>,
+    key: Option<&str>,
+) -> Result<Option<ClientTls>, Box<dyn Error>> {
+    if ca.is_none() && cert.is_none() && key.is_none() {
+        return Ok(None);
+    }
+    let mut tls = ClientTls::new();
+    if let Some(ca) = ca {
+        tls = tls.add_ca_certificate(&std::fs::read(ca)?)?;
+    }
+    match (cert, key) {
+        (Some(cert), Some(key)) => tls = tls.identity(Identity::from_pem_files(cert, key)?),
+        (None, None) => {}
+        _ => return Err("--cert and --key go together".into()),
+    }
+    Ok(Some(tls))
 }
 
 /// The command line of an example that takes no options: runs `demo`, serves `server`, or
@@ -89,7 +145,7 @@ where
 {
     match mode(&[]) {
         Mode::Demo => demo().await,
-        Mode::Serve(addr, _) => serve(|_| server(), &addr).await,
+        Mode::Serve(addr, options) => serve(server(), &addr, &options).await,
         Mode::Proto => {
             print!("{}", proto()?);
             Ok(())
@@ -105,12 +161,9 @@ pub(crate) struct Background {
 }
 
 impl Background {
-    pub(crate) async fn start(
-        server: impl FnOnce(SocketAddr) -> Server,
-    ) -> Result<Background, Box<dyn Error>> {
+    pub(crate) async fn start(server: Server) -> Result<Background, Box<dyn Error>> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let server = server(addr);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve_with_listener(listener, async {
             let _ = stopped.await;

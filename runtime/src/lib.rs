@@ -8,6 +8,8 @@
 //! - [`Codec`]: protobuf or postcard on the wire.
 //! - [`schema`]: descriptions of services and messages, rendered as `.proto` text.
 //! - [`Server`]: hosts services over HTTP/2; [`Channel`] and [`UnaryCall`]: the client side.
+//! - [`Listener`], and with the `tls` feature [`ServerTls`] and [`ClientTls`]: the transport
+//!   (TCP or Unix domain sockets, TLS over either).
 
 mod base64;
 mod blocking;
@@ -26,11 +28,13 @@ mod status;
 pub mod stream;
 mod streaming;
 mod timeout;
+mod transport;
 
 pub use blocking::{run_blocking, Cancellation};
 pub use client::{
-    kind, BidiStream, BidiStreamingCall, Call, Channel, ClientStream, ClientStreamingCall,
-    OnewayCall, RequestSink, Response, Responses, ServerStreamingCall, UnaryCall,
+    kind, BidiStream, BidiStreamingCall, Call, Channel, ChannelBuilder, ClientStream,
+    ClientStreamingCall, OnewayCall, RequestSink, Response, Responses, ServerStreamingCall,
+    UnaryCall,
 };
 pub use codec::{Codec, SerdeFormat};
 pub use compression::Compression;
@@ -42,6 +46,9 @@ pub use server::{shutdown_signal, Context, Server};
 pub use status::{Code, Status};
 pub use stream::Stream;
 pub use streaming::Streaming;
+#[cfg(feature = "tls")]
+pub use transport::tls::{ClientTls, Identity, ServerTls, TlsError};
+pub use transport::{Listener, PeerIdentity};
 
 /// What generated code refers to. Not a public API: it changes without notice.
 #[doc(hidden)]

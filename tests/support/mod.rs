@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)] // each test file uses its own subset
 #![allow(clippy::duplicate_mod)] // see the examples below
 
+pub mod certs;
 pub mod raw_h2;
 
 // The examples themselves, so that the tests exercise exactly what users run. Each example is
@@ -88,6 +89,24 @@ pub fn python() -> PathBuf {
             root().join(".venv/bin/python")
         })
         .clone()
+}
+
+/// `node` with the packages `scripts/node-env` installed, or `$PROTOLESS_NODE_PATH`.
+pub fn node() -> Command {
+    static NODE_PATH: OnceLock<PathBuf> = OnceLock::new();
+    let node_path = NODE_PATH.get_or_init(|| {
+        if let Some(path) = std::env::var_os("PROTOLESS_NODE_PATH") {
+            return PathBuf::from(path);
+        }
+        let output = std::process::Command::new(root().join("scripts/node-env"))
+            .output()
+            .expect("scripts/node-env runs");
+        let path = succeeded("scripts/node-env (needs node and npm)", &output);
+        PathBuf::from(path.trim())
+    });
+    let mut command = Command::new("node");
+    command.env("NODE_PATH", node_path);
+    command
 }
 
 /// A compiled example, which `cargo test` builds before running the tests.

@@ -4,15 +4,15 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use http::uri::{Authority, Scheme};
 use http::Uri;
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 
 use super::{
     BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall, UnaryCall,
 };
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
-use crate::{Code, Codec, Compression, Message, Status};
+use crate::transport::{Address, Io, Target};
+use crate::{Codec, Compression, Message, Status};
 
 /// How many bytes the server may send on one call before this side reads them.
 const STREAM_WINDOW: u32 = 1024 * 1024;
@@ -46,51 +46,61 @@ struct Options {
 }
 
 struct Inner {
-    scheme: Scheme,
-    authority: Authority,
+    target: Target,
+    /// TLS for every connection, when the target or the builder asked for it.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::ClientTls>,
     /// The live connection, if any; cloning a `SendRequest` is how calls share it.
     connection: Mutex<Option<SendRequest<Bytes>>>,
     /// Held while dialling, so that many calls on a broken channel dial once.
     dialling: tokio::sync::Mutex<()>,
 }
 
-impl Channel {
-    /// Connects to `target`, such as `http://127.0.0.1:50051` (the scheme may be left out).
+/// How to reach a server: a target, and (with the `tls` feature) TLS settings. Made by
+/// [`Channel::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `connect` or `lazy`"]
+pub struct ChannelBuilder {
+    target: Result<Target, Status>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::ClientTls>,
+}
+
+impl ChannelBuilder {
+    /// Speaks TLS with these settings: whatever the target's scheme, as gRPC keeps naming and
+    /// credentials apart (an `https://` target without this uses [`ClientTls::new`]).
     ///
-    /// Fails with `UNAVAILABLE` when the server cannot be reached, and `INVALID_ARGUMENT` for a
-    /// target that is not a URI.
-    pub async fn connect(target: &str) -> Result<Channel, Status> {
-        let channel = Channel::lazy(target)?;
+    /// [`ClientTls::new`]: crate::ClientTls::new
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::ClientTls) -> ChannelBuilder {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Connects now: fails with `UNAVAILABLE` when the server cannot be reached (the TLS
+    /// handshake included).
+    pub async fn connect(self) -> Result<Channel, Status> {
+        let channel = self.lazy()?;
         channel.sender().await?;
         Ok(channel)
     }
 
-    /// A channel to `target` that dials on its first call.
-    pub fn lazy(target: &str) -> Result<Channel, Status> {
-        let with_scheme;
-        let target = if target.contains("://") {
-            target
-        } else {
-            with_scheme = format!("http://{target}");
-            &with_scheme
-        };
-        let uri: Uri = target.parse().map_err(|error| {
-            Status::invalid_argument(format!("invalid target {target:?}: {error}"))
-        })?;
-        let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
-        if scheme != Scheme::HTTP {
+    /// A channel that dials on its first call.
+    pub fn lazy(self) -> Result<Channel, Status> {
+        let target = self.target?;
+        #[cfg(feature = "tls")]
+        let tls = self.tls.or_else(|| target.tls.then(crate::ClientTls::new));
+        #[cfg(not(feature = "tls"))]
+        if target.tls {
             return Err(Status::unimplemented(format!(
-                "scheme {scheme} is not supported yet: use http://"
+                "{target} needs TLS: enable the `tls` feature of protoless"
             )));
         }
-        let authority = uri
-            .authority()
-            .cloned()
-            .ok_or_else(|| Status::invalid_argument(format!("target {target:?} has no host")))?;
         Ok(Channel {
             inner: Arc::new(Inner {
-                scheme,
-                authority,
+                target,
+                #[cfg(feature = "tls")]
+                tls,
                 connection: Mutex::new(None),
                 dialling: tokio::sync::Mutex::new(()),
             }),
@@ -101,6 +111,65 @@ impl Channel {
                 max_send_message_size: usize::MAX,
             },
         })
+    }
+}
+
+impl Channel {
+    /// Connects to `target`: `HOST:PORT`, `http://HOST:PORT`, `https://HOST:PORT` (TLS,
+    /// trusting Mozilla's roots; feature `tls`), `unix:PATH` or `unix:///ABSOLUTE/PATH`.
+    ///
+    /// Fails with `UNAVAILABLE` when the server cannot be reached, `INVALID_ARGUMENT` for a
+    /// malformed target and `UNIMPLEMENTED` for a scheme this client does not resolve.
+    pub async fn connect(target: &str) -> Result<Channel, Status> {
+        Channel::builder(target).connect().await
+    }
+
+    /// A channel to `target` that dials on its first call.
+    pub fn lazy(target: &str) -> Result<Channel, Status> {
+        Channel::builder(target).lazy()
+    }
+
+    /// A channel to `server`, run in this process over in-memory streams: no socket and no
+    /// port, yet every call crosses gRPC's wire format as over a network. For a service that
+    /// calls another in the same program whatever the public listener's transport, and for
+    /// tests. The server's TLS settings do not apply.
+    ///
+    /// ```
+    /// # use protoless::{Message, Server, Status};
+    /// # #[derive(Message)] pub struct PiRequest { pub n: i32 }
+    /// # #[derive(Message)] pub struct PiResponse { pub value: f64 }
+    /// # #[protoless::service(package = "pi")]
+    /// # pub trait PiCalculator {
+    /// #     async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status>;
+    /// # }
+    /// # struct Calculator;
+    /// # impl PiCalculator for Calculator {
+    /// #     async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status> {
+    /// #         Ok(PiResponse { value: 3.14 })
+    /// #     }
+    /// # }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let server = Server::builder().add_service(PiCalculatorServer::new(Calculator));
+    /// let client = PiCalculatorClient::new(protoless::Channel::in_process(server));
+    /// assert_eq!(client.calc(PiRequest { n: 10 }).await.unwrap().value, 3.14);
+    /// # });
+    /// ```
+    pub fn in_process(server: crate::Server) -> Channel {
+        let channel = ChannelBuilder {
+            target: Ok(Target::in_process(server.in_process())),
+            #[cfg(feature = "tls")]
+            tls: None,
+        };
+        channel.lazy().expect("an in-process target is valid")
+    }
+
+    /// A channel to `target` with more settings than the target says, such as TLS.
+    pub fn builder(target: &str) -> ChannelBuilder {
+        ChannelBuilder {
+            target: Target::parse(target),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
     }
 
     /// This channel (sharing its connection) with `codec` as the default of its calls.
@@ -190,8 +259,8 @@ impl Channel {
     /// The request URI for `path`, built from parts rather than parsed: this runs per call.
     pub(super) fn uri(&self, path: &'static str) -> Uri {
         let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.inner.scheme.clone());
-        parts.authority = Some(self.inner.authority.clone());
+        parts.scheme = Some(self.inner.target.scheme.clone());
+        parts.authority = Some(self.inner.target.authority.clone());
         parts.path_and_query = Some(http::uri::PathAndQuery::from_static(path));
         Uri::from_parts(parts).expect("scheme, authority and a static path make a valid URI")
     }
@@ -238,21 +307,55 @@ impl Channel {
         if let Some(sender) = self.lock().clone() {
             return Ok(sender);
         }
-        let authority = &self.inner.authority;
-        let address = match authority.port_u16() {
-            Some(_) => authority.as_str().to_owned(),
-            None => format!("{}:80", authority.host()),
-        };
+        let target = &self.inner.target;
         let unavailable = |error: &dyn std::fmt::Display| {
-            Status::new(
-                Code::Unavailable,
-                format!("failed to connect to {address}: {error}"),
-            )
+            Status::unavailable(format!("failed to connect to {target}: {error}"))
         };
-        let stream = TcpStream::connect(&address)
-            .await
-            .map_err(|error| unavailable(&error))?;
-        let _ = stream.set_nodelay(true);
+        let sender = match &target.address {
+            Address::Tcp(address) => {
+                let stream = TcpStream::connect(address)
+                    .await
+                    .map_err(|error| unavailable(&error))?;
+                let _ = stream.set_nodelay(true);
+                self.secure(stream).await?
+            }
+            Address::Unix(path) => {
+                let stream = UnixStream::connect(path)
+                    .await
+                    .map_err(|error| unavailable(&error))?;
+                self.secure(stream).await?
+            }
+            Address::InProcess(connect) => self.handshake(connect()).await?,
+        };
+        *self.lock() = Some(sender.clone());
+        Ok(sender)
+    }
+
+    /// Runs the TLS handshake on `stream` when this channel speaks TLS, then HTTP/2's.
+    async fn secure<IO: Io>(&self, stream: IO) -> Result<SendRequest<Bytes>, Status> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.inner.tls {
+            let target = &self.inner.target;
+            let failed = |what: String| {
+                Status::unavailable(format!("TLS handshake with {target} failed: {what}"))
+            };
+            let connector = tls
+                .connector()
+                .map_err(|error| Status::invalid_argument(error.to_string()))?;
+            let name = tls
+                .name_for(target.host())
+                .map_err(|error| Status::invalid_argument(error.to_string()))?;
+            let stream = connector
+                .connect(name, stream)
+                .await
+                .map_err(|error| failed(crate::transport::tls::describe(&error)))?;
+            return self.handshake(stream).await;
+        }
+        self.handshake(stream).await
+    }
+
+    /// HTTP/2's handshake on an established connection, whose task then runs in the background.
+    async fn handshake<IO: Io>(&self, stream: IO) -> Result<SendRequest<Bytes>, Status> {
         let (sender, connection) = h2::client::Builder::new()
             // Until the server's SETTINGS arrive, assume the 100 streams every server should
             // allow rather than h2's unlimited default, or a burst of calls gets refused.
@@ -262,12 +365,16 @@ impl Channel {
             .data_frame_budget(crate::flow::data_frame_budget(CONNECTION_WINDOW))
             .handshake::<_, Bytes>(stream)
             .await
-            .map_err(|error| unavailable(&error))?;
+            .map_err(|error| {
+                Status::unavailable(format!(
+                    "HTTP/2 handshake with {} failed: {error}",
+                    self.inner.target
+                ))
+            })?;
         tokio::spawn(async move {
             // Ends when the connection closes; the next call notices and dials again.
             let _ = connection.await;
         });
-        *self.lock() = Some(sender.clone());
         Ok(sender)
     }
 }
@@ -275,10 +382,7 @@ impl Channel {
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Channel")
-            .field(
-                "target",
-                &format_args!("{}://{}", self.inner.scheme, self.inner.authority),
-            )
+            .field("target", &format_args!("{}", self.inner.target))
             .finish_non_exhaustive()
     }
 }

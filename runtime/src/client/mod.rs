@@ -8,7 +8,7 @@ mod streams;
 pub use call::{
     kind, BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall, UnaryCall,
 };
-pub use channel::Channel;
+pub use channel::{Channel, ChannelBuilder};
 pub use response::Response;
 pub(crate) use response::{end_of_call, status_from_h2};
 pub use streams::{BidiStream, ClientStream, RequestSink, Responses};

@@ -195,14 +195,17 @@ fn status_with(code: Code, found: &GrpcHeaders<'_>) -> Status {
 /// Maps an h2 error as the gRPC spec's "Errors" table maps RST_STREAM codes.
 pub(crate) fn status_from_h2(error: &h2::Error) -> Status {
     use h2::Reason;
+    // A connection that broke or was closed under the call (a GOAWAY, sent or received, for a
+    // protocol error or otherwise) is unavailable, as the spec's transport failures are.
+    if error.is_io() || (error.is_go_away() && error.reason() != Some(Reason::ENHANCE_YOUR_CALM)) {
+        return Status::new(Code::Unavailable, format!("HTTP/2 error: {error}"));
+    }
     let code = match error.reason() {
         Some(Reason::CANCEL) => Code::Cancelled,
         Some(Reason::REFUSED_STREAM) => Code::Unavailable,
         Some(Reason::ENHANCE_YOUR_CALM) => Code::ResourceExhausted,
         Some(Reason::INADEQUATE_SECURITY) => Code::PermissionDenied,
-        Some(_) => Code::Internal,
-        None if error.is_io() || error.is_go_away() => Code::Unavailable,
-        None => Code::Internal,
+        Some(_) | None => Code::Internal,
     };
     Status::new(code, format!("HTTP/2 error: {error}"))
 }

@@ -7,7 +7,6 @@
 
 use std::any::Any;
 use std::future::{poll_fn, Future};
-use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
@@ -28,6 +27,7 @@ use crate::frame::{self, Encoding, SingleRead};
 use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::metadata::MetadataMap;
 use crate::status::encode_message;
+use crate::transport::Peer;
 use crate::{Code, Codec, Message, Status, Streaming};
 
 /// A call the server has routed to a service but not yet answered.
@@ -52,7 +52,7 @@ pub(super) struct CallInfo {
     /// Boxed, and only when there is any (most calls carry none): the call's future stays small.
     pub(super) metadata: Option<Box<MetadataMap>>,
     pub(super) deadline: Option<Instant>,
-    pub(super) peer: SocketAddr,
+    pub(super) peer: Peer,
     /// The client's `grpc-accept-encoding`, for a handler that chooses the response's
     /// compression itself.
     pub(super) accept_encoding: Option<HeaderValue>,
@@ -478,7 +478,7 @@ impl Responder {
             Context::new(
                 metadata.unwrap_or_default(),
                 info.deadline,
-                Some(info.peer),
+                std::mem::take(&mut info.peer),
                 info.accept_encoding.take(),
             )
         });

@@ -1,14 +1,12 @@
 //! One HTTP/2 connection: the handshake, accepting streams, routing each call to its service, and
 //! draining on shutdown.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -18,12 +16,53 @@ use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::headers::{text, GrpcHeaders, GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS};
 use crate::metadata::MetadataMap;
 use crate::status::encode_message;
+use crate::transport::{Io, Peer};
 use crate::{timeout, Code, Codec, Status};
 
-/// Serves one connection until the peer closes it, or until shutdown has drained its calls.
-pub(super) async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
+/// Serves one connection until the peer closes it, or until shutdown has drained its calls:
+/// over TLS first when the server has it.
+pub(super) async fn serve<IO: Io>(
+    stream: IO,
+    peer: Peer,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<Phase>,
+) {
+    // TLS and HTTP/2 share one handshake deadline.
+    let deadline = Instant::now() + shared.config.handshake_timeout;
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &shared.config.tls {
+        let handshake = tokio::time::timeout_at(deadline, tls.accept(stream)).await;
+        let peer_text = peer
+            .addr
+            .map_or_else(|| "a local socket".to_owned(), |a| a.to_string());
+        match handshake {
+            Ok(Ok((stream, identity))) => {
+                let peer = Peer {
+                    identity: identity.map(Arc::new),
+                    ..peer
+                };
+                return serve_h2(stream, peer, deadline, shared, shutdown).await;
+            }
+            Ok(Err(error)) => tracing::warn!(
+                peer = %peer_text,
+                "TLS handshake failed, connection closed: {}",
+                crate::transport::tls::describe(&error)
+            ),
+            Err(_) => tracing::warn!(
+                peer = %peer_text,
+                "TLS handshake did not finish within the handshake timeout, connection closed"
+            ),
+        }
+        return;
+    }
+    serve_h2(stream, peer, deadline, shared, shutdown).await;
+}
+
+/// Serves HTTP/2 on a connection (past TLS, if any).
+async fn serve_h2<IO: Io>(
+    stream: IO,
+    peer: Peer,
+    deadline: Instant,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<Phase>,
 ) {
@@ -39,8 +78,7 @@ pub(super) async fn serve(
             config.initial_connection_window_size,
         ))
         .handshake::<_, Bytes>(stream);
-    let Ok(Ok(mut connection)) = tokio::time::timeout(config.handshake_timeout, handshake).await
-    else {
+    let Ok(Ok(mut connection)) = tokio::time::timeout_at(deadline, handshake).await else {
         return;
     };
     let mut phase = *shutdown.borrow_and_update();
@@ -56,7 +94,7 @@ pub(super) async fn serve(
                 // Routing is quick and never waits: it runs here, and only the call itself gets
                 // a task (see `spawn_call`).
                 Some(Ok((request, respond))) => {
-                    if let Some(call) = route(&shared, peer, request, respond) {
+                    if let Some(call) = route(&shared, &peer, request, respond) {
                         calls.track(call);
                     }
                 }
@@ -117,7 +155,7 @@ impl RunningCalls {
 /// Checks the request's headers and hands the call to its service, or answers it at once.
 fn route(
     shared: &Shared,
-    peer: SocketAddr,
+    peer: &Peer,
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
 ) -> Option<CallHandle> {
@@ -170,7 +208,7 @@ fn route(
         info: CallInfo {
             metadata,
             deadline,
-            peer,
+            peer: peer.clone(),
             accept_encoding: headers.accept_encoding.cloned(),
         },
         config: shared.config.clone(),

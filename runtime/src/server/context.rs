@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::headers::text;
 use crate::metadata::{InvalidMetadata, MetadataMap};
+use crate::transport::{Peer, PeerIdentity};
 use crate::{Compression, Status};
 
 tokio::task_local! {
@@ -57,7 +58,7 @@ pub struct Context {
 struct Inner {
     metadata: MetadataMap,
     deadline: Option<Instant>,
-    peer: Option<SocketAddr>,
+    peer: Peer,
     /// The client's `grpc-accept-encoding`.
     accept_encoding: Option<HeaderValue>,
     /// Whether the one request message came compressed.
@@ -82,7 +83,7 @@ impl Context {
     pub(crate) fn new(
         metadata: MetadataMap,
         deadline: Option<Instant>,
-        peer: Option<SocketAddr>,
+        peer: Peer,
         accept_encoding: Option<HeaderValue>,
     ) -> Context {
         Context {
@@ -115,9 +116,15 @@ impl Context {
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
-    /// The client's address.
+    /// The client's address; `None` over a Unix domain socket.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.peer
+        self.inner.peer.addr
+    }
+
+    /// The identity the client proved with a certificate, when the server requires them
+    /// ([`ServerTls::require_client_certificates`](crate::ServerTls)); `None` otherwise.
+    pub fn peer_identity(&self) -> Option<&PeerIdentity> {
+        self.inner.peer.identity.as_deref()
     }
 
     fn response(&self) -> MutexGuard<'_, Response> {

@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
+
+use crate::transport::listener::Accepted;
+use crate::transport::Listener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -40,6 +43,9 @@ pub(crate) struct ServerConfig {
     pub(crate) drain_timeout: Duration,
     /// Compress responses with this, for clients that accept it.
     pub(crate) send_compressed: Option<crate::Compression>,
+    /// TLS on every connection, when set.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +61,8 @@ impl Default for ServerConfig {
             codecs: Vec::new(),
             send_compressed: None,
             drain_timeout: Duration::from_secs(30),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -165,9 +173,20 @@ impl Server {
         self
     }
 
-    /// How long a new connection may take to complete the HTTP/2 handshake (default 10 s).
+    /// How long a new connection may take to complete its handshakes, TLS and HTTP/2 together
+    /// (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Server {
         self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Serves every connection over TLS (ALPN `h2`), presenting `tls`'s identity and, if it
+    /// says so, requiring client certificates. A connection whose handshake fails (plaintext
+    /// sent to this port, an untrusted or missing client certificate) is closed alone, with a
+    /// warning logged through `tracing`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::ServerTls) -> Server {
+        self.config.tls = Some(tls);
         self
     }
 
@@ -187,13 +206,15 @@ impl Server {
         self.serve_with_listener(listener, signal).await
     }
 
-    /// Like [`serve_with_shutdown`](Self::serve_with_shutdown) on a listener you bound, for
-    /// example to port 0 to learn the port from [`TcpListener::local_addr`].
+    /// Like [`serve_with_shutdown`](Self::serve_with_shutdown) on a listener you bound: a
+    /// [`Listener`] (TCP or a Unix domain socket), or a [`TcpListener`], for example on port 0
+    /// to learn the port from its `local_addr`.
     pub async fn serve_with_listener(
         self,
-        listener: TcpListener,
+        listener: impl Into<Listener>,
         signal: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        let listener = listener.into();
         let drain_timeout = self.config.drain_timeout;
         let shared = Arc::new(Shared {
             services: self.services,
@@ -205,8 +226,15 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
+                    Ok(Accepted::Tcp(stream, peer)) => {
+                        connections.spawn(connection::serve(
+                            stream,
+                            peer,
+                            shared.clone(),
+                            shutdown_rx.clone(),
+                        ));
+                    }
+                    Ok(Accepted::Unix(stream, peer)) => {
                         connections.spawn(connection::serve(
                             stream,
                             peer,
@@ -236,6 +264,41 @@ impl Server {
         Ok(())
     }
 }
+
+impl Server {
+    /// This server, for connections made in this process: each call of the function returns
+    /// the client's end of a new in-memory connection, whose other end the server serves. It
+    /// is never shut down; it ends with the last connection.
+    pub(crate) fn in_process(self) -> Arc<dyn Fn() -> tokio::io::DuplexStream + Send + Sync> {
+        #[allow(unused_mut)] // changed only with TLS
+        let mut config = self.config;
+        // In memory there is nothing to encrypt, and no certificate a client could check.
+        #[cfg(feature = "tls")]
+        {
+            config.tls = None;
+        }
+        let shared = Arc::new(Shared {
+            services: self.services,
+            config: Arc::new(config),
+        });
+        let (serving, phase) = watch::channel(Phase::Serving);
+        Arc::new(move || {
+            // Keeps the phase at Serving for as long as anyone can dial.
+            let _serving = &serving;
+            let (client, server) = tokio::io::duplex(IN_PROCESS_BUFFER);
+            tokio::spawn(connection::serve(
+                server,
+                crate::transport::Peer::default(),
+                shared.clone(),
+                phase.clone(),
+            ));
+            client
+        })
+    }
+}
+
+/// How many bytes an in-process connection buffers each way: as much as a socket would.
+const IN_PROCESS_BUFFER: usize = 256 * 1024;
 
 /// How long connections may take to send the answers of calls cancelled at the drain timeout.
 const HALT_GRACE: Duration = Duration::from_secs(1);

@@ -1,0 +1,415 @@
+//! TLS and mutual TLS (rustls), Unix domain sockets, and their failures: Rust to Rust, and
+//! against Python grpcio and Node's grpc-js both ways where they have the API for it.
+//! Certificates are made in-process (`support::certs`).
+
+mod support;
+
+use std::time::Duration;
+
+use protoless::{Channel, ClientTls, Code, Context, Message, ServerTls, Status};
+use support::certs::Pki;
+use support::greeter::{self, GreeterClient, HelloRequest};
+use support::{example, python, root, succeeded, ServerProcess, TestServer};
+use tokio::process::Command;
+
+fn hello(name: &str) -> HelloRequest {
+    HelloRequest {
+        name: name.to_owned(),
+    }
+}
+
+#[derive(Message, Clone, Debug, PartialEq)]
+struct Names {
+    names: Vec<String>,
+}
+
+#[protoless::service(package = "tls.test")]
+trait WhoAmI {
+    /// The subject alternative names of the caller's verified certificate.
+    async fn who(&self, req: Names, ctx: Context) -> Result<Names, Status>;
+}
+
+struct Mirror;
+
+impl WhoAmI for Mirror {
+    async fn who(&self, _req: Names, ctx: Context) -> Result<Names, Status> {
+        let identity = ctx
+            .peer_identity()
+            .ok_or_else(|| Status::unauthenticated("no client certificate"))?;
+        Ok(Names {
+            names: identity.subject_alt_names().to_vec(),
+        })
+    }
+}
+
+/// A greeter (and WhoAmI) over TLS with a certificate for localhost and 127.0.0.1.
+async fn tls_server(pki: &Pki, require_clients: bool) -> TestServer {
+    let tls = ServerTls::new(pki.issue("server", &["localhost", "127.0.0.1"]).identity());
+    let tls = if require_clients {
+        tls.require_client_certificates(&pki.ca_pem()).unwrap()
+    } else {
+        tls
+    };
+    TestServer::start(
+        greeter::server()
+            .add_service(WhoAmIServer::new(Mirror))
+            .tls(tls),
+    )
+    .await
+}
+
+fn https(server: &TestServer) -> String {
+    format!("https://{}", server.addr)
+}
+
+fn trusting(pki: &Pki) -> ClientTls {
+    ClientTls::new().add_ca_certificate(&pki.ca_pem()).unwrap()
+}
+
+#[tokio::test]
+async fn rust_to_rust_over_tls_and_mutual_tls() {
+    let pki = Pki::new("rust");
+    let server = tls_server(&pki, false).await;
+    let channel = Channel::builder(&https(&server))
+        .tls(trusting(&pki))
+        .connect()
+        .await
+        .unwrap();
+    let reply = GreeterClient::new(channel)
+        .say_hello(hello("tls"))
+        .await
+        .unwrap();
+    assert_eq!(reply.message, "Hello, tls!");
+    server.stop().await;
+
+    let server = tls_server(&pki, true).await;
+    let client = pki.issue("client", &["client.test", "spiffe://test/client"]);
+    let channel = Channel::builder(&https(&server))
+        .tls(trusting(&pki).identity(client.identity()))
+        .connect()
+        .await
+        .unwrap();
+    let names = WhoAmIClient::new(channel)
+        .who(Names { names: vec![] })
+        .await
+        .unwrap();
+    assert_eq!(names.names, ["client.test", "spiffe://test/client"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_failure_fails_its_own_connection_and_says_why() {
+    let pki = Pki::new("failures");
+    let server = tls_server(&pki, true).await;
+    let client = pki.issue("client", &["client.test"]);
+    let good = || trusting(&pki).identity(client.identity());
+
+    // Plaintext to a TLS port: the connection fails, the server serves on.
+    let plain = Channel::connect(&format!("http://{}", server.addr)).await;
+    let plain = match plain {
+        Ok(channel) => GreeterClient::new(channel)
+            .say_hello(hello("x"))
+            .await
+            .map(drop),
+        Err(status) => Err(status),
+    };
+    assert_eq!(plain.unwrap_err().code(), Code::Unavailable);
+
+    // A server certificate from an authority the client does not trust.
+    let stranger = Pki::new("stranger");
+    let status = Channel::builder(&https(&server))
+        .tls(
+            ClientTls::new()
+                .add_ca_certificate(&stranger.ca_pem())
+                .unwrap(),
+        )
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(status.message().contains("unknown issuer"), "{status}");
+
+    // A certificate for other names.
+    let status = Channel::builder(&https(&server))
+        .tls(good().server_name("elsewhere.test"))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(status.message().contains("name mismatch"), "{status}");
+
+    // No client certificate where one is required, or one from another authority.
+    for tls in [
+        trusting(&pki),
+        trusting(&pki).identity(stranger.issue("intruder", &["intruder"]).identity()),
+    ] {
+        let refused = Channel::builder(&https(&server)).tls(tls).connect().await;
+        let refused = match refused {
+            // TLS 1.3 reports a refused client certificate after the handshake: on the call.
+            Ok(channel) => GreeterClient::new(channel)
+                .say_hello(hello("x"))
+                .await
+                .map(drop),
+            Err(status) => Err(status),
+        };
+        assert_eq!(refused.unwrap_err().code(), Code::Unavailable);
+    }
+
+    // The server's own certificate expired.
+    let expired = TestServer::start(
+        greeter::server().tls(ServerTls::new(
+            pki.issue_expired("old", &["localhost", "127.0.0.1"])
+                .identity(),
+        )),
+    )
+    .await;
+    let status = Channel::builder(&https(&expired))
+        .tls(good())
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(status.message().contains("expired"), "{status}");
+    expired.stop().await;
+
+    // And through it all, a good client is served.
+    let channel = Channel::builder(&https(&server))
+        .tls(good())
+        .connect()
+        .await
+        .unwrap();
+    let reply = GreeterClient::new(channel)
+        .say_hello(hello("still"))
+        .await
+        .unwrap();
+    assert_eq!(reply.message, "Hello, still!");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn certificates_are_replaced_without_a_restart() {
+    let old = Pki::new("old");
+    let new = Pki::new("new");
+    let tls = ServerTls::new(old.issue("server", &["127.0.0.1"]).identity());
+    let server = TestServer::start(greeter::server().tls(tls.clone())).await;
+    let trusting_new = || Channel::builder(&https(&server)).tls(trusting(&new));
+    assert_eq!(
+        trusting_new().connect().await.unwrap_err().code(),
+        Code::Unavailable
+    );
+    tls.reload(new.issue("server", &["127.0.0.1"]).identity());
+    let channel = trusting_new().connect().await.unwrap();
+    let reply = GreeterClient::new(channel)
+        .say_hello(hello("renewed"))
+        .await
+        .unwrap();
+    assert_eq!(reply.message, "Hello, renewed!");
+    server.stop().await;
+}
+
+/// A TLS handshake that never starts is cut at the handshake timeout, and others go on.
+#[tokio::test]
+async fn a_silent_client_is_cut_at_the_handshake_timeout() {
+    let pki = Pki::new("silent");
+    let tls = ServerTls::new(pki.issue("server", &["127.0.0.1"]).identity());
+    let server = TestServer::start(
+        greeter::server()
+            .tls(tls)
+            .handshake_timeout(Duration::from_millis(300)),
+    )
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut silent, &mut buffer),
+    )
+    .await
+    .expect("the server closed the silent connection");
+    assert_eq!(read.unwrap(), 0);
+    server.stop().await;
+}
+
+fn tls_client_script() -> Command {
+    let mut command = Command::new(python());
+    command.arg(root().join("tests/python/tls_client.py"));
+    command
+}
+
+#[tokio::test]
+async fn grpcio_calls_the_rust_server_over_tls_and_mutual_tls() {
+    let pki = Pki::new("grpcio-client");
+    let server = tls_server(&pki, false).await;
+    let output = tls_client_script()
+        .arg(format!("localhost:{}", server.addr.port()))
+        .arg("--ca")
+        .arg(pki.ca())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(succeeded("tls_client.py", &output).trim(), "Hello, world!");
+    server.stop().await;
+
+    let server = tls_server(&pki, true).await;
+    let client = pki.issue("client", &["python.test"]);
+    let output = tls_client_script()
+        .arg(format!("localhost:{}", server.addr.port()))
+        .arg("--ca")
+        .arg(pki.ca())
+        .arg("--cert")
+        .arg(&client.cert)
+        .arg("--key")
+        .arg(&client.key)
+        .args(["--name", "mutual"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(succeeded("tls_client.py", &output).trim(), "Hello, mutual!");
+    // Without its certificate, grpcio is refused.
+    let output = tls_client_script()
+        .arg(format!("localhost:{}", server.addr.port()))
+        .arg("--ca")
+        .arg(pki.ca())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("UNAVAILABLE"),
+        "{output:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_rust_client_calls_grpcio_over_tls_and_mutual_tls() {
+    let pki = Pki::new("grpcio-server");
+    let server_cert = pki.issue("server", &["localhost", "127.0.0.1"]);
+    let client = pki.issue("client", &["rust.test"]);
+    let server = ServerProcess::spawn(
+        Command::new(python())
+            .arg(root().join("tests/python/tls_server.py"))
+            .arg("127.0.0.1:0")
+            .arg("--cert")
+            .arg(&server_cert.cert)
+            .arg("--key")
+            .arg(&server_cert.key)
+            .arg("--client-ca")
+            .arg(pki.ca()),
+    )
+    .await;
+    let channel = Channel::builder(&format!("https://{}", server.addr))
+        .tls(trusting(&pki).identity(client.identity()))
+        .connect()
+        .await
+        .unwrap();
+    let reply = GreeterClient::new(channel)
+        .say_hello(hello("grpcio"))
+        .await
+        .unwrap();
+    // grpcio's server reports the verified client certificate's name: mutual TLS took place.
+    assert_eq!(reply.message, "Hello, grpcio! (client client)");
+    let (exited_cleanly, _) = server.terminate().await;
+    assert!(exited_cleanly);
+}
+
+#[tokio::test]
+async fn grpc_js_calls_the_rust_server_over_tls_and_mutual_tls() {
+    let pki = Pki::new("grpc-js");
+    let server = tls_server(&pki, true).await;
+    let client = pki.issue("client", &["node.test"]);
+    let output = support::node()
+        .arg(root().join("tests/interop/node/tls_client.js"))
+        .arg(format!("localhost:{}", server.addr.port()))
+        .arg("--ca")
+        .arg(pki.ca())
+        .arg("--cert")
+        .arg(&client.cert)
+        .arg("--key")
+        .arg(&client.key)
+        .args(["--name", "node"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(succeeded("tls_client.js", &output).trim(), "Hello, node!");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unix_sockets_rust_to_rust_and_with_grpcio() {
+    let dir = std::env::temp_dir().join(format!("protoless-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("greeter.sock");
+    let server = ServerProcess::spawn(
+        Command::new(example("greeter")).args(["serve", &format!("unix://{}", path.display())]),
+    )
+    .await;
+    assert_eq!(server.addr, format!("unix://{}", path.display()));
+    let call = Command::new(example("greeter"))
+        .args(["call", &format!("unix:{}", path.display()), "--count", "2"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        succeeded("greeter call", &call),
+        "Hello, world!\nHello, world!\n"
+    );
+    let output = Command::new(python())
+        .arg(root().join("tests/python/unix_client.py"))
+        .arg(format!("unix:{}", path.display()))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(succeeded("unix_client.py", &output).trim(), "Hello, world!");
+    let (exited_cleanly, _) = server.terminate().await;
+    assert!(exited_cleanly);
+    assert!(!path.exists(), "the socket file outlived the server");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `greeter serve` over TLS and `greeter call` with `--ca` and a client certificate, as a user
+/// runs them; a failed call prints `CODE: MESSAGE` and exits 1.
+#[tokio::test]
+async fn the_greeter_contract_over_mutual_tls() {
+    let pki = Pki::new("contract");
+    let server_cert = pki.issue("server", &["localhost", "127.0.0.1"]);
+    let client = pki.issue("client", &["cli.test"]);
+    let server = ServerProcess::spawn(
+        Command::new(example("greeter"))
+            .args(["serve", "127.0.0.1:0", "--tls-cert"])
+            .arg(&server_cert.cert)
+            .arg("--tls-key")
+            .arg(&server_cert.key)
+            .arg("--client-ca")
+            .arg(pki.ca()),
+    )
+    .await;
+    let call = |with_identity: bool| {
+        let mut command = Command::new(example("greeter"));
+        command
+            .args(["call", &server.addr, "--name", "cli", "--ca"])
+            .arg(pki.ca());
+        if with_identity {
+            command
+                .arg("--cert")
+                .arg(&client.cert)
+                .arg("--key")
+                .arg(&client.key);
+        }
+        command.output()
+    };
+    let output = call(true).await.unwrap();
+    assert_eq!(succeeded("greeter call", &output), "Hello, cli!\n");
+    let refused = call(false).await.unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).starts_with("UNAVAILABLE: "),
+        "{refused:?}"
+    );
+    let usage = Command::new(example("greeter"))
+        .args(["call", &server.addr, "--count"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+    let (exited_cleanly, _) = server.terminate().await;
+    assert!(exited_cleanly);
+}
