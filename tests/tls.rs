@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use protoless::{Channel, ClientTls, Code, Context, Message, ServerTls, Status};
@@ -412,4 +414,89 @@ async fn the_greeter_contract_over_mutual_tls() {
     assert_eq!(usage.status.code(), Some(2));
     let (exited_cleanly, _) = server.terminate().await;
     assert!(exited_cleanly);
+}
+
+/// An HTTP CONNECT proxy (hyper's server) that counts the tunnels it opens.
+async fn connect_proxy() -> (String, Arc<AtomicUsize>) {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let tunnels = Arc::new(AtomicUsize::new(0));
+    let counted = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let counted = counted.clone();
+                    async move {
+                        assert_eq!(request.method(), hyper::Method::CONNECT);
+                        let target = request.uri().authority().unwrap().to_string();
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        tokio::spawn(async move {
+                            let tunnel = hyper::upgrade::on(request).await.unwrap();
+                            let mut upstream =
+                                tokio::net::TcpStream::connect(target).await.unwrap();
+                            let mut tunnel = TokioIo::new(tunnel);
+                            let _ = tokio::io::copy_bidirectional(&mut tunnel, &mut upstream).await;
+                        });
+                        let ok = hyper::Response::new(http_body_util::Empty::<bytes::Bytes>::new());
+                        Ok::<_, std::convert::Infallible>(ok)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(socket), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    (url, tunnels)
+}
+
+/// TLS runs inside the tunnel: the proxy sees only the CONNECT.
+#[tokio::test]
+async fn calls_go_through_an_http_connect_proxy() {
+    let pki = Pki::new("proxy");
+    let server = tls_server(&pki, false).await;
+    let (proxy, tunnels) = connect_proxy().await;
+    let channel = Channel::builder(&https(&server))
+        .tls(trusting(&pki))
+        .proxy(&proxy)
+        .connect()
+        .await
+        .unwrap();
+    let reply = GreeterClient::new(channel)
+        .say_hello(hello("tunnel"))
+        .await
+        .unwrap();
+    assert_eq!(reply.message, "Hello, tunnel!");
+    assert_eq!(tunnels.load(Ordering::SeqCst), 1);
+    server.stop().await;
+}
+
+/// The environment's grpc_proxy is honoured, and no_proxy exempts the hosts it lists.
+#[tokio::test]
+async fn grpc_proxy_and_no_proxy_from_the_environment() {
+    let server = TestServer::start(greeter::server()).await;
+    let (proxy, tunnels) = connect_proxy().await;
+    let call = |no_proxy: &str| {
+        Command::new(example("greeter"))
+            .args(["call", &server.addr.to_string()])
+            .env("grpc_proxy", &proxy)
+            .env("no_proxy", no_proxy)
+            .output()
+    };
+    let output = call("").await.unwrap();
+    assert_eq!(succeeded("greeter call", &output), "Hello, world!\n");
+    assert_eq!(tunnels.load(Ordering::SeqCst), 1);
+    let output = call("localhost,127.0.0.1").await.unwrap();
+    assert_eq!(succeeded("greeter call", &output), "Hello, world!\n");
+    assert_eq!(
+        tunnels.load(Ordering::SeqCst),
+        1,
+        "no_proxy was not honoured"
+    );
+    server.stop().await;
 }

@@ -11,7 +11,7 @@ use super::{
     BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall, UnaryCall,
 };
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
-use crate::transport::{Address, Io, Target};
+use crate::transport::{Address, Io, Proxy, Target};
 use crate::{Codec, Compression, Message, Status};
 
 /// How many bytes the server may send on one call before this side reads them.
@@ -47,6 +47,8 @@ struct Options {
 
 struct Inner {
     target: Target,
+    /// The HTTP CONNECT proxy TCP connections go through, if any.
+    proxy: Option<Proxy>,
     /// TLS for every connection, when the target or the builder asked for it.
     #[cfg(feature = "tls")]
     tls: Option<crate::ClientTls>,
@@ -62,6 +64,8 @@ struct Inner {
 #[must_use = "a builder does nothing until `connect` or `lazy`"]
 pub struct ChannelBuilder {
     target: Result<Target, Status>,
+    /// `None`: as the environment says; `Some(None)`: no proxy.
+    proxy: Option<Option<Result<Proxy, Status>>>,
     #[cfg(feature = "tls")]
     tls: Option<crate::ClientTls>,
 }
@@ -77,6 +81,23 @@ impl ChannelBuilder {
         self
     }
 
+    /// Tunnels TCP connections through the HTTP CONNECT proxy at `url`
+    /// (`http://[user:password@]HOST[:PORT]`) instead of the one the environment names.
+    ///
+    /// By default a channel uses the proxy named by `grpc_proxy`, `https_proxy` or `http_proxy`
+    /// (the first set, lower or upper case) unless `no_grpc_proxy` or `no_proxy` lists the
+    /// target's host, as grpcio and grpc-go do. Unix sockets are never proxied.
+    pub fn proxy(mut self, url: &str) -> ChannelBuilder {
+        self.proxy = Some(Some(Proxy::from_url(url)));
+        self
+    }
+
+    /// Connects directly, whatever the environment says about proxies.
+    pub fn no_proxy(mut self) -> ChannelBuilder {
+        self.proxy = Some(None);
+        self
+    }
+
     /// Connects now: fails with `UNAVAILABLE` when the server cannot be reached (the TLS
     /// handshake included).
     pub async fn connect(self) -> Result<Channel, Status> {
@@ -88,6 +109,14 @@ impl ChannelBuilder {
     /// A channel that dials on its first call.
     pub fn lazy(self) -> Result<Channel, Status> {
         let target = self.target?;
+        let proxy = match self.proxy {
+            Some(Some(proxy)) => Some(proxy?),
+            Some(None) => None,
+            None => match &target.address {
+                Address::Tcp(_) => Proxy::from_environment(target.host()),
+                Address::Unix(_) | Address::InProcess(_) => None,
+            },
+        };
         #[cfg(feature = "tls")]
         let tls = self.tls.or_else(|| target.tls.then(crate::ClientTls::new));
         #[cfg(not(feature = "tls"))]
@@ -99,6 +128,7 @@ impl ChannelBuilder {
         Ok(Channel {
             inner: Arc::new(Inner {
                 target,
+                proxy,
                 #[cfg(feature = "tls")]
                 tls,
                 connection: Mutex::new(None),
@@ -157,6 +187,7 @@ impl Channel {
     pub fn in_process(server: crate::Server) -> Channel {
         let channel = ChannelBuilder {
             target: Ok(Target::in_process(server.in_process())),
+            proxy: Some(None),
             #[cfg(feature = "tls")]
             tls: None,
         };
@@ -167,6 +198,7 @@ impl Channel {
     pub fn builder(target: &str) -> ChannelBuilder {
         ChannelBuilder {
             target: Target::parse(target),
+            proxy: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -312,13 +344,16 @@ impl Channel {
             Status::unavailable(format!("failed to connect to {target}: {error}"))
         };
         let sender = match &target.address {
-            Address::Tcp(address) => {
-                let stream = TcpStream::connect(address)
-                    .await
-                    .map_err(|error| unavailable(&error))?;
-                let _ = stream.set_nodelay(true);
-                self.secure(stream).await?
-            }
+            Address::Tcp(address) => match &self.inner.proxy {
+                Some(proxy) => self.secure(proxy.connect(address).await?).await?,
+                None => {
+                    let stream = TcpStream::connect(address)
+                        .await
+                        .map_err(|error| unavailable(&error))?;
+                    let _ = stream.set_nodelay(true);
+                    self.secure(stream).await?
+                }
+            },
             Address::Unix(path) => {
                 let stream = UnixStream::connect(path)
                     .await

@@ -3,6 +3,7 @@
 //! learn only what a connection reports (its [`Peer`]).
 
 pub(crate) mod listener;
+mod proxy;
 mod target;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use listener::Listener;
+pub(crate) use proxy::Proxy;
 pub(crate) use target::{Address, Target};
 
 /// What a connection carries: any byte stream tokio can read and write.

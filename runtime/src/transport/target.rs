@@ -119,8 +119,8 @@ impl Target {
         }
     }
 
-    /// The name TLS verifies the server's certificate against: the target's host.
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    /// The target's host: the name TLS verifies the server's certificate against, and the one
+    /// `no_proxy` lists.
     pub(crate) fn host(&self) -> &str {
         self.authority.host()
     }
