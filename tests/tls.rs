@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protoless::{Channel, ClientTls, Code, Context, Message, ServerTls, Status};
-use support::certs::Pki;
+use support::certs::{KeyFormat, Pki};
 use support::greeter::{self, GreeterClient, HelloRequest};
 use support::{example, python, root, succeeded, ServerProcess, TestServer};
 use tokio::process::Command;
@@ -97,6 +97,53 @@ async fn rust_to_rust_over_tls_and_mutual_tls() {
         .unwrap();
     assert_eq!(names.names, ["client.test", "spiffe://test/client"]);
     server.stop().await;
+}
+
+/// RSA and ECDSA identities, with keys in PKCS#8, PKCS#1 and SEC1, each serving a Rust client
+/// and grpcio.
+#[tokio::test]
+async fn every_key_kind_and_encoding_serves() {
+    let pki = Pki::new("keys");
+    for format in [
+        KeyFormat::EcdsaPkcs8,
+        KeyFormat::EcdsaSec1,
+        KeyFormat::RsaPkcs8,
+        KeyFormat::RsaPkcs1,
+    ] {
+        let issued = pki.issue_keyed("server", &["localhost", "127.0.0.1"], format);
+        let key_pem = std::fs::read_to_string(&issued.key).unwrap();
+        let expected_header = match format {
+            KeyFormat::EcdsaPkcs8 | KeyFormat::RsaPkcs8 => "-----BEGIN PRIVATE KEY-----",
+            KeyFormat::EcdsaSec1 => "-----BEGIN EC PRIVATE KEY-----",
+            KeyFormat::RsaPkcs1 => "-----BEGIN RSA PRIVATE KEY-----",
+        };
+        assert!(
+            key_pem.starts_with(expected_header),
+            "{format:?}: {key_pem}"
+        );
+        let server =
+            TestServer::start(greeter::server().tls(ServerTls::new(issued.identity()))).await;
+        let channel = Channel::builder(&https(&server))
+            .tls(trusting(&pki))
+            .connect()
+            .await
+            .unwrap();
+        let reply = GreeterClient::new(channel)
+            .say_hello(hello("key"))
+            .await
+            .unwrap();
+        assert_eq!(reply.message, "Hello, key!", "{format:?}");
+        let output = tls_client_script()
+            .arg(format!("localhost:{}", server.addr.port()))
+            .arg("--ca")
+            .arg(pki.ca())
+            .output()
+            .await
+            .unwrap();
+        let stdout = succeeded("tls_client.py", &output);
+        assert_eq!(stdout.trim(), "Hello, world!", "{format:?}");
+        server.stop().await;
+    }
 }
 
 #[tokio::test]

@@ -12,8 +12,8 @@ percent-encoded path (unix:/tmp/x.sock -> `tmp%2Fx.sock`), which no certificate 
 unix: target needs --server-name. --name is the name to greet (default "world").
 
 Prints the reply's message alone on a line and exits 0. When the call fails it prints
-`CODE_NAME: details` (e.g. `UNAVAILABLE: ...`) on stdout and exits 1; exit 2 is a bad command
-line or an unreadable PEM file.
+`CODE_NAME: details` (e.g. `UNAVAILABLE: ...`, details on one line) on stdout and exits 1;
+exit 2 is a bad command line or an unreadable PEM file.
 """
 
 import argparse
@@ -31,6 +31,11 @@ helloworld_pb2, helloworld_pb2_grpc = load("helloworld")
 def read(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def one_line(text):
+    """Keeps the `CODE_NAME: details` answer on one stdout line."""
+    return " ".join((text or "").split())
 
 
 def main():
@@ -61,7 +66,7 @@ def main():
         try:
             reply = stub.SayHello(helloworld_pb2.HelloRequest(name=args.name), timeout=10)
         except grpc.RpcError as error:
-            print(f"{error.code().name}: {error.details()}", flush=True)
+            print(f"{error.code().name}: {one_line(error.details())}", flush=True)
             return 1
     print(reply.message, flush=True)
     return 0

@@ -74,9 +74,12 @@ def main():
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(), server)
-    port = server.add_secure_port(args.addr, creds)
-    if port == 0:
-        sys.exit(f"cannot bind {args.addr}")
+    # grpcio raises RuntimeError("Failed to bind ...") both for an address in use and for a key
+    # that does not match the certificate; its log lines on stderr say which.
+    try:
+        port = server.add_secure_port(args.addr, creds)
+    except RuntimeError as error:
+        sys.exit(f"cannot serve {args.addr} with these credentials: {error}")
     server.start()
     if args.addr.startswith("unix:"):
         print(f"listening on {args.addr}", flush=True)

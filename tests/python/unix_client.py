@@ -8,7 +8,7 @@ works as well. For a unix: target grpcio sends the path, percent-encoded and wit
 slash, as the :authority (unix:/tmp/x.sock -> `tmp%2Fx.sock`).
 
 Prints the reply's message alone on a line and exits 0. When the call fails it prints
-`CODE_NAME: details` (e.g. `UNAVAILABLE: ...`) on stdout and exits 1.
+`CODE_NAME: details` (e.g. `UNAVAILABLE: ...`, details on one line) on stdout and exits 1.
 """
 
 import argparse
@@ -21,6 +21,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from _stubs import load  # noqa: E402
 
 helloworld_pb2, helloworld_pb2_grpc = load("helloworld")
+
+
+def one_line(text):
+    """Keeps the `CODE_NAME: details` answer on one stdout line."""
+    return " ".join((text or "").split())
 
 
 def main():
@@ -38,7 +43,7 @@ def main():
         try:
             reply = stub.SayHello(helloworld_pb2.HelloRequest(name=args.name), timeout=10)
         except grpc.RpcError as error:
-            print(f"{error.code().name}: {error.details()}", flush=True)
+            print(f"{error.code().name}: {one_line(error.details())}", flush=True)
             return 1
     print(reply.message, flush=True)
     return 0

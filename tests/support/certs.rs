@@ -3,12 +3,61 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{date_time_ymd, BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{
+    date_time_ymd, BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair,
+    PKCS_RSA_SHA256,
+};
 
 /// A certificate authority and the folder its files go to.
 pub struct Pki {
     dir: PathBuf,
     issuer: Issuer<'static, KeyPair>,
+}
+
+/// The kinds and encodings of private keys a server may be given.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyFormat {
+    /// ECDSA P-256, PKCS#8 (`BEGIN PRIVATE KEY`).
+    EcdsaPkcs8,
+    /// ECDSA P-256, SEC1 (`BEGIN EC PRIVATE KEY`).
+    EcdsaSec1,
+    /// RSA 2048, PKCS#8.
+    RsaPkcs8,
+    /// RSA 2048, PKCS#1 (`BEGIN RSA PRIVATE KEY`).
+    RsaPkcs1,
+}
+
+impl KeyFormat {
+    /// A new key: rcgen's signing form, and the PEM the key file holds.
+    fn generate(self) -> (KeyPair, String) {
+        use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        let mut rng = rand_core::OsRng;
+        match self {
+            KeyFormat::EcdsaPkcs8 => {
+                let key = KeyPair::generate().unwrap();
+                let pem = key.serialize_pem();
+                (key, pem)
+            }
+            KeyFormat::EcdsaSec1 => {
+                let secret = p256::SecretKey::random(&mut rng);
+                let pkcs8 = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+                let sec1 = secret.to_sec1_pem(LineEnding::LF).unwrap();
+                (KeyPair::from_pem(&pkcs8).unwrap(), sec1.to_string())
+            }
+            KeyFormat::RsaPkcs8 | KeyFormat::RsaPkcs1 => {
+                let secret = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
+                let pkcs8 =
+                    rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&secret, LineEnding::LF).unwrap();
+                let key = KeyPair::from_pem_and_sign_algo(&pkcs8, &PKCS_RSA_SHA256).unwrap();
+                let pem = match self {
+                    KeyFormat::RsaPkcs1 => secret.to_pkcs1_pem(LineEnding::LF).unwrap().to_string(),
+                    _ => pkcs8.to_string(),
+                };
+                (key, pem)
+            }
+        }
+    }
 }
 
 /// A certificate and its key, as PEM files.
@@ -60,6 +109,11 @@ impl Pki {
         self.issue_with(file, names, |_| {})
     }
 
+    /// A certificate for `names` whose key is of `format`.
+    pub fn issue_keyed(&self, file: &str, names: &[&str], format: KeyFormat) -> Issued {
+        self.issue_from(file, names, format.generate(), |_| {})
+    }
+
     /// A certificate for `names` that expired years ago.
     pub fn issue_expired(&self, file: &str, names: &[&str]) -> Issued {
         self.issue_with(file, names, |params| {
@@ -74,7 +128,16 @@ impl Pki {
         names: &[&str],
         adjust: impl FnOnce(&mut CertificateParams),
     ) -> Issued {
-        let key = KeyPair::generate().unwrap();
+        self.issue_from(file, names, KeyFormat::EcdsaPkcs8.generate(), adjust)
+    }
+
+    fn issue_from(
+        &self,
+        file: &str,
+        names: &[&str],
+        (key, key_pem): (KeyPair, String),
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> Issued {
         let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
         let mut params = CertificateParams::new(names).unwrap();
         params.distinguished_name.push(DnType::CommonName, file);
@@ -85,7 +148,7 @@ impl Pki {
             key: self.dir.join(format!("{file}.key")),
         };
         std::fs::write(&issued.cert, certificate.pem()).unwrap();
-        std::fs::write(&issued.key, key.serialize_pem()).unwrap();
+        std::fs::write(&issued.key, key_pem).unwrap();
         issued
     }
 

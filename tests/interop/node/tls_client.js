@@ -11,8 +11,8 @@
 // :authority). --name is the name to greet (default "world").
 //
 // Prints the reply's message alone on a line and exits 0. When the call fails it prints
-// `CODE_NAME: details` (e.g. `UNAVAILABLE: ...`) on stdout and exits 1; exit 2 is a bad command
-// line or an unreadable PEM file.
+// `CODE_NAME: details` (e.g. `UNAVAILABLE: ...`, details on one line) on stdout and exits 1;
+// exit 2 is a bad command line or an unreadable PEM file.
 
 const fs = require('fs');
 const path = require('path');
@@ -113,7 +113,9 @@ function main() {
   client.SayHello({ name: args.name }, { deadline }, (err, reply) => {
     client.close();
     if (err) {
-      process.stdout.write(`${statusName(err.code)}: ${err.details}\n`);
+      // Details can span lines (an OpenSSL error ends in one); keep the answer on one line.
+      const details = String(err.details || '').split(/\s+/).filter(Boolean).join(' ');
+      process.stdout.write(`${statusName(err.code)}: ${details}\n`);
       process.exitCode = 1;
       return;
     }
