@@ -258,6 +258,38 @@ pub async fn serve(kind: &str, listener: tokio::net::TcpListener) {
     }
 }
 
+/// Serves `kind` (`protoless` or `tonic`) over TLS with the certificate and key in `cert` and
+/// `key` (PEM files): each with rustls on ring.
+pub async fn serve_tls(kind: &str, listener: tokio::net::TcpListener, cert: &str, key: &str) {
+    match kind {
+        "protoless" => {
+            let identity = protoless::Identity::from_pem_files(cert, key).expect("a TLS identity");
+            protoless_server()
+                .tls(protoless::ServerTls::new(identity))
+                .serve_with_listener(listener, std::future::pending())
+                .await
+                .expect("protoless serves")
+        }
+        "tonic" => {
+            use crate::tonic_side::helloworld::greeter_server::GreeterServer as TonicGreeter;
+            let identity = tonic::transport::Identity::from_pem(
+                std::fs::read(cert).expect("the certificate"),
+                std::fs::read(key).expect("the key"),
+            );
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            tonic::transport::Server::builder()
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .expect("a TLS configuration")
+                .add_service(TonicGreeter::new(tonic_impl::Greetings))
+                .serve_with_incoming(incoming)
+                .await
+                .expect("tonic serves");
+        }
+        other => panic!("no TLS for server kind {other:?}: protoless or tonic"),
+    }
+}
+
 /// Binds `addr` and prints the address, for the orchestrator to read.
 pub async fn bind(addr: &str) -> (tokio::net::TcpListener, SocketAddr) {
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");

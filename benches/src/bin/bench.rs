@@ -43,10 +43,16 @@ struct ServerProcess {
 
 impl ServerProcess {
     async fn start(kind: &str) -> ServerProcess {
+        ServerProcess::start_with(kind, &[]).await
+    }
+
+    /// A server started with `extra` arguments after its address.
+    async fn start_with(kind: &str, extra: &[&str]) -> ServerProcess {
         let mut child = Command::new("taskset")
             .args(["-c", "0"])
             .arg(release_binary("bench-server"))
             .args([kind, "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -99,6 +105,18 @@ async fn pinned_load(args: &[String]) -> String {
 
 /// h2load against `addr`: requests per second (its own count of successes is checked).
 async fn h2load(addr: &str, connections: u32, streams: u32, requests: u32, body: &Path) -> f64 {
+    h2load_url(
+        &format!("http://{addr}"),
+        connections,
+        streams,
+        requests,
+        body,
+    )
+    .await
+}
+
+/// h2load against `base` (`http://` or `https://` and the address).
+async fn h2load_url(base: &str, connections: u32, streams: u32, requests: u32, body: &Path) -> f64 {
     let output = Command::new("taskset")
         .args(["-c", "1", "h2load"])
         .args([
@@ -112,7 +130,7 @@ async fn h2load(addr: &str, connections: u32, streams: u32, requests: u32, body:
         .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
         .arg("-d")
         .arg(body)
-        .arg(format!("http://{addr}/helloworld.Greeter/SayHello"))
+        .arg(format!("{base}/helloworld.Greeter/SayHello"))
         .output()
         .await
         .expect("h2load runs (scripts/bench installs it)");
@@ -265,6 +283,43 @@ async fn unary_server_throughput(report: &mut Report) {
             .chart
             .push((format!("c={connections} m={streams}"), rates));
     }
+}
+
+/// Unary throughput over TLS (rustls on ring on both sides), h2load c=50 m=20: what TLS costs
+/// each server, compared in the same run.
+async fn tls_unary(report: &mut Report) {
+    let dir = std::env::temp_dir().join(format!("protoless-bench-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let certificate = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.join("server.crt"), dir.join("server.key"));
+    std::fs::write(&cert_path, certificate.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let tls = [
+        "--tls",
+        cert_path.to_str().unwrap(),
+        key_path.to_str().unwrap(),
+    ];
+    let servers = [
+        ServerProcess::start_with("protoless", &tls).await,
+        ServerProcess::start_with("tonic", &tls).await,
+    ];
+    let body = request_body();
+    let mut runs = [Vec::new(), Vec::new()];
+    for _ in 0..RUNS {
+        for (server, runs) in servers.iter().zip(&mut runs) {
+            let base = format!("https://{}", server.addr);
+            runs.push(h2load_url(&base, 50, 20, 300_000, &body).await);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    report.more_is_better(
+        "unary SayHello over TLS, h2load c=50 m=20 (req/s)",
+        runs.map(median),
+        0,
+        "",
+    );
 }
 
 /// One load run: its rate and its p99 latency in microseconds.
@@ -874,7 +929,7 @@ fn main() {
         return runtime.block_on(load(&args[1..]));
     }
     let write = args.iter().any(|arg| arg == "--write");
-    // `--only codec` (or unary, client, streaming, large, cpu, memory) runs one group, for
+    // `--only codec` (or unary, client, streaming, large, cpu, tls, memory) runs one group, for
     // profiling.
     let only = args
         .iter()
@@ -911,6 +966,9 @@ fn main() {
         }
         if wanted("cpu") {
             cpu_bound(&mut report).await;
+        }
+        if wanted("tls") {
+            tls_unary(&mut report).await;
         }
         if wanted("codec") {
             codec(&mut report);
