@@ -178,6 +178,24 @@ async fn each_failure_fails_its_own_connection_and_says_why() {
     assert_eq!(status.code(), Code::Unavailable);
     assert!(status.message().contains("unknown issuer"), "{status}");
 
+    // Connecting by IP to a server named otherwise: the name and the authority overridden.
+    let named = TestServer::start(greeter::server().tls(ServerTls::new(
+        pki.issue("named", &["greeter.test"]).identity(),
+    )))
+    .await;
+    let channel = Channel::builder(&https(&named))
+        .tls(trusting(&pki).server_name("greeter.test"))
+        .authority("greeter.test")
+        .connect()
+        .await
+        .unwrap();
+    let reply = GreeterClient::new(channel)
+        .say_hello(hello("by ip"))
+        .await
+        .unwrap();
+    assert_eq!(reply.message, "Hello, by ip!");
+    named.stop().await;
+
     // A certificate for other names.
     let status = Channel::builder(&https(&server))
         .tls(good().server_name("elsewhere.test"))
@@ -412,6 +430,54 @@ async fn unix_sockets_rust_to_rust_and_with_grpcio() {
     assert!(exited_cleanly);
     assert!(!path.exists(), "the socket file outlived the server");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Each refused connection leaves a log line on the server's stderr saying why: plaintext, an
+/// expired client certificate, none at all.
+#[tokio::test]
+async fn refused_connections_are_logged_by_the_example_server() {
+    let pki = Pki::new("logged");
+    let server_cert = pki.issue("server", &["localhost", "127.0.0.1"]);
+    let log = pki.dir().join("server.log");
+    let server = ServerProcess::spawn_with_stderr(
+        Command::new(example("greeter"))
+            .args(["serve", "127.0.0.1:0", "--tls-cert"])
+            .arg(&server_cert.cert)
+            .arg("--tls-key")
+            .arg(&server_cert.key)
+            .arg("--client-ca")
+            .arg(pki.ca()),
+        std::fs::File::create(&log).unwrap().into(),
+    )
+    .await;
+    let target = format!("https://{}", server.addr);
+    let plain = Channel::connect(&format!("http://{}", server.addr)).await;
+    if let Ok(channel) = plain {
+        let _ = GreeterClient::new(channel).say_hello(hello("x")).await;
+    }
+    let expired = pki.issue_expired("expired-client", &["old.test"]);
+    for tls in [trusting(&pki).identity(expired.identity()), trusting(&pki)] {
+        if let Ok(channel) = Channel::builder(&target).tls(tls).connect().await {
+            let refused = GreeterClient::new(channel).say_hello(hello("x")).await;
+            assert_eq!(refused.unwrap_err().code(), Code::Unavailable);
+        }
+    }
+    let good = trusting(&pki).identity(pki.issue("client", &["ok.test"]).identity());
+    let channel = Channel::builder(&target).tls(good).connect().await.unwrap();
+    let reply = GreeterClient::new(channel)
+        .say_hello(hello("ok"))
+        .await
+        .unwrap();
+    assert_eq!(reply.message, "Hello, ok!");
+    let (exited_cleanly, _) = server.terminate().await;
+    assert!(exited_cleanly);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let refusals: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("TLS handshake failed"))
+        .collect();
+    assert_eq!(refusals.len(), 3, "{log}");
+    assert!(refusals[1].contains("expired"), "{log}");
 }
 
 /// `greeter serve` over TLS and `greeter call` with `--ca` and a client certificate, as a user

@@ -74,6 +74,12 @@ pub(crate) async fn serve(
     addr: &str,
     options: &[(String, String)],
 ) -> Result<(), Box<dyn Error>> {
+    // What the runtime reports (a connection whose TLS handshake failed, say) goes to stderr;
+    // stdout stays the example's own.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
     let server = match server_tls(options)? {
         Some(tls) => server.tls(tls),
         None => server,

@@ -136,9 +136,14 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn spawn(command: &mut Command) -> ServerProcess {
+        Self::spawn_with_stderr(command, Stdio::inherit()).await
+    }
+
+    /// Like [`spawn`](Self::spawn), with the process's stderr going to `stderr`.
+    pub async fn spawn_with_stderr(command: &mut Command, stderr: Stdio) -> ServerProcess {
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("server process starts");

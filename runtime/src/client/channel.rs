@@ -92,6 +92,23 @@ impl ChannelBuilder {
         self
     }
 
+    /// Sends `authority` as every request's `:authority` instead of the target's `HOST:PORT`:
+    /// for a server reached by IP address (or through a Unix socket) that routes by name.
+    /// With TLS, also set [`ClientTls::server_name`](crate::ClientTls::server_name).
+    pub fn authority(mut self, authority: &str) -> ChannelBuilder {
+        let parsed = authority.parse::<http::uri::Authority>().map_err(|error| {
+            Status::invalid_argument(format!("invalid authority {authority:?}: {error}"))
+        });
+        self.target = match (self.target, parsed) {
+            (Ok(mut target), Ok(authority)) => {
+                target.authority = authority;
+                Ok(target)
+            }
+            (Err(status), _) | (_, Err(status)) => Err(status),
+        };
+        self
+    }
+
     /// Connects directly, whatever the environment says about proxies.
     pub fn no_proxy(mut self) -> ChannelBuilder {
         self.proxy = Some(None);
