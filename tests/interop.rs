@@ -14,27 +14,7 @@ use support::{example, node, python, root, succeeded, ServerProcess};
 use tokio::process::Command;
 
 /// Every case of the suite, as `interop client` names them.
-const ALL: &[&str] = &[
-    "empty_unary",
-    "large_unary",
-    "client_compressed_unary",
-    "server_compressed_unary",
-    "client_streaming",
-    "client_compressed_streaming",
-    "server_streaming",
-    "server_compressed_streaming",
-    "ping_pong",
-    "empty_stream",
-    "custom_metadata",
-    "status_code_and_message",
-    "special_status_message",
-    "unimplemented_method",
-    "unimplemented_service",
-    "cancel_after_begin",
-    "cancel_after_first_response",
-    "timeout_on_sleeping_server",
-    "pick_first_unary",
-];
+const ALL: &[&str] = support::interop::cases::NAMES;
 
 /// Neither grpcio's nor grpc-js's server API shows a handler whether a request message came
 /// compressed, so they cannot refuse an uncompressed one as these cases require.

@@ -133,13 +133,7 @@ async fn every_key_kind_and_encoding_serves() {
             .await
             .unwrap();
         assert_eq!(reply.message, "Hello, key!", "{format:?}");
-        let output = tls_client_script()
-            .arg(format!("localhost:{}", server.addr.port()))
-            .arg("--ca")
-            .arg(pki.ca())
-            .output()
-            .await
-            .unwrap();
+        let output = foreign_call(tls_client_script(), &server, &pki, None, "world").await;
         let stdout = succeeded("tls_client.py", &output);
         assert_eq!(stdout.trim(), "Hello, world!", "{format:?}");
         server.stop().await;
@@ -301,43 +295,50 @@ fn tls_client_script() -> Command {
     command
 }
 
+/// Runs a foreign TLS client (`tls_client.py` or `tls_client.js`) once against `server` by the
+/// name `localhost`, trusting `pki`, presenting `client` if given, greeting `name`.
+async fn foreign_call(
+    mut client_script: Command,
+    server: &TestServer,
+    pki: &Pki,
+    client: Option<&support::certs::Issued>,
+    name: &str,
+) -> std::process::Output {
+    client_script
+        .arg(format!("localhost:{}", server.addr.port()))
+        .arg("--ca")
+        .arg(pki.ca())
+        .args(["--name", name]);
+    if let Some(client) = client {
+        client_script
+            .arg("--cert")
+            .arg(&client.cert)
+            .arg("--key")
+            .arg(&client.key);
+    }
+    client_script.output().await.unwrap()
+}
+
+fn node_tls_client() -> Command {
+    let mut command = support::node();
+    command.arg(root().join("tests/interop/node/tls_client.js"));
+    command
+}
+
 #[tokio::test]
 async fn grpcio_calls_the_rust_server_over_tls_and_mutual_tls() {
     let pki = Pki::new("grpcio-client");
     let server = tls_server(&pki, false).await;
-    let output = tls_client_script()
-        .arg(format!("localhost:{}", server.addr.port()))
-        .arg("--ca")
-        .arg(pki.ca())
-        .output()
-        .await
-        .unwrap();
+    let output = foreign_call(tls_client_script(), &server, &pki, None, "world").await;
     assert_eq!(succeeded("tls_client.py", &output).trim(), "Hello, world!");
     server.stop().await;
 
     let server = tls_server(&pki, true).await;
     let client = pki.issue("client", &["python.test"]);
-    let output = tls_client_script()
-        .arg(format!("localhost:{}", server.addr.port()))
-        .arg("--ca")
-        .arg(pki.ca())
-        .arg("--cert")
-        .arg(&client.cert)
-        .arg("--key")
-        .arg(&client.key)
-        .args(["--name", "mutual"])
-        .output()
-        .await
-        .unwrap();
+    let output = foreign_call(tls_client_script(), &server, &pki, Some(&client), "mutual").await;
     assert_eq!(succeeded("tls_client.py", &output).trim(), "Hello, mutual!");
     // Without its certificate, grpcio is refused.
-    let output = tls_client_script()
-        .arg(format!("localhost:{}", server.addr.port()))
-        .arg("--ca")
-        .arg(pki.ca())
-        .output()
-        .await
-        .unwrap();
+    let output = foreign_call(tls_client_script(), &server, &pki, None, "world").await;
     assert!(!output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stdout).starts_with("UNAVAILABLE"),
@@ -383,19 +384,7 @@ async fn grpc_js_calls_the_rust_server_over_tls_and_mutual_tls() {
     let pki = Pki::new("grpc-js");
     let server = tls_server(&pki, true).await;
     let client = pki.issue("client", &["node.test"]);
-    let output = support::node()
-        .arg(root().join("tests/interop/node/tls_client.js"))
-        .arg(format!("localhost:{}", server.addr.port()))
-        .arg("--ca")
-        .arg(pki.ca())
-        .arg("--cert")
-        .arg(&client.cert)
-        .arg("--key")
-        .arg(&client.key)
-        .args(["--name", "node"])
-        .output()
-        .await
-        .unwrap();
+    let output = foreign_call(node_tls_client(), &server, &pki, Some(&client), "node").await;
     assert_eq!(succeeded("tls_client.js", &output).trim(), "Hello, node!");
     server.stop().await;
 }

@@ -13,6 +13,8 @@ pub mod raw_h2;
 pub mod cache;
 #[path = "../../examples/greeter.rs"]
 pub mod greeter;
+#[path = "../../examples/interop.rs"]
+pub mod interop;
 #[path = "../../examples/pi.rs"]
 pub mod pi;
 
