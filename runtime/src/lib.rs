@@ -21,6 +21,7 @@ pub mod error_details;
 mod flow;
 mod frame;
 mod headers;
+mod intercept;
 mod metadata;
 pub mod schema;
 mod server;
@@ -41,6 +42,9 @@ pub use compression::Compression;
 pub use encoding::{DecodeError, Enumeration, Message, OpenEnum};
 pub use erased_serde;
 pub use frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
+pub use intercept::{
+    CallInfo, CallKind, Interceptor, MethodInfo, Outcome, Passing, Side, StartFuture,
+};
 pub use metadata::{InvalidMetadata, MetadataMap};
 pub use server::{shutdown_signal, Context, Server};
 pub use status::{Code, Status};

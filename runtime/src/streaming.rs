@@ -15,6 +15,7 @@ use tokio::time::{Instant, Sleep};
 use crate::client::{end_of_call, status_from_h2};
 use crate::compression::Compression;
 use crate::frame::FrameDecoder;
+use crate::intercept::Intercepted;
 use crate::metadata::MetadataMap;
 use crate::{Code, Codec, Message, Status};
 
@@ -51,7 +52,19 @@ pub struct Streaming<T> {
     trailers: Option<MetadataMap>,
     /// Whether the message [`message`](Streaming::message) returned last was compressed.
     last_compressed: bool,
+    /// Interceptors shown each message, and (on the client) the call's end.
+    observer: Option<Box<Observer>>,
     message: PhantomData<fn() -> T>,
+}
+
+/// The interceptors a stream shows its messages to.
+struct Observer {
+    interceptors: Arc<Intercepted>,
+    /// The messages are requests (the server's view), else responses.
+    requests: bool,
+    /// The stream's end is the call's end (a client's responses): the interceptors' `end`
+    /// runs then, and may replace the outcome.
+    ends_call: bool,
 }
 
 /// What the drain task and the reader share.
@@ -95,6 +108,7 @@ impl<T: Message> Streaming<T> {
             headers: MetadataMap::new(),
             trailers: None,
             last_compressed: false,
+            observer: None,
             message: PhantomData,
         }
     }
@@ -107,6 +121,43 @@ impl<T: Message> Streaming<T> {
             shared.decoder = decoder.with_compression(compression);
         }
         self
+    }
+
+    /// Shows each message to `interceptors` as it is read (`requests`: they are requests).
+    pub(crate) fn observed(mut self, interceptors: Arc<Intercepted>, requests: bool) -> Self {
+        self.observer = Some(Box::new(Observer {
+            interceptors,
+            requests,
+            ends_call: false,
+        }));
+        self
+    }
+
+    /// On the client, shows each response to `interceptors`, and the call's end.
+    pub(crate) fn observed_to_the_end(mut self, interceptors: Arc<Intercepted>) -> Self {
+        self.observer = Some(Box::new(Observer {
+            interceptors,
+            requests: false,
+            ends_call: true,
+        }));
+        // A stream that ended before it began (Trailers-Only) ends the call now.
+        if let Some(outcome) = self.ended.take() {
+            self.ended = Some(self.intercepted_end(outcome));
+        }
+        self
+    }
+
+    /// The outcome past the interceptors, once, when this stream ends the call.
+    fn intercepted_end(&mut self, outcome: Option<Status>) -> Option<Status> {
+        match self.observer.take() {
+            Some(observer) if observer.ends_call => {
+                observer.interceptors.end(outcome).into_parts().0
+            }
+            observer => {
+                self.observer = observer;
+                outcome
+            }
+        }
     }
 
     /// Keeps the response headers, for [`headers`](Self::headers).
@@ -180,6 +231,7 @@ impl<T: Message> Streaming<T> {
             headers: MetadataMap::new(),
             trailers: Some(trailers),
             last_compressed: false,
+            observer: None,
             message: PhantomData,
         }
     }
@@ -248,7 +300,13 @@ impl<T: Message> Streaming<T> {
                         None if partial => Some(Status::internal("stream ended inside a message")),
                         outcome => outcome,
                     };
-                    Poll::Ready(outcome.map_or(Ok(None), |status| Err(self.end(Some(status)))))
+                    match self.intercepted_end(outcome) {
+                        None => {
+                            self.ended = Some(None);
+                            Poll::Ready(Ok(None))
+                        }
+                        Some(status) => Poll::Ready(Err(self.end(Some(status)))),
+                    }
                 }
             },
             Err(status) => {
@@ -260,13 +318,19 @@ impl<T: Message> Streaming<T> {
 
     fn decode(&mut self, bytes: Bytes) -> Result<Option<T>, Status> {
         match self.codec.decode(bytes) {
-            Ok(message) => Ok(Some(message)),
+            Ok(message) => {
+                if let Some(observer) = &self.observer {
+                    observer.interceptors.message(&message, observer.requests);
+                }
+                Ok(Some(message))
+            }
             Err(status) => Err(self.end(Some(status))),
         }
     }
 
     /// Ends the stream; returns the status for the caller to report.
     fn end(&mut self, outcome: Option<Status>) -> Status {
+        let outcome = self.intercepted_end(outcome);
         self.ended = Some(outcome.clone());
         // Stop reading: dropping the body, and the flow control that refers to it too, resets
         // the stream if it is still open.
@@ -318,6 +382,13 @@ async fn status_from_trailers(body: &mut RecvStream) -> (Option<Status>, Option<
 
 impl<T> Drop for Streaming<T> {
     fn drop(&mut self) {
+        // A client's call dropped before its end was read is cancelled: its interceptors hear.
+        if let Some(observer) = self.observer.take() {
+            if observer.ends_call {
+                let cancelled = Status::cancelled("the call was dropped before it ended");
+                observer.interceptors.end(Some(cancelled));
+            }
+        }
         // Dropping the body (in the task) resets the stream if it is still open: cancellation.
         if let Some(drain) = self.drain.take() {
             drain.abort();

@@ -15,6 +15,15 @@ pub(super) fn generate(service: &Service) -> TokenStream {
     tokens
 }
 
+/// The `Idempotency` variant a method declares.
+fn idempotency_variant(idempotency: Idempotency) -> TokenStream {
+    match idempotency {
+        Idempotency::Unknown => quote!(Unknown),
+        Idempotency::NoSideEffects => quote!(NoSideEffects),
+        Idempotency::Idempotent => quote!(Idempotent),
+    }
+}
+
 /// The type that names one method: `__PiCalculatorCalc`.
 fn method_ident(service: &Service, method: &Method) -> syn::Ident {
     format_ident!("__{}{}", service.item.ident, method.proto_name)
@@ -30,6 +39,16 @@ fn method_type(service: &Service, method: &Method) -> TokenStream {
     let response = &method.response;
     let path = method_path(service, method);
     let doc = format!("The RPC method `{path}`, for generated code.");
+    let kind = match method.kind {
+        Kind::Unary => quote!(Unary),
+        Kind::ServerStreaming => quote!(ServerStreaming),
+        Kind::ClientStreaming => quote!(ClientStreaming),
+        Kind::BidiStreaming => quote!(BidiStreaming),
+    };
+    let idempotency = idempotency_variant(method.idempotency);
+    let (service_name, method_name) = path[1..]
+        .split_once('/')
+        .expect("a method path is /service/method");
     quote! {
         #(#cfgs)*
         #[doc = #doc]
@@ -42,6 +61,13 @@ fn method_type(service: &Service, method: &Method) -> TokenStream {
             type Request = #request;
             type Response = #response;
             const PATH: &'static str = #path;
+            const INFO: #krate::MethodInfo = #krate::MethodInfo::generated(
+                #path,
+                #service_name,
+                #method_name,
+                #krate::CallKind::#kind,
+                #krate::__private::Idempotency::#idempotency,
+            );
         }
     }
 }
@@ -279,11 +305,7 @@ fn schema(service: &Service) -> TokenStream {
         let client_streaming = method.kind.client_streaming();
         let server_streaming = method.kind.server_streaming();
         let method_type = method_ident(service, method);
-        let idempotency = match method.idempotency {
-            Idempotency::Unknown => quote!(Unknown),
-            Idempotency::NoSideEffects => quote!(NoSideEffects),
-            Idempotency::Idempotent => quote!(Idempotent),
-        };
+        let idempotency = idempotency_variant(method.idempotency);
         quote! {
             #(#cfgs)*
             methods.push(#krate::__private::MethodSchema {

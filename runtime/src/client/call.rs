@@ -4,6 +4,7 @@
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +19,7 @@ use super::Channel;
 use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::frame::Encoding;
 use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
+use crate::intercept::{CallInfo, Intercepted, MethodInfo, Side};
 use crate::metadata::MetadataMap;
 use crate::server::inherited_deadline;
 use crate::{timeout, Code, Codec, Message, Status, Streaming};
@@ -73,7 +75,7 @@ pub mod kind {
 #[must_use = "a call does nothing until it is awaited"]
 pub struct Call<Req, Resp, Kind> {
     channel: Channel,
-    path: &'static str,
+    method: MethodInfo,
     request: Option<Req>,
     timeout: Option<Duration>,
     inherit_deadline: bool,
@@ -97,12 +99,12 @@ pub type OnewayCall<Req> = Call<Req, (), kind::Oneway>;
 type BoxedCall<T> = Pin<Box<dyn Future<Output = Result<T, Status>> + Send>>;
 
 impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
-    pub(super) fn new(channel: Channel, path: &'static str, request: Option<Req>) -> Self {
+    pub(super) fn new(channel: Channel, method: MethodInfo, request: Option<Req>) -> Self {
         Call {
             codec: channel.codec(),
             compression: channel.compression(),
             channel,
-            path,
+            method,
             request,
             timeout: None,
             inherit_deadline: true,
@@ -148,7 +150,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     fn request_head(&self, deadline: Option<Instant>) -> Request<()> {
         let mut request = Request::new(());
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.channel.uri(self.path);
+        *request.uri_mut() = self.channel.uri(self.method.path);
         *request.headers_mut() = http::HeaderMap::with_capacity(6 + self.metadata.len());
         let headers = request.headers_mut();
         headers.insert(
@@ -190,6 +192,32 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             (Some(own), Some(inherited)) => Some(own.min(inherited)),
             (own, inherited) => own.or(inherited),
         }
+    }
+
+    /// Runs the channel's interceptors' `start` (nothing without any): they may change the
+    /// metadata about to be sent, or refuse the call, which then ends here, through their `end`.
+    async fn intercept(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Intercepted>, Status> {
+        let Some(chain) = self.channel.interceptors().get() else {
+            return Ok(None);
+        };
+        let metadata = std::mem::take(&mut self.metadata);
+        let call = CallInfo::new(self.method, Side::Client, metadata, deadline, None);
+        let mut intercepted = Intercepted {
+            chain: chain.clone(),
+            call,
+        };
+        if let Err(refused) = intercepted.start().await {
+            let (status, _) = intercepted.end(Some(refused.clone())).into_parts();
+            return Err(status.unwrap_or(refused));
+        }
+        self.metadata = intercepted.call.metadata().clone();
+        if let Some(request) = &self.request {
+            intercepted.message(request, true);
+        }
+        Ok(Some(intercepted))
     }
 
     fn encoding(&self) -> Encoding {
@@ -254,21 +282,42 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         }
     }
 
-    fn streaming(&self, head: Head, deadline: Option<Instant>) -> Streaming<Resp> {
-        head.into_streaming(self.codec, self.channel.max_receive_message_size())
-            .with_deadline(deadline)
+    fn streaming(
+        &self,
+        head: Head,
+        deadline: Option<Instant>,
+        intercepted: Option<Arc<Intercepted>>,
+    ) -> Streaming<Resp> {
+        let streaming = head
+            .into_streaming(self.codec, self.channel.max_receive_message_size())
+            .with_deadline(deadline);
+        match intercepted {
+            Some(intercepted) => streaming.observed_to_the_end(intercepted),
+            None => streaming,
+        }
     }
 
-    fn sink(&self, body: SendStream<Bytes>, deadline: Option<Instant>) -> RequestSink<Req> {
-        RequestSink::new(body, self.encoding(), deadline)
+    fn sink(
+        &self,
+        body: SendStream<Bytes>,
+        deadline: Option<Instant>,
+        intercepted: Option<Arc<Intercepted>>,
+    ) -> RequestSink<Req> {
+        RequestSink::new(body, self.encoding(), deadline, intercepted)
     }
 
-    fn responses(&self, response: ResponseFuture, deadline: Option<Instant>) -> Responses<Resp> {
+    fn responses(
+        &self,
+        response: ResponseFuture,
+        deadline: Option<Instant>,
+        intercepted: Option<Arc<Intercepted>>,
+    ) -> Responses<Resp> {
         Responses::waiting(
             response,
             self.codec,
             self.channel.max_receive_message_size(),
             deadline,
+            intercepted,
         )
     }
 }
@@ -292,11 +341,55 @@ pub(super) async fn within<T>(
     }
 }
 
+/// A streaming call that failed before it opened, past its interceptors' `end`.
+fn refused(intercepted: Option<Arc<Intercepted>>, status: Status) -> Status {
+    match intercepted {
+        Some(intercepted) => intercepted
+            .end(Some(status.clone()))
+            .into_parts()
+            .0
+            .unwrap_or(status),
+        None => status,
+    }
+}
+
+/// A unary call's result past its interceptors: they see the response (or the failure) and
+/// may replace the outcome. A failure they turn into OK stays the failure: there is no response
+/// message to give instead.
+fn ended<Resp: Message>(
+    mut intercepted: Intercepted,
+    result: Result<Response<Resp>, Status>,
+) -> Result<Response<Resp>, Status> {
+    let headers = match &result {
+        Ok(response) => response.headers.clone(),
+        Err(status) => status.headers().clone(),
+    };
+    intercepted.call.set_response_headers(headers);
+    if let Ok(response) = &result {
+        intercepted.message(&response.message, false);
+    }
+    let original = result.as_ref().err().cloned();
+    match (intercepted.end(original).into_parts().0, result) {
+        (Some(status), _) => Err(status),
+        (None, result) => result,
+    }
+}
+
 impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
     /// Sends the call and returns the response with the server's response headers and
     /// trailers. (A failed call's metadata is in its [`Status::metadata`].)
     pub async fn into_response(mut self) -> Result<Response<Resp>, Status> {
         let deadline = self.deadline();
+        let intercepted = self.intercept(deadline).await?;
+        let result = self.respond(deadline).await;
+        match intercepted {
+            None => result,
+            Some(intercepted) => ended(intercepted, result),
+        }
+    }
+
+    /// Sends the call and reads its response.
+    async fn respond(&mut self, deadline: Option<Instant>) -> Result<Response<Resp>, Status> {
         within(deadline, async {
             match self.send_single(deadline).await? {
                 Head::Body {
@@ -338,9 +431,28 @@ impl<Req: Message> IntoFuture for OnewayCall<Req> {
 
     /// Sends the request and returns; the answer is read in the background so that the stream
     /// closes cleanly instead of being reset (which would cancel the handler).
-    fn into_future(self) -> Self::IntoFuture {
+    fn into_future(mut self) -> Self::IntoFuture {
         Box::pin(async move {
             let deadline = self.deadline();
+            let intercepted = self.intercept(deadline).await?;
+            let sent = self.send_oneway(deadline).await;
+            match intercepted {
+                // The answer is not awaited: the call ends, for its interceptors, when sent.
+                Some(intercepted) => intercepted
+                    .end(sent.err())
+                    .into_parts()
+                    .0
+                    .map_or(Ok(()), Err),
+                None => sent,
+            }
+        })
+    }
+}
+
+impl<Req: Message> OnewayCall<Req> {
+    /// Sends the request, and reads the answer in the background.
+    async fn send_oneway(&self, deadline: Option<Instant>) -> Result<(), Status> {
+        {
             let payload = self.encode_request()?;
             let (mut body, response) = within(deadline, self.open(deadline)).await?;
             if let Err(error) = body.send_data(payload, true) {
@@ -364,7 +476,7 @@ impl<Req: Message> IntoFuture for OnewayCall<Req> {
                 }
             });
             Ok(())
-        })
+        }
     }
 }
 
@@ -375,8 +487,12 @@ impl<Req: Message, Resp: Message> IntoFuture for ServerStreamingCall<Req, Resp> 
     fn into_future(mut self) -> Self::IntoFuture {
         Box::pin(async move {
             let deadline = self.deadline();
-            let head = within(deadline, self.send_single(deadline)).await?;
-            Ok(self.streaming(head, deadline))
+            let intercepted = self.intercept(deadline).await?.map(Arc::new);
+            let head = match within(deadline, self.send_single(deadline)).await {
+                Ok(head) => head,
+                Err(status) => return Err(refused(intercepted, status)),
+            };
+            Ok(self.streaming(head, deadline, intercepted))
         })
     }
 }
@@ -385,13 +501,17 @@ impl<Req: Message, Resp: Message> IntoFuture for ClientStreamingCall<Req, Resp> 
     type Output = Result<ClientStream<Req, Resp>, Status>;
     type IntoFuture = BoxedCall<ClientStream<Req, Resp>>;
 
-    fn into_future(self) -> Self::IntoFuture {
+    fn into_future(mut self) -> Self::IntoFuture {
         Box::pin(async move {
             let deadline = self.deadline();
-            let (body, response) = within(deadline, self.open(deadline)).await?;
+            let intercepted = self.intercept(deadline).await?.map(Arc::new);
+            let (body, response) = match within(deadline, self.open(deadline)).await {
+                Ok(opened) => opened,
+                Err(status) => return Err(refused(intercepted, status)),
+            };
             Ok(ClientStream {
-                requests: self.sink(body, deadline),
-                responses: self.responses(response, deadline),
+                requests: self.sink(body, deadline, intercepted.clone()),
+                responses: self.responses(response, deadline, intercepted),
             })
         })
     }
@@ -401,13 +521,17 @@ impl<Req: Message, Resp: Message> IntoFuture for BidiStreamingCall<Req, Resp> {
     type Output = Result<BidiStream<Req, Resp>, Status>;
     type IntoFuture = BoxedCall<BidiStream<Req, Resp>>;
 
-    fn into_future(self) -> Self::IntoFuture {
+    fn into_future(mut self) -> Self::IntoFuture {
         Box::pin(async move {
             let deadline = self.deadline();
-            let (body, response) = within(deadline, self.open(deadline)).await?;
+            let intercepted = self.intercept(deadline).await?.map(Arc::new);
+            let (body, response) = match within(deadline, self.open(deadline)).await {
+                Ok(opened) => opened,
+                Err(status) => return Err(refused(intercepted, status)),
+            };
             Ok(BidiStream {
-                requests: self.sink(body, deadline),
-                responses: self.responses(response, deadline),
+                requests: self.sink(body, deadline, intercepted.clone()),
+                responses: self.responses(response, deadline, intercepted),
             })
         })
     }
@@ -416,7 +540,7 @@ impl<Req: Message, Resp: Message> IntoFuture for BidiStreamingCall<Req, Resp> {
 impl<Req, Resp, Kind> std::fmt::Debug for Call<Req, Resp, Kind> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call")
-            .field("path", &self.path)
+            .field("path", &self.method.path)
             .field("timeout", &self.timeout)
             .field("codec", &self.codec)
             .field("compression", &self.compression)

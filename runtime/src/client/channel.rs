@@ -11,6 +11,7 @@ use super::{
     BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall, UnaryCall,
 };
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
+use crate::intercept::{CallKind, Chain, MethodInfo};
 use crate::transport::{Address, Io, Proxy, Target};
 use crate::{Codec, Compression, Message, Status};
 
@@ -34,6 +35,7 @@ const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
 pub struct Channel {
     inner: Arc<Inner>,
     options: Options,
+    interceptors: Chain,
 }
 
 /// A channel's defaults for its calls; each clone has its own.
@@ -157,6 +159,7 @@ impl ChannelBuilder {
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
                 max_send_message_size: usize::MAX,
             },
+            interceptors: Chain::default(),
         })
     }
 }
@@ -221,6 +224,41 @@ impl Channel {
         }
     }
 
+    /// This channel (sharing its connection) running `interceptor` around its calls, after
+    /// those added before it (see [`Interceptor`](crate::Interceptor) for the order): to add
+    /// credentials to every call, log, or measure.
+    ///
+    /// ```no_run
+    /// use protoless::{CallInfo, Channel, Interceptor, StartFuture};
+    ///
+    /// /// Sends a bearer token with every call.
+    /// struct Bearer(String);
+    ///
+    /// impl Interceptor for Bearer {
+    ///     fn start<'a>(&'a self, call: &'a mut CallInfo) -> StartFuture<'a> {
+    ///         Box::pin(async move {
+    ///             let value = format!("Bearer {}", self.0);
+    ///             call.metadata_mut().insert("authorization", &value)?;
+    ///             Ok(())
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// # async fn run() -> Result<(), protoless::Status> {
+    /// let channel = Channel::connect("http://127.0.0.1:50051")
+    ///     .await?
+    ///     .with_interceptor(Bearer("s3cr3t".into()));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_interceptor(mut self, interceptor: impl crate::Interceptor) -> Channel {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    pub(super) fn interceptors(&self) -> &Chain {
+        &self.interceptors
+    }
+
     /// This channel (sharing its connection) with `codec` as the default of its calls.
     pub fn with_codec(mut self, codec: Codec) -> Channel {
         self.options.codec = codec;
@@ -263,7 +301,8 @@ impl Channel {
         path: &'static str,
         request: Req,
     ) -> UnaryCall<Req, Resp> {
-        Call::new(self.clone(), path, Some(request))
+        let method = MethodInfo::from_path(path, CallKind::Unary);
+        Call::new(self.clone(), method, Some(request))
     }
 
     /// A call of the generated method `M`. Generated clients use this.
@@ -272,12 +311,13 @@ impl Channel {
         &self,
         request: Option<M::Request>,
     ) -> Call<M::Request, M::Response, Kind> {
-        Call::new(self.clone(), M::PATH, request)
+        Call::new(self.clone(), M::INFO, request)
     }
 
     /// Starts a `#[oneway]` call to `path`: awaiting it returns once the request is sent.
     pub fn oneway<Req: Message>(&self, path: &'static str, request: Req) -> OnewayCall<Req> {
-        Call::new(self.clone(), path, Some(request))
+        let method = MethodInfo::from_path(path, CallKind::Unary);
+        Call::new(self.clone(), method, Some(request))
     }
 
     /// Starts a server-streaming call to `path`; await it for the stream of responses.
@@ -286,7 +326,8 @@ impl Channel {
         path: &'static str,
         request: Req,
     ) -> ServerStreamingCall<Req, Resp> {
-        Call::new(self.clone(), path, Some(request))
+        let method = MethodInfo::from_path(path, CallKind::ServerStreaming);
+        Call::new(self.clone(), method, Some(request))
     }
 
     /// Starts a client-streaming call to `path`; await it for a [`ClientStream`](crate::ClientStream).
@@ -294,7 +335,8 @@ impl Channel {
         &self,
         path: &'static str,
     ) -> ClientStreamingCall<Req, Resp> {
-        Call::new(self.clone(), path, None)
+        let method = MethodInfo::from_path(path, CallKind::ClientStreaming);
+        Call::new(self.clone(), method, None)
     }
 
     /// Starts a bidirectional call to `path`; await it for a [`BidiStream`](crate::BidiStream).
@@ -302,7 +344,8 @@ impl Channel {
         &self,
         path: &'static str,
     ) -> BidiStreamingCall<Req, Resp> {
-        Call::new(self.clone(), path, None)
+        let method = MethodInfo::from_path(path, CallKind::BidiStreaming);
+        Call::new(self.clone(), method, None)
     }
 
     /// The request URI for `path`, built from parts rather than parsed: this runs per call.

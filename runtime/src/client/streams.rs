@@ -10,9 +10,12 @@ use tokio::time::Instant;
 
 use super::call::within;
 use super::response::{status_from_h2, Head, Response};
+use std::sync::Arc;
+
 use crate::compression::Compression;
 use crate::flow::send_flow_controlled;
 use crate::frame::Encoding;
+use crate::intercept::Intercepted;
 use crate::metadata::MetadataMap;
 use crate::{Codec, Message, Status, Streaming};
 
@@ -26,6 +29,8 @@ pub struct RequestSink<Req> {
     deadline: Option<Instant>,
     closed: bool,
     cancelled: bool,
+    /// The channel's interceptors, shown each request.
+    intercepted: Option<Arc<Intercepted>>,
     request: PhantomData<fn(Req)>,
 }
 
@@ -34,6 +39,7 @@ impl<Req: Message> RequestSink<Req> {
         body: SendStream<Bytes>,
         encoding: Encoding,
         deadline: Option<Instant>,
+        intercepted: Option<Arc<Intercepted>>,
     ) -> Self {
         RequestSink {
             body,
@@ -42,6 +48,7 @@ impl<Req: Message> RequestSink<Req> {
             deadline,
             closed: false,
             cancelled: false,
+            intercepted,
             request: PhantomData,
         }
     }
@@ -73,6 +80,9 @@ impl<Req: Message> RequestSink<Req> {
         }
         if self.closed {
             return Err(Status::failed_precondition("requests were already closed"));
+        }
+        if let Some(intercepted) = &self.intercepted {
+            intercepted.message(request, true);
         }
         self.encoding.encode(request)
     }
@@ -158,6 +168,7 @@ enum ResponsesState<Resp> {
         codec: Codec,
         max_message_size: usize,
         deadline: Option<Instant>,
+        intercepted: Option<Arc<Intercepted>>,
     },
     Open(Streaming<Resp>),
     Failed(Status),
@@ -169,6 +180,7 @@ impl<Resp: Message> Responses<Resp> {
         codec: Codec,
         max_message_size: usize,
         deadline: Option<Instant>,
+        intercepted: Option<Arc<Intercepted>>,
     ) -> Self {
         Responses {
             state: ResponsesState::Waiting {
@@ -176,6 +188,7 @@ impl<Resp: Message> Responses<Resp> {
                 codec,
                 max_message_size,
                 deadline,
+                intercepted,
             },
         }
     }
@@ -250,6 +263,7 @@ impl<Resp: Message> Responses<Resp> {
                 codec,
                 max_message_size,
                 deadline,
+                intercepted,
             } = std::mem::replace(&mut self.state, placeholder)
             else {
                 unreachable!("checked just above")
@@ -259,11 +273,27 @@ impl<Resp: Message> Responses<Resp> {
             })
             .await;
             self.state = match head {
-                Ok(head) => ResponsesState::Open(
-                    head.into_streaming(codec, max_message_size)
-                        .with_deadline(deadline),
-                ),
-                Err(status) => ResponsesState::Failed(status),
+                Ok(head) => {
+                    let streaming = head
+                        .into_streaming(codec, max_message_size)
+                        .with_deadline(deadline);
+                    ResponsesState::Open(match intercepted {
+                        Some(intercepted) => streaming.observed_to_the_end(intercepted),
+                        None => streaming,
+                    })
+                }
+                Err(status) => {
+                    // The call ended without a response head: its interceptors hear it here.
+                    let status = match intercepted {
+                        Some(intercepted) => intercepted
+                            .end(Some(status.clone()))
+                            .into_parts()
+                            .0
+                            .unwrap_or(status),
+                        None => status,
+                    };
+                    ResponsesState::Failed(status)
+                }
             };
         }
     }

@@ -25,6 +25,7 @@ use crate::compression::Compression;
 use crate::flow::send_flow_controlled;
 use crate::frame::{self, Encoding, SingleRead};
 use crate::headers::{GRPC_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
+use crate::intercept::{CallInfo, Intercepted, Side};
 use crate::metadata::MetadataMap;
 use crate::status::encode_message;
 use crate::transport::Peer;
@@ -38,7 +39,7 @@ pub struct ServerCall {
     pub(super) codec: Codec,
     pub(super) body: RecvStream,
     pub(super) respond: SendResponse<Bytes>,
-    pub(super) info: CallInfo,
+    pub(super) info: CallDetails,
     pub(super) config: Arc<ServerConfig>,
     /// What the request's messages are compressed with (its `grpc-encoding`).
     pub(super) request_compression: Option<Compression>,
@@ -48,7 +49,7 @@ pub struct ServerCall {
 
 /// What a handler's [`Context`] is made of, if the handler takes one.
 #[derive(Debug)]
-pub(super) struct CallInfo {
+pub(super) struct CallDetails {
     /// Boxed, and only when there is any (most calls carry none): the call's future stays small.
     pub(super) metadata: Option<Box<MetadataMap>>,
     pub(super) deadline: Option<Instant>,
@@ -103,6 +104,8 @@ impl ServerCall {
             request_compression: self.request_compression,
             response_compression: self.response_compression,
             done: false,
+            intercepted: None,
+            extra_trailers: None,
         };
         let deadline = Deadline {
             at: deadline,
@@ -129,12 +132,19 @@ where
 {
     let (mut body, mut responder, mut deadline) = call.start();
     async move {
+        if !responder.intercept(M::INFO, &mut deadline).await {
+            return;
+        }
         let wire = responder.wire();
         let (context, at) = (C::make(|| responder.context()), deadline.at);
+        let intercepted = responder.intercepted.clone();
         let work = async {
             let read = wire.read_single(&mut body).await?;
             context.request_read(read.compressed);
             let request: M::Request = wire.single_request(read)?;
+            if let Some(intercepted) = &intercepted {
+                intercepted.message(&request, true);
+            }
             handled(run_handler(at, handler(request, context)).await)
         };
         let outcome = watch(&mut responder, &mut deadline, work).await;
@@ -156,12 +166,19 @@ where
 {
     let (mut body, mut responder, mut deadline) = call.start();
     async move {
+        if !responder.intercept(M::INFO, &mut deadline).await {
+            return;
+        }
         let wire = responder.wire();
         let (context, at) = (C::make(|| responder.context()), deadline.at);
+        let intercepted = responder.intercepted.clone();
         let work = async {
             let read = wire.read_single(&mut body).await?;
             context.request_read(read.compressed);
             let request: M::Request = wire.single_request(read)?;
+            if let Some(intercepted) = &intercepted {
+                intercepted.message(&request, true);
+            }
             handled(run_handler(at, handler(request, context)).await)
         };
         let outcome = watch(&mut responder, &mut deadline, work).await;
@@ -184,7 +201,10 @@ where
 {
     let (body, mut responder, mut deadline) = call.start();
     async move {
-        let requests = responder.wire().stream(body);
+        if !responder.intercept(M::INFO, &mut deadline).await {
+            return;
+        }
+        let requests = responder.requests(body);
         let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async { handled(run_handler(at, handler(requests, context)).await) };
         let outcome = watch(&mut responder, &mut deadline, work).await;
@@ -206,7 +226,10 @@ where
 {
     let (body, mut responder, mut deadline) = call.start();
     async move {
-        let requests = responder.wire().stream(body);
+        if !responder.intercept(M::INFO, &mut deadline).await {
+            return;
+        }
+        let requests = responder.requests(body);
         let (context, at) = (C::make(|| responder.context()), deadline.at);
         let work = async { handled(run_handler(at, handler(requests, context)).await) };
         let outcome = watch(&mut responder, &mut deadline, work).await;
@@ -427,7 +450,7 @@ struct Responder {
     codec: Codec,
     config: Arc<ServerConfig>,
     /// What the handler's context is made of, until it is made.
-    info: CallInfo,
+    info: CallDetails,
     /// The handler's context, if it takes one: its response headers and trailers.
     context: Option<Context>,
     request_compression: Option<Compression>,
@@ -435,6 +458,10 @@ struct Responder {
     response_compression: Option<Compression>,
     /// Set once the call is answered, or nobody is left to answer.
     done: bool,
+    /// The call's interceptors, when the server has any.
+    intercepted: Option<Arc<Intercepted>>,
+    /// Trailers the interceptors added at the end.
+    extra_trailers: Option<Box<MetadataMap>>,
 }
 
 impl Drop for Responder {
@@ -460,6 +487,54 @@ impl Responder {
             None => self.respond.poll_reset(cx),
         };
         reason_or_error.map(drop)
+    }
+
+    /// Runs the server's interceptors' `start` for a call of `method`, before anything is read
+    /// (a tap), watched like the handler; whether the call goes on (if not, it was answered).
+    async fn intercept(&mut self, method: crate::MethodInfo, deadline: &mut Deadline) -> bool {
+        let Some(chain) = self.config.interceptors.get() else {
+            return true;
+        };
+        let metadata = self.info.metadata.take().map(|metadata| *metadata);
+        let call = CallInfo::new(
+            method,
+            Side::Server,
+            metadata.unwrap_or_default(),
+            self.info.deadline,
+            self.info.peer.addr,
+        );
+        let mut intercepted = Intercepted {
+            chain: chain.clone(),
+            call,
+        };
+        let started = watch(self, deadline, intercepted.start()).await;
+        // The handler sees the metadata as the interceptors left it.
+        self.info.metadata = Some(Box::new(intercepted.call.metadata().clone()));
+        self.intercepted = Some(Arc::new(intercepted));
+        match started {
+            Outcome::Done(Ok(())) => true,
+            Outcome::Done(Err(status)) => {
+                self.send_end(Some(&status));
+                false
+            }
+            Outcome::Expired => {
+                self.send_end(Some(&deadline_exceeded()));
+                false
+            }
+            Outcome::Abandoned => {
+                self.done = true;
+                false
+            }
+        }
+    }
+
+    /// The requests of a client-streaming or bidirectional call, shown to the interceptors.
+    fn requests<Req: Message>(&self, body: RecvStream) -> Streaming<Req> {
+        let requests = self.wire().stream(body);
+        match &self.intercepted {
+            Some(intercepted) => requests.observed(intercepted.clone(), true),
+            None => requests,
+        }
     }
 
     /// The call's response compression, fixed from now on: messages are about to be encoded.
@@ -529,6 +604,12 @@ impl Responder {
         if let Some(context) = &self.context {
             context.take_headers().write_to(response.headers_mut());
         }
+        if let Some(intercepted) = &self.intercepted {
+            intercepted
+                .call
+                .response_headers()
+                .write_to(response.headers_mut());
+        }
         response
     }
 
@@ -543,6 +624,9 @@ impl Responder {
         }
         if let Some(context) = &self.context {
             context.take_trailers().write_to(headers);
+        }
+        if let Some(trailers) = &self.extra_trailers {
+            trailers.write_to(headers);
         }
         if let Some(status) = status {
             status.metadata().write_to(headers);
@@ -587,6 +671,16 @@ impl Responder {
     /// Ends the call with `status`, `None` meaning `OK` (which needs no `Status` built).
     fn send_end(&mut self, status: Option<&Status>) {
         self.done = true;
+        if let Some(intercepted) = self.intercepted.take() {
+            let (status, trailers) = intercepted.end(status.cloned()).into_parts();
+            self.extra_trailers = Some(Box::new(trailers));
+            return self.send_end_as_is(status.as_ref());
+        }
+        self.send_end_as_is(status);
+    }
+
+    /// Ends the call with `status`, past the interceptors.
+    fn send_end_as_is(&mut self, status: Option<&Status>) {
         let custom_headers = self.context.as_ref().is_some_and(Context::has_headers);
         if self.stream.is_none() && custom_headers {
             // Headers the handler set go in a HEADERS frame of their own, as grpc-go sends
@@ -615,6 +709,9 @@ impl Responder {
             Outcome::Expired => return self.finish(&deadline_exceeded()),
             Outcome::Abandoned => return self.abandon(),
         };
+        if let Some(intercepted) = &self.intercepted {
+            intercepted.message(&response, false);
+        }
         let message = match self.encoding(self.compression()).encode(&response) {
             Ok(message) => message,
             Err(status) => return self.finish(&status),
@@ -675,6 +772,9 @@ impl Responder {
             let end = loop {
                 match next {
                     Ok(Some(Ok(reply))) => {
+                        if let Some(intercepted) = &self.intercepted {
+                            intercepted.message(&reply, false);
+                        }
                         let encoding = self.encoding(compression);
                         if let Err(status) = encoding.encode_into(&reply, &mut batch) {
                             break Some(status);

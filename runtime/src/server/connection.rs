@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::service::CallHandle;
-use super::{CallInfo, Phase, ServerCall, Shared};
+use super::{CallDetails, Phase, ServerCall, Shared};
 use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::headers::{text, GrpcHeaders, GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS};
 use crate::metadata::MetadataMap;
@@ -205,7 +205,7 @@ fn route(
         codec,
         body,
         respond,
-        info: CallInfo {
+        info: CallDetails {
             metadata,
             deadline,
             peer: peer.clone(),

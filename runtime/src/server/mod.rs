@@ -16,7 +16,7 @@ use crate::transport::Listener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use call::CallInfo;
+use call::CallDetails;
 pub use call::{
     serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary,
     HandlerContext, ServerCall,
@@ -46,6 +46,8 @@ pub(crate) struct ServerConfig {
     /// TLS on every connection, when set.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::ServerTls>,
+    /// What runs around every call.
+    pub(crate) interceptors: crate::intercept::Chain,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +65,7 @@ impl Default for ServerConfig {
             drain_timeout: Duration::from_secs(30),
             #[cfg(feature = "tls")]
             tls: None,
+            interceptors: crate::intercept::Chain::default(),
         }
     }
 }
@@ -187,6 +190,16 @@ impl Server {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::ServerTls) -> Server {
         self.config.tls = Some(tls);
+        self
+    }
+
+    /// Runs `interceptor` around every call, after those added before it (see [`Interceptor`]
+    /// for the order). Its `start` runs before the request is decoded, so a refusal there
+    /// costs no decoding and no handler.
+    ///
+    /// [`Interceptor`]: crate::Interceptor
+    pub fn interceptor(mut self, interceptor: impl crate::Interceptor) -> Server {
+        self.config.interceptors.push(Arc::new(interceptor));
         self
     }
 

@@ -47,6 +47,8 @@ pub trait Method: 'static {
     type Response: crate::Message;
     /// `/package.Service/Method`.
     const PATH: &'static str;
+    /// The method as interceptors see it.
+    const INFO: crate::MethodInfo;
 }
 
 /// The schema of `M`'s request. Generic, so that a request type that is not a message is
