@@ -4,7 +4,10 @@
 //!
 //! `cargo run --example cache` runs a demo; `serve ADDR [--account TOKEN=MAX_KEYS]...` serves
 //! both services (default accounts: `inconshreveable=1000`, `small=2`); `proto` prints the
-//! `.proto`.
+//! `.proto`. Every call is logged on stderr by an interceptor (`method=... duration=...
+//! status=CODE`), on the server and in the demo's client. The article's limits, when asked:
+//! `--rate-limit RATE/BURST` (or `off`) on the `rpc.Cache` service, `--max-connections N`,
+//! `--max-streams N`; without them the cache serves unlimited.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -15,7 +18,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use protoless::error_details::ErrorInfo;
-use protoless::{stream, Channel, Code, Context, Message, MetadataMap, Server, Status, Stream};
+use protoless::{
+    stream, CallInfo, Channel, Code, Context, Interceptor, Message, MetadataMap, Outcome,
+    RateLimit, Server, Status, Stream,
+};
 
 /// Stores a value under a key.
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -247,6 +253,81 @@ impl Cache for CacheService {
     }
 }
 
+/// Logs every call on stderr when it ends: `SIDE method=PATH duration=D status=CODE`, as the
+/// article's timing interceptors do.
+pub struct CallLog;
+
+impl Interceptor for CallLog {
+    fn end(&self, call: &CallInfo, outcome: &mut Outcome) {
+        let side = match call.side() {
+            protoless::Side::Server => "server",
+            protoless::Side::Client => "client",
+        };
+        eprintln!(
+            "{side} method={} duration={:?} status={}",
+            call.method().path,
+            call.elapsed(),
+            outcome.code().name()
+        );
+    }
+}
+
+/// The article's limits, each optional: the `rpc.Cache` service's rate, connections, and
+/// concurrent calls per connection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Limits {
+    /// Calls a second and burst, for `rpc.Cache`.
+    pub rate: Option<(u32, u32)>,
+    /// Connections at once.
+    pub max_connections: Option<usize>,
+    /// Concurrent calls per connection (HTTP/2 streams).
+    pub max_streams: Option<u32>,
+}
+
+impl Limits {
+    /// `server` with these limits.
+    pub fn apply(self, mut server: Server) -> Server {
+        if let Some((rate, burst)) = self.rate {
+            server = server.interceptor(RateLimit::new(rate, burst).service("rpc.Cache"));
+        }
+        if let Some(connections) = self.max_connections {
+            server = server.max_connections(connections);
+        }
+        if let Some(streams) = self.max_streams {
+            server = server.max_concurrent_streams(streams);
+        }
+        server
+    }
+
+    /// The limits `--rate-limit RATE/BURST|off`, `--max-connections N` and `--max-streams N`
+    /// ask for.
+    fn from_options(options: &[(String, String)]) -> Result<Limits, String> {
+        let number = |name: &str, value: &str| -> Result<u64, String> {
+            value
+                .parse()
+                .map_err(|_| format!("{name} {value:?} is not a number"))
+        };
+        let mut limits = Limits::default();
+        for (name, value) in options {
+            match name.as_str() {
+                "--rate-limit" if value == "off" => limits.rate = None,
+                "--rate-limit" => {
+                    let (rate, burst) = value
+                        .split_once('/')
+                        .ok_or_else(|| format!("--rate-limit {value:?}: expected RATE/BURST"))?;
+                    let rate = number(name, rate)? as u32;
+                    let burst = number(name, burst)? as u32;
+                    limits.rate = Some((rate, burst));
+                }
+                "--max-connections" => limits.max_connections = Some(number(name, value)? as usize),
+                "--max-streams" => limits.max_streams = Some(number(name, value)? as u32),
+                _ => {}
+            }
+        }
+        Ok(limits)
+    }
+}
+
 /// Both services on one server. The cache's own calls to `Accounts` go through a server of
 /// their own in this process (`Channel::in_process`): still real gRPC calls, with deadlines and
 /// metadata, but independent of the public listener's transport and client-certificate policy.
@@ -255,6 +336,7 @@ pub fn server(accounts: &[(String, i64)]) -> Server {
         Server::builder().add_service(AccountsServer::new(AccountsService::new(accounts)));
     let channel = Channel::in_process(private);
     Server::builder()
+        .interceptor(CallLog)
         .add_service(CacheServer::new(CacheService::new(AccountsClient::new(
             channel,
         ))))
@@ -265,6 +347,7 @@ pub fn server(accounts: &[(String, i64)]) -> Server {
 fn accounts(options: &[(String, String)]) -> Result<Vec<(String, i64)>, String> {
     options
         .iter()
+        .filter(|(name, _)| name == "--account")
         .map(|(_, value)| {
             let (token, max) = value
                 .split_once('=')
@@ -287,7 +370,10 @@ pub fn proto() -> Result<String, protoless::schema::SchemaError> {
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     let running = common::Background::start(server(&[])).await?;
     println!("Cache and Accounts serving on {}", running.addr);
-    let client = CacheClient::connect(&running.url()).await?;
+    let channel = Channel::connect(&running.url())
+        .await?
+        .with_interceptor(CallLog);
+    let client = CacheClient::new(channel);
     let store = |key: &str, token: &str| StoreReq {
         key: key.to_owned(),
         val: format!("value of {key}").into_bytes(),
@@ -345,11 +431,18 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    match common::mode(&["--account"]) {
+    let options = [
+        "--account",
+        "--rate-limit",
+        "--max-connections",
+        "--max-streams",
+    ];
+    match common::mode(&options) {
         common::Mode::Demo => demo().await,
         common::Mode::Serve(addr, options) => {
             let accounts = accounts(&options)?;
-            common::serve(server(&accounts), &addr, &options).await
+            let limits = Limits::from_options(&options)?;
+            common::serve(limits.apply(server(&accounts)), &addr, &options).await
         }
         common::Mode::Proto => {
             print!("{}", proto()?);

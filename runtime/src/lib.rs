@@ -23,6 +23,8 @@ mod frame;
 mod headers;
 mod intercept;
 mod metadata;
+#[cfg(feature = "rate-limit")]
+mod rate_limit;
 pub mod schema;
 mod server;
 mod status;
@@ -46,6 +48,8 @@ pub use intercept::{
     CallInfo, CallKind, Interceptor, MethodInfo, Outcome, Passing, Side, StartFuture,
 };
 pub use metadata::{InvalidMetadata, MetadataMap};
+#[cfg(feature = "rate-limit")]
+pub use rate_limit::RateLimit;
 pub use server::{shutdown_signal, Context, Server};
 pub use status::{Code, Status};
 pub use stream::Stream;

@@ -9,6 +9,7 @@ use std::any::Any;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{self, Poll};
 
@@ -45,6 +46,18 @@ pub struct ServerCall {
     pub(super) request_compression: Option<Compression>,
     /// What to compress responses with, if anything.
     pub(super) response_compression: Option<Compression>,
+    /// The call's place in the server's concurrent-call limit, if it has one.
+    pub(super) load: Option<LoadGuard>,
+}
+
+/// A call counted against the server's concurrent-call limit, until it is dropped.
+#[derive(Debug)]
+pub(super) struct LoadGuard(Arc<AtomicUsize>);
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What a handler's [`Context`] is made of, if the handler takes one.
@@ -86,6 +99,25 @@ impl HandlerContext for Context {
 }
 
 impl ServerCall {
+    /// Counts this call against the server's concurrent-call limit, or says it is over it
+    /// (load shedding: `RESOURCE_EXHAUSTED`, with a `RetryInfo` of a second).
+    pub(super) fn take_load(&mut self, shared: &super::Shared) -> Result<(), Status> {
+        let (Some(load), Some(limit)) = (&shared.load, self.config.max_concurrent_calls) else {
+            return Ok(());
+        };
+        if load.fetch_add(1, Ordering::AcqRel) >= limit {
+            load.fetch_sub(1, Ordering::AcqRel);
+            let status = Status::resource_exhausted(format!(
+                "the server is running its limit of {limit} concurrent calls; retry later"
+            ));
+            return Err(status.with_detail(crate::error_details::RetryInfo {
+                retry_delay: Some(std::time::Duration::from_secs(1)),
+            }));
+        }
+        self.load = Some(LoadGuard(load.clone()));
+        Ok(())
+    }
+
     /// Answers with `status` and no message (a Trailers-Only response).
     pub(super) fn fail(self, status: &Status) {
         let (_, responder, _) = self.start();
@@ -106,6 +138,7 @@ impl ServerCall {
             done: false,
             intercepted: None,
             extra_trailers: None,
+            _load: self.load,
         };
         let deadline = Deadline {
             at: deadline,
@@ -462,6 +495,8 @@ struct Responder {
     intercepted: Option<Arc<Intercepted>>,
     /// Trailers the interceptors added at the end.
     extra_trailers: Option<Box<MetadataMap>>,
+    /// Held until the call is answered.
+    _load: Option<LoadGuard>,
 }
 
 impl Drop for Responder {

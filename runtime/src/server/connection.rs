@@ -88,12 +88,18 @@ async fn serve_h2<IO: Io>(
     let mut calls = RunningCalls::default();
     // Made once, and again only when the phase changes: a call arrives at every turn.
     let mut phase_changed = Box::pin(next_phase(shutdown));
+    // gRFC A9's MAX_CONNECTION_IDLE, when configured: re-armed by each call.
+    let idle_limit = config.max_connection_idle;
+    let mut idle = idle_limit.map(|idle| Box::pin(tokio::time::sleep(idle)));
     loop {
         tokio::select! {
             accepted = connection.accept() => match accepted {
                 // Routing is quick and never waits: it runs here, and only the call itself gets
                 // a task (see `spawn_call`).
                 Some(Ok((request, respond))) => {
+                    if let (Some(timer), Some(limit)) = (&mut idle, idle_limit) {
+                        timer.as_mut().reset(Instant::now() + limit);
+                    }
                     if let Some(call) = route(&shared, &peer, request, respond) {
                         calls.track(call);
                     }
@@ -102,6 +108,18 @@ async fn serve_h2<IO: Io>(
                 // the peer what it could.
                 Some(Err(_)) | None => break,
             },
+            () = wait_idle(&mut idle) => {
+                let limit = idle_limit.expect("armed only with a limit");
+                match &mut idle {
+                    // Idle: say goodbye; the connection ends once h2 has sent the GOAWAY.
+                    Some(_) if calls.none_running() => {
+                        connection.graceful_shutdown();
+                        idle = None;
+                    }
+                    Some(timer) => timer.as_mut().reset(Instant::now() + limit),
+                    None => {}
+                }
+            }
             (next, shutdown) = &mut phase_changed, if phase != Phase::Halting => {
                 phase = next;
                 connection.graceful_shutdown();
@@ -131,6 +149,14 @@ async fn next_phase(mut shutdown: watch::Receiver<Phase>) -> (Phase, watch::Rece
     (phase, shutdown)
 }
 
+/// Completes when the idle timer fires; never without one.
+async fn wait_idle(timer: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The calls a connection started that may still run.
 #[derive(Default)]
 struct RunningCalls(Vec<tokio::task::JoinHandle<()>>);
@@ -143,6 +169,10 @@ impl RunningCalls {
             self.0.retain(|call| !call.is_finished());
         }
         self.0.push(call.0);
+    }
+
+    fn none_running(&self) -> bool {
+        self.0.iter().all(|call| call.is_finished())
     }
 
     fn abort_all(&mut self) {
@@ -201,7 +231,7 @@ fn route(
     let metadata = headers
         .has_metadata
         .then(|| Box::new(MetadataMap::from_headers(&head.headers)));
-    let call = ServerCall {
+    let mut call = ServerCall {
         codec,
         body,
         respond,
@@ -214,6 +244,7 @@ fn route(
         config: shared.config.clone(),
         request_compression,
         response_compression,
+        load: None,
     };
     let refusal = if let Some(message) = malformed_timeout {
         // As grpc-go does: a malformed timeout is a broken client, not a missing deadline.
@@ -227,14 +258,17 @@ fn route(
             None => Status::unimplemented(format!("malformed method name: {path:?}")),
             Some((service_name, method)) => match shared.services.get(service_name) {
                 None => Status::unimplemented(format!("unknown service {service_name}")),
-                Some(service) => match service.call(method, call) {
-                    Ok(running) => return Some(running),
-                    Err(unknown) => {
-                        unknown.fail(&Status::unimplemented(format!(
-                            "unknown method {method} for service {service_name}"
-                        )));
-                        return None;
-                    }
+                Some(service) => match call.take_load(shared) {
+                    Err(overloaded) => overloaded,
+                    Ok(()) => match service.call(method, call) {
+                        Ok(running) => return Some(running),
+                        Err(unknown) => {
+                            unknown.fail(&Status::unimplemented(format!(
+                                "unknown method {method} for service {service_name}"
+                            )));
+                            return None;
+                        }
+                    },
                 },
             },
         }

@@ -6,6 +6,7 @@ mod context;
 mod service;
 
 use std::future::Future;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,12 @@ pub(crate) struct ServerConfig {
     pub(crate) tls: Option<crate::ServerTls>,
     /// What runs around every call.
     pub(crate) interceptors: crate::intercept::Chain,
+    /// At most this many connections at once; more wait in the listen backlog.
+    pub(crate) max_connections: Option<usize>,
+    /// Calls past this many running at once, server-wide, are refused.
+    pub(crate) max_concurrent_calls: Option<usize>,
+    /// A connection without calls for this long is closed with GOAWAY (gRFC A9).
+    pub(crate) max_connection_idle: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +73,9 @@ impl Default for ServerConfig {
             #[cfg(feature = "tls")]
             tls: None,
             interceptors: crate::intercept::Chain::default(),
+            max_connections: None,
+            max_concurrent_calls: None,
+            max_connection_idle: None,
         }
     }
 }
@@ -203,6 +213,29 @@ impl Server {
         self
     }
 
+    /// Serves at most `connections` connections at once (default: no limit), as grpc-go's
+    /// `LimitListener`: past it, new connections are not accepted (they wait in the listen
+    /// backlog, then time out on the client) until one closes.
+    pub fn max_connections(mut self, connections: usize) -> Server {
+        self.config.max_connections = Some(connections.max(1));
+        self
+    }
+
+    /// Runs at most `calls` calls at once across the server (default: no limit); past it, a
+    /// new call is refused at once (load shedding) with `RESOURCE_EXHAUSTED` and a
+    /// `google.rpc.RetryInfo` of one second, in a Trailers-Only response.
+    pub fn max_concurrent_calls(mut self, calls: usize) -> Server {
+        self.config.max_concurrent_calls = Some(calls);
+        self
+    }
+
+    /// Closes a connection that had no call for `idle` (default: never), with a GOAWAY, as
+    /// gRFC A9's `MAX_CONNECTION_IDLE` says; clients reconnect when they next call.
+    pub fn max_connection_idle(mut self, idle: Duration) -> Server {
+        self.config.max_connection_idle = Some(idle);
+        self
+    }
+
     /// Serves on `addr` until the process ends.
     pub async fn serve(self, addr: impl ToSocketAddrs) -> std::io::Result<()> {
         self.serve_with_shutdown(addr, std::future::pending()).await
@@ -229,7 +262,15 @@ impl Server {
     ) -> std::io::Result<()> {
         let listener = listener.into();
         let drain_timeout = self.config.drain_timeout;
+        let connection_limit = self
+            .config
+            .max_connections
+            .map(|limit| Arc::new(tokio::sync::Semaphore::new(limit)));
         let shared = Arc::new(Shared {
+            load: self
+                .config
+                .max_concurrent_calls
+                .map(|_| Arc::new(AtomicUsize::new(0))),
             services: self.services,
             config: Arc::new(self.config),
         });
@@ -237,23 +278,26 @@ impl Server {
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
         loop {
+            // With a connection limit, a slot first: until one is free, nothing is accepted.
+            let slot = match &connection_limit {
+                None => None,
+                Some(limit) => tokio::select! {
+                    slot = limit.clone().acquire_owned() => slot.ok(),
+                    Some(_) = connections.join_next() => continue,
+                    () = &mut signal => break,
+                },
+            };
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(Accepted::Tcp(stream, peer)) => {
-                        connections.spawn(connection::serve(
-                            stream,
-                            peer,
-                            shared.clone(),
-                            shutdown_rx.clone(),
-                        ));
+                        let serve =
+                            connection::serve(stream, peer, shared.clone(), shutdown_rx.clone());
+                        connections.spawn(holding(slot, serve));
                     }
                     Ok(Accepted::Unix(stream, peer)) => {
-                        connections.spawn(connection::serve(
-                            stream,
-                            peer,
-                            shared.clone(),
-                            shutdown_rx.clone(),
-                        ));
+                        let serve =
+                            connection::serve(stream, peer, shared.clone(), shutdown_rx.clone());
+                        connections.spawn(holding(slot, serve));
                     }
                     // Running out of file descriptors and similar are passing conditions:
                     // back off briefly instead of spinning or giving up.
@@ -291,6 +335,9 @@ impl Server {
             config.tls = None;
         }
         let shared = Arc::new(Shared {
+            load: config
+                .max_concurrent_calls
+                .map(|_| Arc::new(AtomicUsize::new(0))),
             services: self.services,
             config: Arc::new(config),
         });
@@ -312,6 +359,12 @@ impl Server {
 
 /// How many bytes an in-process connection buffers each way: as much as a socket would.
 const IN_PROCESS_BUFFER: usize = 256 * 1024;
+
+/// Runs `connection` holding its connection slot, if the server limits connections.
+async fn holding(slot: Option<tokio::sync::OwnedSemaphorePermit>, connection: impl Future) {
+    connection.await;
+    drop(slot);
+}
 
 /// How long connections may take to send the answers of calls cancelled at the drain timeout.
 const HALT_GRACE: Duration = Duration::from_secs(1);
@@ -348,6 +401,8 @@ impl std::fmt::Debug for Server {
 pub(crate) struct Shared {
     services: Services,
     config: Arc<ServerConfig>,
+    /// Calls running now, when the server limits them.
+    pub(super) load: Option<Arc<AtomicUsize>>,
 }
 
 /// A server's services by name.
