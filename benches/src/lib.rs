@@ -245,10 +245,29 @@ pub async fn bare_h2_server(listener: tokio::net::TcpListener) {
     }
 }
 
-/// Serves `kind` (`protoless`, `tonic` or `bare`) on `listener` until the process ends.
+/// An interceptor that does nothing but be called (its defaults): what the interceptor
+/// machinery itself costs.
+pub struct Trivial;
+
+impl protoless::Interceptor for Trivial {}
+
+/// `server` with three trivial interceptors.
+pub fn intercepted(server: protoless::Server) -> protoless::Server {
+    server
+        .interceptor(Trivial)
+        .interceptor(Trivial)
+        .interceptor(Trivial)
+}
+
+/// Serves `kind` (`protoless`, `protoless-intercepted`, `tonic` or `bare`) on `listener` until
+/// the process ends.
 pub async fn serve(kind: &str, listener: tokio::net::TcpListener) {
     match kind {
         "protoless" => protoless_server()
+            .serve_with_listener(listener, std::future::pending())
+            .await
+            .expect("protoless serves"),
+        "protoless-intercepted" => intercepted(protoless_server())
             .serve_with_listener(listener, std::future::pending())
             .await
             .expect("protoless serves"),

@@ -40,10 +40,19 @@ pub async fn unary(
     let mut tasks = Vec::new();
     let started = Instant::now();
     match client {
-        "protoless" => {
+        "protoless" | "protoless-intercepted" => {
             let mut clients = Vec::new();
             for _ in 0..connections {
-                clients.push(GreeterClient::connect(url).await.expect("connect"));
+                let channel = protoless::Channel::connect(url).await.expect("connect");
+                let channel = if client == "protoless" {
+                    channel
+                } else {
+                    channel
+                        .with_interceptor(crate::Trivial)
+                        .with_interceptor(crate::Trivial)
+                        .with_interceptor(crate::Trivial)
+                };
+                clients.push(GreeterClient::new(channel));
             }
             for task in 0..concurrency {
                 let client = clients[task % connections].clone();

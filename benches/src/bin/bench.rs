@@ -322,6 +322,47 @@ async fn tls_unary(report: &mut Report) {
     );
 }
 
+/// What three trivial interceptors cost, on the server (h2load c=50 m=20) and on the client (64
+/// calls in flight against the plain server): each against none, in the same run.
+async fn interceptors(report: &mut Report) {
+    let body = request_body();
+    let servers = [
+        ServerProcess::start("protoless-intercepted").await,
+        ServerProcess::start("protoless").await,
+    ];
+    for server in &servers {
+        check_answers(server).await;
+    }
+    let mut runs = [Vec::new(), Vec::new()];
+    for _ in 0..RUNS {
+        for (server, runs) in servers.iter().zip(&mut runs) {
+            runs.push(h2load(&server.addr, 50, 20, 300_000, &body).await);
+        }
+    }
+    report.more_is_better(
+        "server, 3 interceptors vs none, c=50 m=20 (req/s)",
+        runs.map(median),
+        0,
+        "≥0.9 of none",
+    );
+    let loads: Vec<Vec<String>> = ["protoless-intercepted", "protoless"]
+        .into_iter()
+        .map(|client| {
+            let url = servers[1].url.clone();
+            ["unary", client, &url, "1", "64", "200000"]
+                .map(str::to_owned)
+                .to_vec()
+        })
+        .collect();
+    let measured = median_loads(&loads).await;
+    report.more_is_better(
+        "client, 3 interceptors vs none, 64 in flight (calls/s)",
+        [measured[0].rate, measured[1].rate],
+        0,
+        "≥0.9 of none",
+    );
+}
+
 /// One load run: its rate and its p99 latency in microseconds.
 async fn one_load(args: &[String]) -> Measurement {
     let line = pinned_load(args).await;
@@ -929,8 +970,8 @@ fn main() {
         return runtime.block_on(load(&args[1..]));
     }
     let write = args.iter().any(|arg| arg == "--write");
-    // `--only codec` (or unary, client, streaming, large, cpu, tls, memory) runs one group, for
-    // profiling.
+    // `--only codec` (or unary, client, streaming, large, cpu, tls, interceptors, memory) runs
+    // one group, for profiling.
     let only = args
         .iter()
         .position(|arg| arg == "--only")
@@ -969,6 +1010,9 @@ fn main() {
         }
         if wanted("tls") {
             tls_unary(&mut report).await;
+        }
+        if wanted("interceptors") {
+            interceptors(&mut report).await;
         }
         if wanted("codec") {
             codec(&mut report);

@@ -165,7 +165,8 @@ where
 {
     let (mut body, mut responder, mut deadline) = call.start();
     async move {
-        if !responder.intercept(M::INFO, &mut deadline).await {
+        // Boxed, so that calls on a server without interceptors carry none of their state.
+        if responder.intercepts() && !Box::pin(responder.intercept(M::INFO, &mut deadline)).await {
             return;
         }
         let wire = responder.wire();
@@ -199,7 +200,8 @@ where
 {
     let (mut body, mut responder, mut deadline) = call.start();
     async move {
-        if !responder.intercept(M::INFO, &mut deadline).await {
+        // Boxed, so that calls on a server without interceptors carry none of their state.
+        if responder.intercepts() && !Box::pin(responder.intercept(M::INFO, &mut deadline)).await {
             return;
         }
         let wire = responder.wire();
@@ -234,7 +236,8 @@ where
 {
     let (body, mut responder, mut deadline) = call.start();
     async move {
-        if !responder.intercept(M::INFO, &mut deadline).await {
+        // Boxed, so that calls on a server without interceptors carry none of their state.
+        if responder.intercepts() && !Box::pin(responder.intercept(M::INFO, &mut deadline)).await {
             return;
         }
         let requests = responder.requests(body);
@@ -259,7 +262,8 @@ where
 {
     let (body, mut responder, mut deadline) = call.start();
     async move {
-        if !responder.intercept(M::INFO, &mut deadline).await {
+        // Boxed, so that calls on a server without interceptors carry none of their state.
+        if responder.intercepts() && !Box::pin(responder.intercept(M::INFO, &mut deadline)).await {
             return;
         }
         let requests = responder.requests(body);
@@ -522,6 +526,11 @@ impl Responder {
             None => self.respond.poll_reset(cx),
         };
         reason_or_error.map(drop)
+    }
+
+    /// Whether the server has interceptors.
+    fn intercepts(&self) -> bool {
+        self.config.interceptors.get().is_some()
     }
 
     /// Runs the server's interceptors' `start` for a call of `method`, before anything is read
