@@ -7,7 +7,9 @@
 //! `.proto`. Every call is logged on stderr by an interceptor (`method=... duration=...
 //! status=CODE`), on the server and in the demo's client. The article's limits, when asked:
 //! `--rate-limit RATE/BURST` (or `off`) on the `rpc.Cache` service, `--max-connections N`,
-//! `--max-streams N`; without them the cache serves unlimited.
+//! `--max-streams N`; without them the cache serves unlimited. `--metrics ADDR2` serves
+//! `GET /metrics` on ADDR2 in Prometheus text format: gRFC A66's per-method metrics, named as
+//! OpenTelemetry's Prometheus exporter renders them.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -20,7 +22,7 @@ use std::time::Duration;
 use protoless::error_details::ErrorInfo;
 use protoless::{
     stream, CallInfo, Channel, Code, Context, Interceptor, Message, MetadataMap, Outcome,
-    RateLimit, Server, Status, Stream,
+    RateLimit, Server, Status, Stream, Telemetry,
 };
 
 /// Stores a value under a key.
@@ -272,6 +274,99 @@ impl Interceptor for CallLog {
     }
 }
 
+/// Serves `GET /metrics` on `addr` in Prometheus text format: the `metrics` facade's records,
+/// with A66's bucket boundaries for durations, and names as OpenTelemetry's Prometheus
+/// exporter writes them (`grpc.server.call.started` becomes
+/// `grpc_server_call_started_total`, `grpc.server.call.duration` becomes
+/// `grpc_server_call_duration_seconds`).
+fn serve_metrics(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let addr: std::net::SocketAddr = addr.parse()?;
+    let (recorder, exporter) = PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(
+            Matcher::Suffix("duration_seconds".to_owned()),
+            protoless::LATENCY_BUCKETS,
+        )?
+        .build()?;
+    metrics::set_global_recorder(OpenTelemetryNames(recorder))?;
+    tokio::spawn(exporter);
+    Ok(())
+}
+
+/// Renames A66's metrics as OpenTelemetry's Prometheus exporter does: counters end in
+/// `_total`, durations in `_seconds` (the exporter then writes `.` as `_`).
+struct OpenTelemetryNames<R>(R);
+
+fn renamed(key: &metrics::Key, suffix: &str) -> metrics::Key {
+    let labels: Vec<metrics::Label> = key.labels().cloned().collect();
+    metrics::Key::from_parts(format!("{}{suffix}", key.name()), labels)
+}
+
+fn histogram_suffix(name: &str) -> &'static str {
+    if name.ends_with(".duration") {
+        "_seconds"
+    } else {
+        ""
+    }
+}
+
+impl<R: metrics::Recorder> metrics::Recorder for OpenTelemetryNames<R> {
+    fn describe_counter(
+        &self,
+        key: metrics::KeyName,
+        unit: Option<metrics::Unit>,
+        description: metrics::SharedString,
+    ) {
+        let name = format!("{}_total", key.as_str());
+        self.0.describe_counter(name.into(), unit, description);
+    }
+
+    fn describe_gauge(
+        &self,
+        key: metrics::KeyName,
+        unit: Option<metrics::Unit>,
+        description: metrics::SharedString,
+    ) {
+        self.0.describe_gauge(key, unit, description);
+    }
+
+    fn describe_histogram(
+        &self,
+        key: metrics::KeyName,
+        unit: Option<metrics::Unit>,
+        description: metrics::SharedString,
+    ) {
+        let name = format!("{}{}", key.as_str(), histogram_suffix(key.as_str()));
+        self.0.describe_histogram(name.into(), unit, description);
+    }
+
+    fn register_counter(
+        &self,
+        key: &metrics::Key,
+        metadata: &metrics::Metadata<'_>,
+    ) -> metrics::Counter {
+        self.0.register_counter(&renamed(key, "_total"), metadata)
+    }
+
+    fn register_gauge(
+        &self,
+        key: &metrics::Key,
+        metadata: &metrics::Metadata<'_>,
+    ) -> metrics::Gauge {
+        self.0.register_gauge(key, metadata)
+    }
+
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        metadata: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        let suffix = histogram_suffix(key.name());
+        self.0.register_histogram(&renamed(key, suffix), metadata)
+    }
+}
+
 /// The article's limits, each optional: the `rpc.Cache` service's rate, connections, and
 /// concurrent calls per connection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -337,6 +432,7 @@ pub fn server(accounts: &[(String, i64)]) -> Server {
     let channel = Channel::in_process(private);
     Server::builder()
         .interceptor(CallLog)
+        .interceptor(Telemetry)
         .add_service(CacheServer::new(CacheService::new(AccountsClient::new(
             channel,
         ))))
@@ -436,12 +532,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "--rate-limit",
         "--max-connections",
         "--max-streams",
+        "--metrics",
     ];
     match common::mode(&options) {
         common::Mode::Demo => demo().await,
         common::Mode::Serve(addr, options) => {
             let accounts = accounts(&options)?;
             let limits = Limits::from_options(&options)?;
+            if let Some(metrics) = common::option(&options, "--metrics") {
+                serve_metrics(metrics)?;
+            }
             common::serve(limits.apply(server(&accounts)), &addr, &options).await
         }
         common::Mode::Proto => {

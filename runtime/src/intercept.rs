@@ -167,6 +167,7 @@ pub struct CallInfo {
     deadline: Option<tokio::time::Instant>,
     peer: Option<SocketAddr>,
     started: Instant,
+    extensions: http::Extensions,
 }
 
 impl CallInfo {
@@ -185,6 +186,7 @@ impl CallInfo {
             deadline,
             peer,
             started: Instant::now(),
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -217,6 +219,16 @@ impl CallInfo {
     /// On the server, the client's address (`None` over a Unix socket or on the client).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
+    }
+
+    /// Per-call state an interceptor keeps from `start` to `end` (a span, a timer), by type.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// Per-call state, to insert in `start`.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
     }
 
     /// How long since the call started.

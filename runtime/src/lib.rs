@@ -30,7 +30,10 @@ mod server;
 mod status;
 pub mod stream;
 mod streaming;
+#[cfg(feature = "telemetry")]
+mod telemetry;
 mod timeout;
+mod trace;
 mod transport;
 
 pub use blocking::{run_blocking, Cancellation};
@@ -54,6 +57,9 @@ pub use server::{shutdown_signal, Context, Server};
 pub use status::{Code, Status};
 pub use stream::Stream;
 pub use streaming::Streaming;
+#[cfg(feature = "telemetry")]
+pub use telemetry::{Telemetry, LATENCY_BUCKETS, SIZE_BUCKETS};
+pub use trace::TraceContext;
 #[cfg(feature = "tls")]
 pub use transport::tls::{ClientTls, Identity, ServerTls, TlsError};
 pub use transport::{Listener, PeerIdentity};

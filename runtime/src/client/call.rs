@@ -176,6 +176,14 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             HeaderValue::from_static(ACCEPT_ENCODING),
         );
         self.metadata.write_to(headers);
+        // The trace of the call being handled goes on, as a new hop, unless set explicitly.
+        if let Some(trace) = crate::server::inherited().trace {
+            if self.metadata.get(crate::trace::TRACEPARENT).is_none() {
+                if let Ok(value) = HeaderValue::from_str(&trace.child().to_header()) {
+                    headers.insert(crate::trace::TRACEPARENT, value);
+                }
+            }
+        }
         request
     }
 

@@ -20,7 +20,7 @@ use h2::{RecvStream, SendStream};
 use http::{HeaderMap, HeaderValue};
 use tokio::time::{Instant, Sleep};
 
-use super::context::CALL_DEADLINE;
+use super::context::{Inherited, CALL_SCOPE};
 use super::{Context, Method, ServerConfig};
 use crate::compression::Compression;
 use crate::flow::send_flow_controlled;
@@ -170,7 +170,8 @@ where
             return;
         }
         let wire = responder.wire();
-        let (context, at) = (C::make(|| responder.context()), deadline.at);
+        let at = responder.inherited(deadline.at);
+        let context = C::make(|| responder.context());
         let intercepted = responder.intercepted.clone();
         let work = async {
             let read = wire.read_single(&mut body).await?;
@@ -205,7 +206,8 @@ where
             return;
         }
         let wire = responder.wire();
-        let (context, at) = (C::make(|| responder.context()), deadline.at);
+        let at = responder.inherited(deadline.at);
+        let context = C::make(|| responder.context());
         let intercepted = responder.intercepted.clone();
         let work = async {
             let read = wire.read_single(&mut body).await?;
@@ -218,7 +220,7 @@ where
         };
         let outcome = watch(&mut responder, &mut deadline, work).await;
         if let Some(replies) = responder.settle(outcome) {
-            responder.pump(replies, &mut deadline).await;
+            responder.pump(replies, &mut deadline, at).await;
         }
     }
 }
@@ -241,7 +243,8 @@ where
             return;
         }
         let requests = responder.requests(body);
-        let (context, at) = (C::make(|| responder.context()), deadline.at);
+        let at = responder.inherited(deadline.at);
+        let context = C::make(|| responder.context());
         let work = async { handled(run_handler(at, handler(requests, context)).await) };
         let outcome = watch(&mut responder, &mut deadline, work).await;
         responder.answer_single(outcome);
@@ -267,11 +270,12 @@ where
             return;
         }
         let requests = responder.requests(body);
-        let (context, at) = (C::make(|| responder.context()), deadline.at);
+        let at = responder.inherited(deadline.at);
+        let context = C::make(|| responder.context());
         let work = async { handled(run_handler(at, handler(requests, context)).await) };
         let outcome = watch(&mut responder, &mut deadline, work).await;
         if let Some(replies) = responder.settle(outcome) {
-            responder.pump(replies, &mut deadline).await;
+            responder.pump(replies, &mut deadline, at).await;
         }
     }
 }
@@ -351,15 +355,17 @@ impl<F: Future> Future for Watch<'_, F> {
 }
 
 /// Runs a handler, catching a panic so that it fails this call alone (see [`handled`]). Client
-/// calls the handler makes inherit the call's deadline.
-fn run_handler<F: Future>(deadline: Option<Instant>, handler: F) -> CatchUnwind<InDeadline<F>> {
-    catch_unwind(match deadline {
-        Some(_) => InDeadline::Scoped {
-            future: CALL_DEADLINE.scope(deadline, handler),
-        },
+/// calls the handler makes inherit the call's deadline and trace.
+fn run_handler<F: Future>(scope: Inherited, handler: F) -> CatchUnwind<InDeadline<F>> {
+    catch_unwind(if scope.is_empty() {
         // Each call runs in a task of its own, outside any other call's scope: without a
-        // deadline there is nothing to inherit, and no task-local to set at every poll.
-        None => InDeadline::Plain { future: handler },
+        // deadline or a trace there is nothing to inherit, and no task-local to set at every
+        // poll.
+        InDeadline::Plain { future: handler }
+    } else {
+        InDeadline::Scoped {
+            future: CALL_SCOPE.scope(scope, handler),
+        }
     })
 }
 
@@ -369,7 +375,7 @@ pin_project_lite::pin_project! {
     enum InDeadline<F: Future> {
         Scoped {
             #[pin]
-            future: tokio::task::futures::TaskLocalFuture<Option<Instant>, F>,
+            future: tokio::task::futures::TaskLocalFuture<Inherited, F>,
         },
         Plain {
             #[pin]
@@ -526,6 +532,19 @@ impl Responder {
             None => self.respond.poll_reset(cx),
         };
         reason_or_error.map(drop)
+    }
+
+    /// What the handler's client calls inherit: the deadline, and the trace the call arrived
+    /// with (its `traceparent`), continued as a new hop.
+    fn inherited(&self, deadline: Option<Instant>) -> Inherited {
+        let trace = self
+            .info
+            .metadata
+            .as_deref()
+            .and_then(|metadata| metadata.get(crate::trace::TRACEPARENT))
+            .and_then(crate::TraceContext::parse)
+            .map(|trace| trace.child());
+        Inherited { deadline, trace }
     }
 
     /// Whether the server has interceptors.
@@ -790,18 +809,22 @@ impl Responder {
     /// Messages the stream has ready at once are sent together, up to [`BATCH_BYTES`], so a
     /// fast producer fills DATA frames instead of sending one small frame per message (which
     /// costs a frame header each, and which h2 peers treat as a flood past a point).
-    async fn pump<Resp, Replies>(mut self, replies: Replies, deadline: &mut Deadline)
-    where
+    async fn pump<Resp, Replies>(
+        mut self,
+        replies: Replies,
+        deadline: &mut Deadline,
+        scope: Inherited,
+    ) where
         Resp: Message,
         Replies: Stream<Item = Result<Resp, Status>>,
     {
         let mut replies = pin!(replies);
         // Chosen once, before the first message: the response headers announce it.
         let mut compression = None;
-        // The stream runs code of the handler's too: its client calls inherit the deadline.
-        let at = deadline.at;
+        // The stream runs code of the handler's too: its client calls inherit the deadline and
+        // the trace.
         let mut poll_next = move |cx: &mut std::task::Context<'_>| {
-            CALL_DEADLINE.sync_scope(at, || replies.as_mut().poll_next(cx))
+            CALL_SCOPE.sync_scope(scope, || replies.as_mut().poll_next(cx))
         };
         loop {
             let next = catch_unwind(poll_fn(&mut poll_next));

@@ -14,14 +14,33 @@ use crate::transport::{Peer, PeerIdentity};
 use crate::{Compression, Status};
 
 tokio::task_local! {
-    /// The deadline of the call being handled, which client calls made while handling it
-    /// inherit.
-    pub(crate) static CALL_DEADLINE: Option<Instant>;
+    /// What client calls made while handling a call inherit from it.
+    pub(crate) static CALL_SCOPE: Inherited;
+}
+
+/// What a call being handled passes on to the client calls its handler makes: its deadline,
+/// and its trace.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Inherited {
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) trace: Option<crate::TraceContext>,
+}
+
+impl Inherited {
+    /// Whether there is anything to pass on (else no task-local is set).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.deadline.is_none() && self.trace.is_none()
+    }
+}
+
+/// What the call being handled passes on here, if any.
+pub(crate) fn inherited() -> Inherited {
+    CALL_SCOPE.try_with(|scope| *scope).unwrap_or_default()
 }
 
 /// The deadline client calls made from here inherit: the one of the call being handled, if any.
 pub(crate) fn inherited_deadline() -> Option<Instant> {
-    CALL_DEADLINE.try_with(|deadline| *deadline).ok().flatten()
+    inherited().deadline
 }
 
 /// The context of one call on the server: request metadata, deadline and peer, and the response

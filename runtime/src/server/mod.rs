@@ -22,8 +22,8 @@ pub use call::{
     serve_bidi_streaming, serve_client_streaming, serve_server_streaming, serve_unary,
     HandlerContext, ServerCall,
 };
-pub(crate) use context::inherited_deadline;
 pub use context::Context;
+pub(crate) use context::{inherited, inherited_deadline};
 pub use service::{request_schema, response_schema, spawn_call, CallHandle, Method, Service};
 
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
