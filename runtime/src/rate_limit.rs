@@ -135,3 +135,58 @@ impl std::fmt::Debug for RateLimit {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intercept::{CallKind, MethodInfo, Side};
+    use crate::{Code, MetadataMap};
+
+    fn call(path: &'static str, tenant: Option<&str>) -> CallInfo {
+        let mut metadata = MetadataMap::new();
+        if let Some(tenant) = tenant {
+            metadata.insert("tenant", tenant).unwrap();
+        }
+        let method = MethodInfo::from_path(path, CallKind::Unary);
+        CallInfo::new(method, Side::Server, metadata, None, None)
+    }
+
+    async fn admitted(limit: &RateLimit, mut call: CallInfo) -> Result<(), Status> {
+        limit.start(&mut call).await
+    }
+
+    #[tokio::test]
+    async fn a_burst_passes_then_refusals_carry_retry_info() {
+        let limit = RateLimit::new(1, 2);
+        assert!(admitted(&limit, call("/a.S/M", None)).await.is_ok());
+        assert!(admitted(&limit, call("/a.S/M", None)).await.is_ok());
+        let refused = admitted(&limit, call("/a.S/M", None)).await.unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted);
+        assert_eq!(refused.message(), "service is over rate limit");
+        let retry: RetryInfo = refused.detail().expect("a RetryInfo");
+        assert!(retry.retry_delay.is_some_and(|delay| delay.as_millis() > 0));
+    }
+
+    #[tokio::test]
+    async fn limits_apply_to_their_service_and_per_key() {
+        let limit = RateLimit::new(1, 1).service("a.Limited").per_key("tenant");
+        // Another service is not limited.
+        for _ in 0..3 {
+            assert!(admitted(&limit, call("/a.Free/M", Some("x"))).await.is_ok());
+        }
+        // Each tenant has its own bucket.
+        assert!(admitted(&limit, call("/a.Limited/M", Some("x")))
+            .await
+            .is_ok());
+        assert!(admitted(&limit, call("/a.Limited/M", Some("x")))
+            .await
+            .is_err());
+        assert!(admitted(&limit, call("/a.Limited/M", Some("y")))
+            .await
+            .is_ok());
+        let by_method = RateLimit::new(1, 1).method("/a.S/One");
+        assert!(admitted(&by_method, call("/a.S/One", None)).await.is_ok());
+        assert!(admitted(&by_method, call("/a.S/One", None)).await.is_err());
+        assert!(admitted(&by_method, call("/a.S/Two", None)).await.is_ok());
+    }
+}
