@@ -278,7 +278,7 @@ impl Interceptor for CallLog {
 /// with A66's bucket boundaries for durations, and names as OpenTelemetry's Prometheus
 /// exporter writes them (`grpc.server.call.started` becomes
 /// `grpc_server_call_started_total`, `grpc.server.call.duration` becomes
-/// `grpc_server_call_duration_seconds`).
+/// `grpc_server_call_duration_seconds`, a size `..._bytes`).
 fn serve_metrics(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
     let addr: std::net::SocketAddr = addr.parse()?;
@@ -288,6 +288,10 @@ fn serve_metrics(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
             Matcher::Suffix("duration_seconds".to_owned()),
             protoless::LATENCY_BUCKETS,
         )?
+        .set_buckets_for_metric(
+            Matcher::Suffix("message_size_bytes".to_owned()),
+            protoless::SIZE_BUCKETS,
+        )?
         .build()?;
     metrics::set_global_recorder(OpenTelemetryNames(recorder))?;
     tokio::spawn(exporter);
@@ -295,7 +299,7 @@ fn serve_metrics(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Renames A66's metrics as OpenTelemetry's Prometheus exporter does: counters end in
-/// `_total`, durations in `_seconds` (the exporter then writes `.` as `_`).
+/// `_total`, durations in `_seconds`, sizes in `_bytes` (the exporter then writes `.` as `_`).
 struct OpenTelemetryNames<R>(R);
 
 fn renamed(key: &metrics::Key, suffix: &str) -> metrics::Key {
@@ -306,6 +310,8 @@ fn renamed(key: &metrics::Key, suffix: &str) -> metrics::Key {
 fn histogram_suffix(name: &str) -> &'static str {
     if name.ends_with(".duration") {
         "_seconds"
+    } else if name.ends_with("message_size") {
+        "_bytes"
     } else {
         ""
     }

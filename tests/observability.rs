@@ -181,6 +181,15 @@ async fn the_cache_exports_a66_metrics_per_method_and_status() {
             r#"grpc_server_call_duration_seconds_bucket{grpc_method="rpc.Cache/Store",grpc_status="OK",le="100"}"#,
             "1",
         ),
+        // StoreReq { key: "k", val: "v", account_token: "inconshreveable" }: 3 + 3 + 17 bytes.
+        (
+            r#"grpc_server_call_rcvd_total_compressed_message_size_bytes_sum{grpc_method="rpc.Cache/Store",grpc_status="OK"}"#,
+            "23",
+        ),
+        (
+            r#"grpc_server_call_sent_total_compressed_message_size_bytes_bucket{grpc_method="rpc.Cache/Store",grpc_status="OK",le="1024"}"#,
+            "1",
+        ),
     ] {
         assert!(
             text.lines().any(|found| found == format!("{line} {value}")),

@@ -109,6 +109,8 @@ pub(crate) struct SingleRead {
     pub(crate) truncated: bool,
     /// The message was compressed on the wire.
     pub(crate) compressed: bool,
+    /// Its size on the wire, without the prefix.
+    pub(crate) wire_size: usize,
 }
 
 /// Reads `body` to its end for a side that sends one message (a unary request or response),
@@ -123,18 +125,21 @@ pub(crate) async fn read_single(
     let mut decoder = FrameDecoder::new(max_size).with_compression(compression);
     let mut message = None;
     let mut compressed = false;
+    let mut wire_size = 0;
     while let Some(chunk) = body.data().await {
         let chunk = chunk.map_err(&read_error)?;
         let _ = body.flow_control().release_capacity(chunk.len());
         decoder.push(chunk);
         while let Some(next) = decoder.next_message()? {
             compressed = next.compressed;
+            wire_size = next.wire_len - PREFIX_LEN;
             if message.replace(next.message).is_some() {
                 return Ok(SingleRead {
                     message,
                     more_than_one: true,
                     truncated: false,
                     compressed,
+                    wire_size,
                 });
             }
         }
@@ -144,6 +149,7 @@ pub(crate) async fn read_single(
         more_than_one: false,
         truncated: decoder.has_partial_message(),
         compressed,
+        wire_size,
     })
 }
 

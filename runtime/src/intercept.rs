@@ -168,6 +168,8 @@ pub struct CallInfo {
     peer: Option<SocketAddr>,
     started: Instant,
     extensions: http::Extensions,
+    /// On the client, the channel's target.
+    target: Option<Arc<str>>,
 }
 
 impl CallInfo {
@@ -187,7 +189,18 @@ impl CallInfo {
             peer,
             started: Instant::now(),
             extensions: http::Extensions::new(),
+            target: None,
         }
+    }
+
+    pub(crate) fn with_target(mut self, target: Arc<str>) -> CallInfo {
+        self.target = Some(target);
+        self
+    }
+
+    /// On the client, the channel's target (such as `http://127.0.0.1:50051`).
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
     }
 
     /// The method called.
@@ -265,12 +278,15 @@ pub struct Passing<'a> {
     pub message: &'a (dyn Any + Send + Sync),
     /// Whether it is a request (else a response).
     pub request: bool,
+    /// Its size on the wire: compressed if it was, without the 5-byte message prefix.
+    pub wire_size: usize,
 }
 
 impl std::fmt::Debug for Passing<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Passing")
             .field("request", &self.request)
+            .field("wire_size", &self.wire_size)
             .finish_non_exhaustive()
     }
 }
@@ -357,9 +373,19 @@ impl Intercepted {
     }
 
     /// Shows `message` to every interceptor, in order.
-    pub(crate) fn message(&self, message: &(dyn Any + Send + Sync), request: bool) {
+    pub(crate) fn message(
+        &self,
+        message: &(dyn Any + Send + Sync),
+        request: bool,
+        wire_size: usize,
+    ) {
         for interceptor in self.chain.iter() {
-            interceptor.message(&self.call, Passing { message, request });
+            let passing = Passing {
+                message,
+                request,
+                wire_size,
+            };
+            interceptor.message(&self.call, passing);
         }
     }
 

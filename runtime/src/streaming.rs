@@ -275,7 +275,8 @@ impl<T: Message> Streaming<T> {
                     let _ = flow.release_capacity(received.wire_len);
                 }
                 self.last_compressed = received.compressed;
-                Poll::Ready(self.decode(received.message))
+                let wire_size = received.wire_len - crate::frame::PREFIX_LEN;
+                Poll::Ready(self.decode(received.message, wire_size))
             }
             Ok(None) => match shared.end.clone() {
                 None => {
@@ -316,11 +317,12 @@ impl<T: Message> Streaming<T> {
         }
     }
 
-    fn decode(&mut self, bytes: Bytes) -> Result<Option<T>, Status> {
+    fn decode(&mut self, bytes: Bytes, wire_size: usize) -> Result<Option<T>, Status> {
         match self.codec.decode(bytes) {
             Ok(message) => {
                 if let Some(observer) = &self.observer {
-                    observer.interceptors.message(&message, observer.requests);
+                    let interceptors = &observer.interceptors;
+                    interceptors.message(&message, observer.requests, wire_size);
                 }
                 Ok(Some(message))
             }

@@ -1,9 +1,12 @@
 //! [`Telemetry`] (feature `telemetry`): a `tracing` span per call with OpenTelemetry's RPC
 //! semantic conventions, and gRFC A66's per-method metrics through the `metrics` facade.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use metrics::{counter, histogram};
 
-use crate::{CallInfo, Interceptor, Outcome, Side, StartFuture};
+use crate::{CallInfo, Interceptor, Outcome, Passing, Side, StartFuture};
 
 /// gRFC A66's bucket boundaries for latencies, in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -33,12 +36,15 @@ pub const SIZE_BUCKETS: &[f64] = &[
 /// Observes every call: a `tracing` span named `grpc.server` or `grpc.client` with
 /// OpenTelemetry's RPC attributes (`rpc.system`, `rpc.service`, `rpc.method`,
 /// `rpc.grpc.status_code`, the peer's address on the server, and the W3C `trace_id` the call
-/// carries), and gRFC A66's metrics under their names: `grpc.server.call.started` and
-/// `grpc.server.call.duration` (labels `grpc.method`, `grpc.status`) on the server;
-/// `grpc.client.attempt.started`, `grpc.client.attempt.duration` and
-/// `grpc.client.call.duration` on the client (each call is one attempt: protoless has no retries
-/// above the interceptors yet). Durations are in seconds; use [`LATENCY_BUCKETS`] for their
-/// histograms.
+/// carries), and gRFC A66's metrics under their names: `grpc.server.call.started`,
+/// `grpc.server.call.duration`, `grpc.server.call.sent_total_compressed_message_size` and
+/// `grpc.server.call.rcvd_total_compressed_message_size` (labels `grpc.method`, `grpc.status`)
+/// on the server; `grpc.client.attempt.started`, `.attempt.duration`,
+/// `.attempt.sent_total_compressed_message_size`, `.attempt.rcvd_total_compressed_message_size`
+/// and `grpc.client.call.duration` (labels `grpc.method`, `grpc.target`, `grpc.status`) on the
+/// client, where each call is one attempt until retries exist. Durations are in seconds (use
+/// [`LATENCY_BUCKETS`]), sizes in bytes of messages as sent, compressed or not, without their
+/// 5-byte prefix (use [`SIZE_BUCKETS`]).
 ///
 /// Without a `tracing` subscriber and a `metrics` recorder installed, it records nothing.
 ///
@@ -49,6 +55,13 @@ pub const SIZE_BUCKETS: &[f64] = &[
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Telemetry;
+
+/// The message bytes a call sent and received on the wire, for A66's size histograms.
+#[derive(Default)]
+struct MessageBytes {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
 
 /// `rpc.Cache/Get`: the method as A66 labels it.
 fn method_label(call: &CallInfo) -> String {
@@ -79,20 +92,35 @@ impl Interceptor for Telemetry {
                 "rpc.service" = method.service,
                 "rpc.method" = method.method,
                 "rpc.grpc.status_code" = tracing::field::Empty,
+                "server.address" = call.target(),
                 "trace_id" = trace_id,
             ),
         };
-        let label = method_label(call);
+        let method = method_label(call);
         match call.side() {
             Side::Server => {
-                counter!("grpc.server.call.started", "grpc.method" => label).increment(1)
+                counter!("grpc.server.call.started", "grpc.method" => method).increment(1)
             }
             Side::Client => {
-                counter!("grpc.client.attempt.started", "grpc.method" => label).increment(1)
+                let target = call.target().unwrap_or_default().to_owned();
+                let labels = [("grpc.method", method), ("grpc.target", target)];
+                counter!("grpc.client.attempt.started", &labels).increment(1);
             }
         }
         call.extensions_mut().insert(span);
+        call.extensions_mut()
+            .insert(Arc::new(MessageBytes::default()));
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn message(&self, call: &CallInfo, passing: Passing<'_>) {
+        let Some(bytes) = call.extensions().get::<Arc<MessageBytes>>() else {
+            return;
+        };
+        // A request is sent by a client and received by a server.
+        let sent = passing.request == (call.side() == Side::Client);
+        let total = if sent { &bytes.sent } else { &bytes.received };
+        total.fetch_add(passing.wire_size as u64, Ordering::Relaxed);
     }
 
     fn end(&self, call: &CallInfo, outcome: &mut Outcome) {
@@ -101,27 +129,48 @@ impl Interceptor for Telemetry {
             span.record("rpc.grpc.status_code", code.as_i32());
         }
         let seconds = call.elapsed().as_secs_f64();
-        let (method, status) = (method_label(call), code.name());
+        let (sent, received) =
+            call.extensions()
+                .get::<Arc<MessageBytes>>()
+                .map_or((0.0, 0.0), |bytes| {
+                    let load = |total: &AtomicU64| total.load(Ordering::Relaxed) as f64;
+                    (load(&bytes.sent), load(&bytes.received))
+                });
+        let (method, status) = (method_label(call), code.name().to_owned());
         match call.side() {
-            Side::Server => histogram!(
-                "grpc.server.call.duration",
-                "grpc.method" => method,
-                "grpc.status" => status
-            )
-            .record(seconds),
+            Side::Server => {
+                let labels = [("grpc.method", method), ("grpc.status", status)];
+                histogram!("grpc.server.call.duration", &labels).record(seconds);
+                histogram!(
+                    "grpc.server.call.sent_total_compressed_message_size",
+                    &labels
+                )
+                .record(sent);
+                histogram!(
+                    "grpc.server.call.rcvd_total_compressed_message_size",
+                    &labels
+                )
+                .record(received);
+            }
             Side::Client => {
+                let target = call.target().unwrap_or_default().to_owned();
+                let labels = [
+                    ("grpc.method", method),
+                    ("grpc.target", target),
+                    ("grpc.status", status),
+                ];
+                histogram!("grpc.client.attempt.duration", &labels).record(seconds);
                 histogram!(
-                    "grpc.client.attempt.duration",
-                    "grpc.method" => method.clone(),
-                    "grpc.status" => status
+                    "grpc.client.attempt.sent_total_compressed_message_size",
+                    &labels
                 )
-                .record(seconds);
+                .record(sent);
                 histogram!(
-                    "grpc.client.call.duration",
-                    "grpc.method" => method,
-                    "grpc.status" => status
+                    "grpc.client.attempt.rcvd_total_compressed_message_size",
+                    &labels
                 )
-                .record(seconds);
+                .record(received);
+                histogram!("grpc.client.call.duration", &labels).record(seconds);
             }
         }
     }

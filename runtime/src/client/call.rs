@@ -212,7 +212,8 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             return Ok(None);
         };
         let metadata = std::mem::take(&mut self.metadata);
-        let call = CallInfo::new(self.method, Side::Client, metadata, deadline, None);
+        let call = CallInfo::new(self.method, Side::Client, metadata, deadline, None)
+            .with_target(self.channel.target_text());
         let mut intercepted = Intercepted {
             chain: chain.clone(),
             call,
@@ -222,9 +223,6 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             return Err(status.unwrap_or(refused));
         }
         self.metadata = intercepted.call.metadata().clone();
-        if let Some(request) = &self.request {
-            intercepted.message(request, true);
-        }
         Ok(Some(intercepted))
     }
 
@@ -262,12 +260,19 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     ///
     /// A stream the server refused before processing it (`REFUSED_STREAM`) is sent again, as
     /// gRPC's transparent retry allows: the server did no work, so this is safe for any method.
-    async fn send_single(&mut self, deadline: Option<Instant>) -> Result<Head, Status> {
+    async fn send_single(
+        &mut self,
+        deadline: Option<Instant>,
+        intercepted: Option<&Intercepted>,
+    ) -> Result<Head, Status> {
         let mut attempt = 0;
         loop {
             // Encoded again for a retry, which is rare: keeping one buffer for both would make
             // it shared, which costs every call an allocation.
             let payload = self.encode_request()?;
+            if let (0, Some(intercepted), Some(request)) = (attempt, intercepted, &self.request) {
+                intercepted.message(request, true, payload.len() - crate::frame::PREFIX_LEN);
+            }
             let (mut body, response) = self.open(deadline).await?;
             // A server may answer and reset the stream before the body is sent (grpc-go does
             // for an unknown method): then the send fails, and the answer is what counts (RFC
@@ -366,16 +371,17 @@ fn refused(intercepted: Option<Arc<Intercepted>>, status: Status) -> Status {
 /// message to give instead.
 fn ended<Resp: Message>(
     mut intercepted: Intercepted,
-    result: Result<Response<Resp>, Status>,
+    result: Result<(Response<Resp>, usize), Status>,
 ) -> Result<Response<Resp>, Status> {
     let headers = match &result {
-        Ok(response) => response.headers.clone(),
+        Ok((response, _)) => response.headers.clone(),
         Err(status) => status.headers().clone(),
     };
     intercepted.call.set_response_headers(headers);
-    if let Ok(response) = &result {
-        intercepted.message(&response.message, false);
+    if let Ok((response, wire_size)) = &result {
+        intercepted.message(&response.message, false, *wire_size);
     }
+    let result = result.map(|(response, _)| response);
     let original = result.as_ref().err().cloned();
     match (intercepted.end(original).into_parts().0, result) {
         (Some(status), _) => Err(status),
@@ -389,17 +395,22 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
     pub async fn into_response(mut self) -> Result<Response<Resp>, Status> {
         let deadline = self.deadline();
         let intercepted = self.intercept(deadline).await?;
-        let result = self.respond(deadline).await;
+        let result = self.respond(deadline, intercepted.as_ref()).await;
         match intercepted {
-            None => result,
+            None => result.map(|(response, _)| response),
             Some(intercepted) => ended(intercepted, result),
         }
     }
 
     /// Sends the call and reads its response.
-    async fn respond(&mut self, deadline: Option<Instant>) -> Result<Response<Resp>, Status> {
+    /// Sends the call and reads its response, with the response's size on the wire.
+    async fn respond(
+        &mut self,
+        deadline: Option<Instant>,
+        intercepted: Option<&Intercepted>,
+    ) -> Result<(Response<Resp>, usize), Status> {
         within(deadline, async {
-            match self.send_single(deadline).await? {
+            match self.send_single(deadline, intercepted).await? {
                 Head::Body {
                     body,
                     headers,
@@ -407,12 +418,13 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
                 } => {
                     let max = self.channel.max_receive_message_size();
                     let read = read_single_response(body, compression, headers, max).await?;
-                    Ok(Response {
+                    let response = Response {
                         message: self.codec.decode(read.message)?,
                         headers: read.headers,
                         trailers: read.trailers,
                         compressed: read.compressed,
-                    })
+                    };
+                    Ok((response, read.wire_size))
                 }
                 Head::Ended(status) if status.code() == Code::Ok => {
                     Err(Status::internal("server sent no response message"))
@@ -443,7 +455,7 @@ impl<Req: Message> IntoFuture for OnewayCall<Req> {
         Box::pin(async move {
             let deadline = self.deadline();
             let intercepted = self.intercept(deadline).await?;
-            let sent = self.send_oneway(deadline).await;
+            let sent = self.send_oneway(deadline, intercepted.as_ref()).await;
             match intercepted {
                 // The answer is not awaited: the call ends, for its interceptors, when sent.
                 Some(intercepted) => intercepted
@@ -459,9 +471,16 @@ impl<Req: Message> IntoFuture for OnewayCall<Req> {
 
 impl<Req: Message> OnewayCall<Req> {
     /// Sends the request, and reads the answer in the background.
-    async fn send_oneway(&self, deadline: Option<Instant>) -> Result<(), Status> {
+    async fn send_oneway(
+        &self,
+        deadline: Option<Instant>,
+        intercepted: Option<&Intercepted>,
+    ) -> Result<(), Status> {
         {
             let payload = self.encode_request()?;
+            if let (Some(intercepted), Some(request)) = (intercepted, &self.request) {
+                intercepted.message(request, true, payload.len() - crate::frame::PREFIX_LEN);
+            }
             let (mut body, response) = within(deadline, self.open(deadline)).await?;
             if let Err(error) = body.send_data(payload, true) {
                 // The server ended the call before the request went out: its answer says how.
@@ -496,10 +515,11 @@ impl<Req: Message, Resp: Message> IntoFuture for ServerStreamingCall<Req, Resp> 
         Box::pin(async move {
             let deadline = self.deadline();
             let intercepted = self.intercept(deadline).await?.map(Arc::new);
-            let head = match within(deadline, self.send_single(deadline)).await {
-                Ok(head) => head,
-                Err(status) => return Err(refused(intercepted, status)),
-            };
+            let head =
+                match within(deadline, self.send_single(deadline, intercepted.as_deref())).await {
+                    Ok(head) => head,
+                    Err(status) => return Err(refused(intercepted, status)),
+                };
             Ok(self.streaming(head, deadline, intercepted))
         })
     }

@@ -49,6 +49,8 @@ struct Options {
 
 struct Inner {
     target: Target,
+    /// The target as text, for interceptors (A66's `grpc.target`).
+    target_text: Arc<str>,
     /// The HTTP CONNECT proxy TCP connections go through, if any.
     proxy: Option<Proxy>,
     /// TLS for every connection, when the target or the builder asked for it.
@@ -146,6 +148,7 @@ impl ChannelBuilder {
         }
         Ok(Channel {
             inner: Arc::new(Inner {
+                target_text: target.to_string().into(),
                 target,
                 proxy,
                 #[cfg(feature = "tls")]
@@ -257,6 +260,11 @@ impl Channel {
 
     pub(super) fn interceptors(&self) -> &Chain {
         &self.interceptors
+    }
+
+    /// The channel's target as text.
+    pub(super) fn target_text(&self) -> Arc<str> {
+        self.inner.target_text.clone()
     }
 
     /// This channel (sharing its connection) with `codec` as the default of its calls.

@@ -111,6 +111,7 @@ pub(super) struct SingleResponse {
     pub(super) headers: MetadataMap,
     pub(super) trailers: MetadataMap,
     pub(super) compressed: bool,
+    pub(super) wire_size: usize,
 }
 
 /// Reads the body of a unary response: one message, then the status in the trailers.
@@ -150,6 +151,7 @@ pub(super) async fn read_single_response(
         headers,
         trailers,
         compressed: read.compressed,
+        wire_size: read.wire_size,
     })
 }
 

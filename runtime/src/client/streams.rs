@@ -81,10 +81,11 @@ impl<Req: Message> RequestSink<Req> {
         if self.closed {
             return Err(Status::failed_precondition("requests were already closed"));
         }
+        let message = self.encoding.encode(request)?;
         if let Some(intercepted) = &self.intercepted {
-            intercepted.message(request, true);
+            intercepted.message(request, true, message.len() - crate::frame::PREFIX_LEN);
         }
-        self.encoding.encode(request)
+        Ok(message)
     }
 
     /// Sends a framed request; fails when the stream has ended or the deadline passes.

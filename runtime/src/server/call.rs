@@ -176,9 +176,10 @@ where
         let work = async {
             let read = wire.read_single(&mut body).await?;
             context.request_read(read.compressed);
+            let wire_size = read.wire_size;
             let request: M::Request = wire.single_request(read)?;
             if let Some(intercepted) = &intercepted {
-                intercepted.message(&request, true);
+                intercepted.message(&request, true, wire_size);
             }
             handled(run_handler(at, handler(request, context)).await)
         };
@@ -212,9 +213,10 @@ where
         let work = async {
             let read = wire.read_single(&mut body).await?;
             context.request_read(read.compressed);
+            let wire_size = read.wire_size;
             let request: M::Request = wire.single_request(read)?;
             if let Some(intercepted) = &intercepted {
-                intercepted.message(&request, true);
+                intercepted.message(&request, true, wire_size);
             }
             handled(run_handler(at, handler(request, context)).await)
         };
@@ -772,13 +774,13 @@ impl Responder {
             Outcome::Expired => return self.finish(&deadline_exceeded()),
             Outcome::Abandoned => return self.abandon(),
         };
-        if let Some(intercepted) = &self.intercepted {
-            intercepted.message(&response, false);
-        }
         let message = match self.encoding(self.compression()).encode(&response) {
             Ok(message) => message,
             Err(status) => return self.finish(&status),
         };
+        if let Some(intercepted) = &self.intercepted {
+            intercepted.message(&response, false, message.len() - crate::frame::PREFIX_LEN);
+        }
         // The message is at most the send limit, so h2 may buffer it whole.
         let sent = self
             .started()
@@ -839,12 +841,14 @@ impl Responder {
             let end = loop {
                 match next {
                     Ok(Some(Ok(reply))) => {
-                        if let Some(intercepted) = &self.intercepted {
-                            intercepted.message(&reply, false);
-                        }
                         let encoding = self.encoding(compression);
+                        let before = batch.len();
                         if let Err(status) = encoding.encode_into(&reply, &mut batch) {
                             break Some(status);
+                        }
+                        if let Some(intercepted) = &self.intercepted {
+                            let wire_size = batch.len() - before - crate::frame::PREFIX_LEN;
+                            intercepted.message(&reply, false, wire_size);
                         }
                     }
                     Ok(Some(Err(status))) => break Some(status),
