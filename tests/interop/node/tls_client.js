@@ -17,21 +17,8 @@
 const fs = require('fs');
 const path = require('path');
 
-// The packages come through NODE_PATH (scripts/node-env installs them outside the source tree);
-// say so rather than print a bare MODULE_NOT_FOUND stack.
-function requirePackages() {
-  try {
-    return { grpc: require('@grpc/grpc-js'), protoLoader: require('@grpc/proto-loader') };
-  } catch (err) {
-    if (err.code !== 'MODULE_NOT_FOUND') {
-      throw err;
-    }
-    console.error('cannot load @grpc/grpc-js or @grpc/proto-loader: run with NODE_PATH=$(scripts/node-env)');
-    process.exit(2);
-  }
-}
-
-const { grpc, protoLoader } = requirePackages();
+// The packages, from NODE_PATH (see packages.js).
+const { grpc, protoLoader } = require('./packages');
 
 const USAGE = 'usage: tls_client.js TARGET --ca CA_PEM [--cert CERT_PEM --key KEY_PEM] ' +
   '[--server-name NAME] [--name NAME]';
