@@ -307,6 +307,20 @@ impl Server {
                 () = &mut signal => break,
             }
         }
+        // Connections the kernel already accepted, waiting in the backlog, are served like the
+        // calls in flight (they then get a GOAWAY at once): closing the listener would reset
+        // them and lose the calls they sent. Only connections attempted after this are refused.
+        while let Some(Ok(accepted)) = listener.accept_waiting().await {
+            let (shared, phase) = (shared.clone(), shutdown_rx.clone());
+            match accepted {
+                Accepted::Tcp(stream, peer) => {
+                    connections.spawn(connection::serve(stream, peer, shared, phase));
+                }
+                Accepted::Unix(stream, peer) => {
+                    connections.spawn(connection::serve(stream, peer, shared, phase));
+                }
+            }
+        }
         drop(listener);
         let _ = shutdown_tx.send(Phase::Draining);
         if drain(&mut connections, drain_timeout).await {

@@ -93,6 +93,31 @@ impl Listener {
     }
 }
 
+impl Listener {
+    /// A connection already waiting in the listen backlog, if there is one: never waits.
+    pub(crate) async fn accept_waiting(&self) -> Option<io::Result<Accepted>> {
+        let accept = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match &self.kind {
+                Kind::Tcp(listener) => listener.poll_accept(cx).map_ok(|(stream, addr)| {
+                    let _ = stream.set_nodelay(true);
+                    let peer = Peer {
+                        addr: Some(addr),
+                        identity: None,
+                    };
+                    Accepted::Tcp(stream, peer)
+                }),
+                Kind::Unix(listener, _) => listener
+                    .poll_accept(cx)
+                    .map_ok(|(stream, _)| Accepted::Unix(stream, Peer::default())),
+            })
+        });
+        match accept.await {
+            std::task::Poll::Ready(accepted) => Some(accepted),
+            std::task::Poll::Pending => None,
+        }
+    }
+}
+
 impl From<TcpListener> for Listener {
     fn from(listener: TcpListener) -> Listener {
         Listener {
