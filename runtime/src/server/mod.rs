@@ -310,7 +310,13 @@ impl Server {
         // Connections the kernel already accepted, waiting in the backlog, are served like the
         // calls in flight (they then get a GOAWAY at once): closing the listener would reset
         // them and lose the calls they sent. Only connections attempted after this are refused.
-        while let Some(Ok(accepted)) = listener.accept_waiting().await {
+        // Bounded: a flood of new connections must not hold the shutdown open.
+        let mut backlog = 0;
+        while backlog < MAX_BACKLOG_AT_SHUTDOWN {
+            let Some(Ok(accepted)) = listener.accept_waiting().await else {
+                break;
+            };
+            backlog += 1;
             let (shared, phase) = (shared.clone(), shutdown_rx.clone());
             match accepted {
                 Accepted::Tcp(stream, peer) => {
@@ -379,6 +385,10 @@ async fn holding(slot: Option<tokio::sync::OwnedSemaphorePermit>, connection: im
     connection.await;
     drop(slot);
 }
+
+/// At most this many connections waiting in the listen backlog are served at shutdown: more
+/// than any kernel's default backlog holds.
+const MAX_BACKLOG_AT_SHUTDOWN: usize = 4096;
 
 /// How long connections may take to send the answers of calls cancelled at the drain timeout.
 const HALT_GRACE: Duration = Duration::from_secs(1);
