@@ -64,6 +64,13 @@ fn https(server: &TestServer) -> String {
     format!("https://{}", server.addr)
 }
 
+/// The greeting a channel built by `builder` gets for `name`.
+async fn greeting(builder: protoless::ChannelBuilder, name: &str) -> String {
+    let channel = builder.connect().await.unwrap();
+    let client = GreeterClient::new(channel);
+    client.say_hello(hello(name)).await.unwrap().message
+}
+
 fn trusting(pki: &Pki) -> ClientTls {
     ClientTls::new().add_ca_certificate(&pki.ca_pem()).unwrap()
 }
@@ -72,16 +79,8 @@ fn trusting(pki: &Pki) -> ClientTls {
 async fn rust_to_rust_over_tls_and_mutual_tls() {
     let pki = Pki::new("rust");
     let server = tls_server(&pki, false).await;
-    let channel = Channel::builder(&https(&server))
-        .tls(trusting(&pki))
-        .connect()
-        .await
-        .unwrap();
-    let reply = GreeterClient::new(channel)
-        .say_hello(hello("tls"))
-        .await
-        .unwrap();
-    assert_eq!(reply.message, "Hello, tls!");
+    let builder = Channel::builder(&https(&server)).tls(trusting(&pki));
+    assert_eq!(greeting(builder, "tls").await, "Hello, tls!");
     server.stop().await;
 
     let server = tls_server(&pki, true).await;
@@ -177,17 +176,10 @@ async fn each_failure_fails_its_own_connection_and_says_why() {
         pki.issue("named", &["greeter.test"]).identity(),
     )))
     .await;
-    let channel = Channel::builder(&https(&named))
+    let builder = Channel::builder(&https(&named))
         .tls(trusting(&pki).server_name("greeter.test"))
-        .authority("greeter.test")
-        .connect()
-        .await
-        .unwrap();
-    let reply = GreeterClient::new(channel)
-        .say_hello(hello("by ip"))
-        .await
-        .unwrap();
-    assert_eq!(reply.message, "Hello, by ip!");
+        .authority("greeter.test");
+    assert_eq!(greeting(builder, "by ip").await, "Hello, by ip!");
     named.stop().await;
 
     // A certificate for other names.
@@ -232,16 +224,8 @@ async fn each_failure_fails_its_own_connection_and_says_why() {
     expired.stop().await;
 
     // And through it all, a good client is served.
-    let channel = Channel::builder(&https(&server))
-        .tls(good())
-        .connect()
-        .await
-        .unwrap();
-    let reply = GreeterClient::new(channel)
-        .say_hello(hello("still"))
-        .await
-        .unwrap();
-    assert_eq!(reply.message, "Hello, still!");
+    let builder = Channel::builder(&https(&server)).tls(good());
+    assert_eq!(greeting(builder, "still").await, "Hello, still!");
     server.stop().await;
 }
 
@@ -563,17 +547,10 @@ async fn calls_go_through_an_http_connect_proxy() {
     let pki = Pki::new("proxy");
     let server = tls_server(&pki, false).await;
     let (proxy, tunnels) = connect_proxy().await;
-    let channel = Channel::builder(&https(&server))
+    let builder = Channel::builder(&https(&server))
         .tls(trusting(&pki))
-        .proxy(&proxy)
-        .connect()
-        .await
-        .unwrap();
-    let reply = GreeterClient::new(channel)
-        .say_hello(hello("tunnel"))
-        .await
-        .unwrap();
-    assert_eq!(reply.message, "Hello, tunnel!");
+        .proxy(&proxy);
+    assert_eq!(greeting(builder, "tunnel").await, "Hello, tunnel!");
     assert_eq!(tunnels.load(Ordering::SeqCst), 1);
     server.stop().await;
 }
