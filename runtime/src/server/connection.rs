@@ -88,17 +88,16 @@ async fn serve_h2<IO: Io>(
     let mut calls = RunningCalls::default();
     // Made once, and again only when the phase changes: a call arrives at every turn.
     let mut phase_changed = Box::pin(next_phase(shutdown));
-    // gRFC A9's MAX_CONNECTION_IDLE, when configured: re-armed by each call.
-    let idle_limit = config.max_connection_idle;
-    let mut idle = idle_limit.map(|idle| Box::pin(tokio::time::sleep(idle)));
+    // gRFC A9's MAX_CONNECTION_IDLE, when configured: restarted by each call.
+    let mut idle = config.max_connection_idle.map(IdleTimer::new);
     loop {
         tokio::select! {
             accepted = connection.accept() => match accepted {
                 // Routing is quick and never waits: it runs here, and only the call itself gets
                 // a task (see `spawn_call`).
                 Some(Ok((request, respond))) => {
-                    if let (Some(timer), Some(limit)) = (&mut idle, idle_limit) {
-                        timer.as_mut().reset(Instant::now() + limit);
+                    if let Some(idle) = &mut idle {
+                        idle.restart();
                     }
                     if let Some(call) = route(&shared, &peer, request, respond) {
                         calls.track(call);
@@ -108,16 +107,13 @@ async fn serve_h2<IO: Io>(
                 // the peer what it could.
                 Some(Err(_)) | None => break,
             },
-            () = wait_idle(&mut idle) => {
-                let limit = idle_limit.expect("armed only with a limit");
-                match &mut idle {
+            () = IdleTimer::elapsed(&mut idle) => {
+                if calls.none_running() {
                     // Idle: say goodbye; the connection ends once h2 has sent the GOAWAY.
-                    Some(_) if calls.none_running() => {
-                        connection.graceful_shutdown();
-                        idle = None;
-                    }
-                    Some(timer) => timer.as_mut().reset(Instant::now() + limit),
-                    None => {}
+                    connection.graceful_shutdown();
+                    idle = None;
+                } else if let Some(idle) = &mut idle {
+                    idle.restart();
                 }
             }
             (next, shutdown) = &mut phase_changed, if phase != Phase::Halting => {
@@ -149,11 +145,30 @@ async fn next_phase(mut shutdown: watch::Receiver<Phase>) -> (Phase, watch::Rece
     (phase, shutdown)
 }
 
-/// Completes when the idle timer fires; never without one.
-async fn wait_idle(timer: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
-    match timer {
-        Some(timer) => timer.as_mut().await,
-        None => std::future::pending().await,
+/// Fires when a connection has had no new call for its limit.
+struct IdleTimer {
+    limit: std::time::Duration,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimer {
+    fn new(limit: std::time::Duration) -> IdleTimer {
+        IdleTimer {
+            limit,
+            sleep: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+
+    fn restart(&mut self) {
+        self.sleep.as_mut().reset(Instant::now() + self.limit);
+    }
+
+    /// Completes when `timer` fires; never without one.
+    async fn elapsed(timer: &mut Option<IdleTimer>) {
+        match timer {
+            Some(timer) => timer.sleep.as_mut().await,
+            None => std::future::pending().await,
+        }
     }
 }
 
