@@ -389,6 +389,15 @@ impl Intercepted {
         }
     }
 
+    /// Runs every `end` for a call that failed with `status` and has no response to give:
+    /// the status they leave, or `status` itself if they turned it into OK.
+    pub(crate) fn end_failed(&self, status: Status) -> Status {
+        self.end(Some(status.clone()))
+            .into_parts()
+            .0
+            .unwrap_or(status)
+    }
+
     /// Runs every `end`, in reverse order.
     pub(crate) fn end(&self, status: Option<Status>) -> Outcome {
         let mut outcome = Outcome::new(status);

@@ -219,8 +219,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             call,
         };
         if let Err(refused) = intercepted.start().await {
-            let (status, _) = intercepted.end(Some(refused.clone())).into_parts();
-            return Err(status.unwrap_or(refused));
+            return Err(intercepted.end_failed(refused));
         }
         self.metadata = intercepted.call.metadata().clone();
         Ok(Some(intercepted))
@@ -357,11 +356,7 @@ pub(super) async fn within<T>(
 /// A streaming call that failed before it opened, past its interceptors' `end`.
 fn refused(intercepted: Option<Arc<Intercepted>>, status: Status) -> Status {
     match intercepted {
-        Some(intercepted) => intercepted
-            .end(Some(status.clone()))
-            .into_parts()
-            .0
-            .unwrap_or(status),
+        Some(intercepted) => intercepted.end_failed(status),
         None => status,
     }
 }

@@ -286,11 +286,7 @@ impl<Resp: Message> Responses<Resp> {
                 Err(status) => {
                     // The call ended without a response head: its interceptors hear it here.
                     let status = match intercepted {
-                        Some(intercepted) => intercepted
-                            .end(Some(status.clone()))
-                            .into_parts()
-                            .0
-                            .unwrap_or(status),
+                        Some(intercepted) => intercepted.end_failed(status),
                         None => status,
                     };
                     ResponsesState::Failed(status)
