@@ -10,8 +10,9 @@ use protoless::{Channel, Code, Compression, Status};
 
 use super::{
     echo_request_metadata, zeros, BoolValue, EchoStatus, Empty, Payload, ResponseParameters,
-    SimpleRequest, StreamingInputCallRequest, StreamingOutputCallRequest, TestServiceClient,
-    UnimplementedServiceClient, ECHO_INITIAL, ECHO_TRAILING,
+    SimpleRequest, StreamingInputCallRequest, StreamingOutputCallRequest,
+    StreamingOutputCallResponse, TestServiceClient, UnimplementedServiceClient, ECHO_INITIAL,
+    ECHO_TRAILING,
 };
 
 /// Every case, in the order they run.
@@ -143,6 +144,29 @@ fn flag(value: bool) -> Option<BoolValue> {
 /// The body size of an optional payload.
 fn size(payload: &Option<Payload>) -> usize {
     payload.as_ref().map_or(0, |payload| payload.body.len())
+}
+
+/// A response of `expected` payload bytes, as the next read of a stream gave it.
+fn sized(
+    read: Result<Option<StreamingOutputCallResponse>, Status>,
+    expected: i32,
+) -> Result<StreamingOutputCallResponse, String> {
+    let reply = read
+        .map_err(failed("reading"))?
+        .ok_or_else(|| format!("the stream ended before the {expected}-byte response"))?;
+    ensure!(
+        size(&reply.payload) == expected as usize,
+        "a response of {} bytes, expected {expected}",
+        size(&reply.payload)
+    );
+    Ok(reply)
+}
+
+/// The end of a stream that should have no more responses.
+fn ended(read: Result<Option<StreamingOutputCallResponse>, Status>) -> Outcome {
+    let end = read.map_err(failed("the stream"))?;
+    ensure!(end.is_none(), "more responses than asked for");
+    Ok(())
 }
 
 fn payload(size: i32) -> Option<Payload> {
@@ -328,20 +352,9 @@ async fn server_streaming(client: TestServiceClient) -> Outcome {
         .await
         .map_err(failed("StreamingOutputCall"))?;
     for expected in sizes {
-        let reply = replies
-            .message()
-            .await
-            .map_err(failed("reading"))?
-            .ok_or_else(|| format!("the stream ended before the {expected}-byte response"))?;
-        ensure!(
-            size(&reply.payload) == expected as usize,
-            "a response of {} bytes, expected {expected}",
-            size(&reply.payload)
-        );
+        sized(replies.message().await, expected)?;
     }
-    let end = replies.message().await.map_err(failed("the stream"))?;
-    ensure!(end.is_none(), "more responses than asked for");
-    Ok(())
+    ended(replies.message().await)
 }
 
 async fn server_compressed_streaming(client: TestServiceClient) -> Outcome {
@@ -353,24 +366,14 @@ async fn server_compressed_streaming(client: TestServiceClient) -> Outcome {
         .await
         .map_err(failed("StreamingOutputCall"))?;
     for (expected_size, compressed) in expected {
-        let reply = replies
-            .message()
-            .await
-            .map_err(failed("reading"))?
-            .ok_or("the stream ended early")?;
-        ensure!(
-            size(&reply.payload) == expected_size as usize,
-            "wrong payload size"
-        );
+        sized(replies.message().await, expected_size)?;
         ensure!(
             replies.last_message_compressed() == compressed,
             "the {expected_size}-byte response's compressed flag was {}, expected {compressed}",
             replies.last_message_compressed()
         );
     }
-    let end = replies.message().await.map_err(failed("the stream"))?;
-    ensure!(end.is_none(), "more responses than asked for");
-    Ok(())
+    ended(replies.message().await)
 }
 
 async fn ping_pong(client: TestServiceClient) -> Outcome {
@@ -384,21 +387,10 @@ async fn ping_pong(client: TestServiceClient) -> Outcome {
     {
         let request = output_request(&[(response_size, None)], request_size);
         chat.send(request).await.map_err(failed("send"))?;
-        let reply = chat
-            .message()
-            .await
-            .map_err(failed("reading"))?
-            .ok_or("the stream ended early")?;
-        ensure!(
-            size(&reply.payload) == response_size as usize,
-            "a response of {} bytes, expected {response_size}",
-            size(&reply.payload)
-        );
+        sized(chat.message().await, response_size)?;
     }
     chat.close_send().map_err(failed("close"))?;
-    let end = chat.message().await.map_err(failed("the stream"))?;
-    ensure!(end.is_none(), "more responses than asked for");
-    Ok(())
+    ended(chat.message().await)
 }
 
 async fn empty_stream(client: TestServiceClient) -> Outcome {
@@ -451,15 +443,9 @@ async fn custom_metadata(client: TestServiceClient) -> Outcome {
     chat.send(output_request(&[(314_159, None)], 271_828))
         .await
         .map_err(failed("send"))?;
-    let reply = chat
-        .message()
-        .await
-        .map_err(failed("reading"))?
-        .ok_or("no response")?;
-    ensure!(size(&reply.payload) == 314_159, "wrong payload size");
+    sized(chat.message().await, 314_159)?;
     chat.close_send().map_err(failed("close"))?;
-    let end = chat.message().await.map_err(failed("the stream"))?;
-    ensure!(end.is_none(), "more responses than asked for");
+    ended(chat.message().await)?;
     check_echo(chat.headers(), chat.trailers())
         .map_err(|reason| format!("FullDuplexCall: {reason}"))
 }
@@ -555,12 +541,7 @@ async fn cancel_after_first_response(client: TestServiceClient) -> Outcome {
     chat.send(output_request(&[(31_415, None)], 27_182))
         .await
         .map_err(failed("send"))?;
-    let reply = chat
-        .message()
-        .await
-        .map_err(failed("reading"))?
-        .ok_or("no response")?;
-    ensure!(size(&reply.payload) == 31_415, "wrong payload size");
+    sized(chat.message().await, 31_415)?;
     chat.cancel();
     expect_failure("the cancelled call", chat.message().await, Code::Cancelled).map(drop)
 }
