@@ -83,3 +83,107 @@ pub mod __private {
     pub use bytes::{Bytes, BytesMut};
     pub use serde;
 }
+
+/// Entry points for the fuzz targets in `fuzz/`: the parsers peers reach, callable on bytes.
+/// Compiled only under `cargo fuzz` (which sets `--cfg fuzzing`); never part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz {
+    use std::time::Duration;
+
+    use bytes::{Bytes, BytesMut};
+
+    use crate::{Compression, Status};
+
+    /// What the frame decoder makes of `stream` when it arrives in chunks ending at `cuts`: each
+    /// message with the wire bytes it took, then the error that stopped it (if any), then whether
+    /// bytes of an incomplete message are left over.
+    pub fn decode_frames(
+        stream: &[u8],
+        cuts: &[usize],
+        max_size: usize,
+        compression: Option<Compression>,
+    ) -> (Vec<(Bytes, usize)>, Option<Status>, bool) {
+        let mut decoder = crate::frame::FrameDecoder::new(max_size).with_compression(compression);
+        let mut messages = Vec::new();
+        let mut start = 0;
+        let ends = cuts.iter().copied().filter(|&cut| cut < stream.len());
+        for end in ends.chain([stream.len()]) {
+            if end < start {
+                continue;
+            }
+            decoder.push(Bytes::copy_from_slice(&stream[start..end]));
+            start = end;
+            loop {
+                match decoder.next_message() {
+                    Ok(Some(received)) => messages.push((received.message, received.wire_len)),
+                    Ok(None) => break,
+                    Err(status) => return (messages, Some(status), true),
+                }
+            }
+        }
+        let partial = decoder.has_partial_message();
+        (messages, None, partial)
+    }
+
+    /// Parses a `grpc-timeout` value.
+    pub fn parse_timeout(value: &[u8]) -> Option<Duration> {
+        crate::timeout::parse(value)
+    }
+
+    /// Formats a `grpc-timeout` value.
+    pub fn format_timeout(timeout: Duration) -> String {
+        crate::timeout::format(timeout)
+    }
+
+    /// Percent-encodes a `grpc-message` value.
+    pub fn encode_grpc_message(message: &str) -> String {
+        crate::status::encode_message(message)
+    }
+
+    /// Decodes a `grpc-message` value.
+    pub fn decode_grpc_message(value: &[u8]) -> String {
+        crate::status::decode_message(value)
+    }
+
+    /// Base64 as `-bin` metadata is sent.
+    pub fn encode_base64(bytes: &[u8]) -> String {
+        crate::base64::encode(bytes)
+    }
+
+    /// Base64 as `-bin` metadata is accepted (padded or not).
+    pub fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+        crate::base64::decode(text)
+    }
+
+    /// The custom metadata among received headers.
+    pub fn metadata_from_headers(headers: &http::HeaderMap) -> crate::MetadataMap {
+        crate::MetadataMap::from_headers(headers)
+    }
+
+    /// Compresses `data`.
+    pub fn compress(compression: Compression, data: &[u8]) -> Result<Bytes, Status> {
+        let mut out = BytesMut::new();
+        compression.compress(data, &mut out)?;
+        Ok(out.freeze())
+    }
+
+    /// Decompresses `data`, refusing output longer than `max_size`.
+    pub fn decompress(
+        compression: Compression,
+        data: &[u8],
+        max_size: usize,
+    ) -> Result<Bytes, Status> {
+        compression.decompress(data, max_size)
+    }
+
+    /// The wire-breaking changes from one rendered `.proto` file to another.
+    pub fn breaking_changes(old: &str, new: &str) -> Vec<String> {
+        crate::schema::diff::breaking_changes(old, new)
+    }
+
+    /// The line diff between two `.proto` files.
+    pub fn line_diff(old: &str, new: &str) -> String {
+        crate::schema::diff::line_diff(old, new)
+    }
+}

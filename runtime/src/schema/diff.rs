@@ -91,7 +91,9 @@ fn parse(text: &str) -> Declarations {
         match words.as_slice() {
             ["message" | "enum" | "service", name, ..] => scope = Some((*name).to_owned()),
             ["rpc", ..] => {
-                if let (Some(service), Some((name, _))) = (&scope, line[4..].split_once('(')) {
+                if let (Some(service), Some((name, _))) =
+                    (&scope, line["rpc".len()..].trim_start().split_once('('))
+                {
                     let signature = line.trim_end_matches(['{', ';', ' ']).to_owned();
                     declared
                         .methods
@@ -227,6 +229,16 @@ mod tests {
         assert_eq!(breaking_changes(OLD, &new).len(), 1);
         let new = OLD.replace("  rpc Get(A) returns (B);\n", "");
         assert_eq!(breaking_changes(OLD, &new), ["method S.Get removed"]);
+    }
+
+    #[test]
+    fn a_bare_rpc_keyword_is_no_method() {
+        // Found by the schema_diff fuzz target: `rpc` alone used to slice past the line's end.
+        let text = "service S {\nrpc\n  rpc\tGet(A) returns (B);\n}\n";
+        assert_eq!(
+            breaking_changes(text, "service S {\n}\n"),
+            ["method S.Get removed"]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! The derives and `#[service]` build these values; [`ProtoFile`] renders them.
 
-mod diff;
+pub(crate) mod diff;
 mod export;
 mod render;
 
