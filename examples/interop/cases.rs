@@ -84,6 +84,11 @@ async fn run(target: &str, name: &str) -> Outcome {
     let channel = Channel::connect(target)
         .await
         .map_err(|status| format!("cannot connect to {target}: {status}"))?;
+    run_on(&channel, target, name).await
+}
+
+/// Runs the case `name` over `channel`, a channel to `target` that other cases may share.
+pub async fn run_on(channel: &Channel, target: &str, name: &str) -> Outcome {
     let client = TestServiceClient::new(channel.clone());
     let case: Pin<Box<dyn Future<Output = Outcome> + Send>> = match name {
         "empty_unary" => Box::pin(empty_unary(client)),
@@ -100,7 +105,7 @@ async fn run(target: &str, name: &str) -> Outcome {
         "status_code_and_message" => Box::pin(status_code_and_message(client)),
         "special_status_message" => Box::pin(special_status_message(client)),
         "unimplemented_method" => Box::pin(unimplemented_method(client)),
-        "unimplemented_service" => Box::pin(unimplemented_service(channel)),
+        "unimplemented_service" => Box::pin(unimplemented_service(channel.clone())),
         "cancel_after_begin" => Box::pin(cancel_after_begin(client)),
         "cancel_after_first_response" => Box::pin(cancel_after_first_response(client)),
         "timeout_on_sleeping_server" => Box::pin(timeout_on_sleeping_server(client)),
