@@ -488,3 +488,121 @@ fn open_enums_keep_numbers_this_program_does_not_know() {
     // Passed along, the unknown numbers survive.
     assert_eq!(decoded.encode_to_vec(), from_newer_peer);
 }
+
+#[derive(Message, Clone, Debug, PartialEq)]
+enum Request {
+    #[proto(tag = 3)]
+    ByName(String),
+    #[proto(tag = 5)]
+    Child(Test1),
+    #[proto(tag = 7)]
+    Count(i64),
+}
+
+/// A oneof among other fields, numbers pinned per variant, as `ServerReflectionRequest` has.
+#[derive(Message, Clone, Debug, PartialEq)]
+struct Envelope {
+    host: String,
+    #[proto(oneof)]
+    request: Option<Request>,
+    #[proto(tag = 2)]
+    trailer: i32,
+}
+
+/// A struct field numbered like a oneof member: the schema refuses it.
+#[derive(Message, Clone, Debug, PartialEq)]
+struct Clashing {
+    #[proto(oneof)]
+    request: Option<Request>,
+    #[proto(tag = 5)]
+    child: i32,
+}
+
+#[test]
+fn a_oneof_field_sits_among_other_fields_with_its_members_numbers() {
+    let message = Envelope {
+        host: "h".into(),
+        request: Some(Request::Count(0)),
+        trailer: 9,
+    };
+    // host = 1, trailer = 2, count = 7 (written although 0: members have presence).
+    let bytes = message.encode_to_vec();
+    assert_eq!(bytes, [0x0a, 1, b'h', 0x10, 9, 0x38, 0]);
+    assert_eq!(Envelope::decode(Bytes::from(bytes)).unwrap(), message);
+    // Another member later replaces the first; no member leaves the field `None`.
+    let replaced = [0x1a, 1, b'x', 0x2a, 2, 0x08, 4];
+    assert_eq!(
+        Envelope::decode(Bytes::copy_from_slice(&replaced))
+            .unwrap()
+            .request,
+        Some(Request::Child(Test1 { a: 4 }))
+    );
+    assert_eq!(Envelope::decode(Bytes::new()).unwrap().request, None);
+    #[protoless::service(package = "oneofs")]
+    trait Enveloped {
+        async fn send(&self, req: Envelope) -> Result<Test1, protoless::Status>;
+    }
+    #[protoless::service(package = "oneofs")]
+    trait Clashed {
+        async fn clash(&self, req: Clashing) -> Result<Test1, protoless::Status>;
+    }
+    let error = ClashedServer::schema().to_proto().unwrap_err().to_string();
+    assert!(
+        error.contains("gives number 5 to both `child` and `child`"),
+        "{error}"
+    );
+    let proto = EnvelopedServer::schema().to_proto().unwrap();
+    assert!(
+        proto.contains(
+            "message Envelope {\n  string host = 1;\n  oneof request {\n    string by_name = 3;\n    \
+             Test1 child = 5;\n    int64 count = 7;\n  }\n  int32 trailer = 2;\n}"
+        ),
+        "{proto}"
+    );
+}
+
+// Declared inside `Reading` in the `.proto` file, as `HealthCheckResponse.ServingStatus` is.
+#[derive(Enumeration, Clone, Copy, Debug, PartialEq, Eq)]
+#[proto(name = "Reading.Unit")]
+enum Unit {
+    Unspecified = 0,
+    Celsius = 1,
+}
+
+#[derive(Message, Clone, Debug, PartialEq)]
+#[proto(name = "Reading.Source")]
+struct Source {
+    sensor: String,
+}
+
+#[derive(Message, Clone, Debug, PartialEq)]
+struct Reading {
+    unit: Unit,
+    source: Source,
+}
+
+#[test]
+fn types_named_outer_dot_inner_are_declared_inside_outer() {
+    #[protoless::service(package = "nested")]
+    trait Sensors {
+        async fn read(&self, req: Test1) -> Result<Reading, protoless::Status>;
+    }
+    let proto = SensorsServer::schema().to_proto().unwrap();
+    let expected = "message Reading {\n  enum Unit {\n    UNIT_UNSPECIFIED = 0;\n    \
+                    UNIT_CELSIUS = 1;\n  }\n\n  message Source {\n    string sensor = 1;\n  }\n\n  \
+                    Reading.Unit unit = 1;\n  Reading.Source source = 2;\n}\n";
+    assert!(proto.ends_with(expected), "{proto}");
+    // Declared once, inside: never at the top level too.
+    assert_eq!(proto.matches("enum Unit").count(), 1, "{proto}");
+
+    // A nested type whose scope the file does not define cannot be rendered.
+    #[protoless::service(package = "nested")]
+    trait Orphans {
+        async fn read(&self, req: Test1) -> Result<Source, protoless::Status>;
+    }
+    let error = OrphansServer::schema().to_proto().unwrap_err().to_string();
+    assert!(
+        error.contains("declared inside message `Reading`"),
+        "{error}"
+    );
+}

@@ -19,6 +19,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) tag: Option<LitInt>,
     pub(crate) encoding: Option<(Encoding, Path)>,
     pub(crate) name: Option<LitStr>,
+    /// `oneof`: the field is `Option<E>` of a oneof enum, whose members it embeds.
+    pub(crate) oneof: Option<Path>,
 }
 
 /// `#[proto(...)]` on a struct or enum.
@@ -125,9 +127,11 @@ pub(crate) fn field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttr
             } else {
                 out.encoding = Some((encoding, meta.path.clone()));
             }
+        } else if meta.path.is_ident("oneof") {
+            set_once(&mut out.oneof, meta.path.clone(), meta, errors);
         } else {
             return Err(meta.error(
-                "unknown #[proto] key on a field: expected `tag = N`, `name = \"...\"`, `sint` or `fixed`",
+                "unknown #[proto] key on a field: expected `tag = N`, `name = \"...\"`, `sint`, `fixed` or `oneof`",
             ));
         }
         Ok(())
@@ -159,6 +163,12 @@ pub(crate) fn type_attrs(attrs: &[Attribute], errors: &mut Errors) -> TypeAttrs 
         }
     });
     out
+}
+
+/// Whether `name` names a proto type: an identifier, or identifiers joined by `.` for a type
+/// declared inside a message (`HealthCheckResponse.ServingStatus`).
+pub(crate) fn is_proto_type_name(name: &str) -> bool {
+    name.split('.').all(is_proto_identifier)
 }
 
 /// Whether `name` is a valid proto identifier: a letter, then letters, digits or underscores.

@@ -49,7 +49,17 @@ fn parse(input: &DeriveInput) -> syn::Result<Enumeration<'_>> {
             "#[derive(Enumeration)] is for enums of unit variants; use #[derive(Message)] for a struct",
         ));
     };
-    let prefix = upper_snake(&proto_name);
+    if let Some(name) = &type_attrs.name {
+        if !attr::is_proto_type_name(&name.value()) {
+            errors.at(
+                name,
+                "a proto name starts with a letter and holds only letters, digits and `_` \
+                 (or, for an enum nested in a message, is `Outer.Inner`)",
+            );
+        }
+    }
+    // Values are prefixed with the enum's own name, not its scope's.
+    let prefix = upper_snake(proto_name.rsplit('.').next().unwrap_or(&proto_name));
     let mut next = 0i32;
     let mut variants = Vec::new();
     for variant in &data.variants {

@@ -69,7 +69,7 @@ pub use transport::{Listener, PeerIdentity};
 pub mod __private {
     pub use crate::encoding::{
         encode_oneof_member, oneof_member_len, wire, DecodeBuf, DecodeError, Enumeration, Field,
-        Fixed, IsValue, Message, Plain, Sint, Value,
+        Fixed, IsValue, Message, Oneof, OneofField, Plain, Sint, Value,
     };
     pub use crate::schema::{
         EnumSchema, EnumValueSchema, FieldSchema, FieldType, Idempotency, MessageSchema,

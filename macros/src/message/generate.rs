@@ -16,6 +16,20 @@ pub(super) fn generate(message: &Message) -> TokenStream {
     };
     let schema = schema(message);
     let serde = serde(message);
+    let oneof_impl = match &message.shape {
+        Shape::Struct => quote!(),
+        Shape::Oneof(_) => {
+            let tag = message.fields.iter().map(|field| field.tag);
+            quote! {
+                /// Embedded in a struct with `#[proto(oneof)]`: these numbers are its members'.
+                impl __p::Oneof for #ident {
+                    fn owns(number: u32) -> bool {
+                        ::core::matches!(number, #( #tag )|*)
+                    }
+                }
+            }
+        }
+    };
     quote! {
         #[allow(non_local_definitions)]
         const _: () = {
@@ -51,6 +65,8 @@ pub(super) fn generate(message: &Message) -> TokenStream {
             }
 
             impl __p::IsValue for #ident {}
+
+            #oneof_impl
 
             /// Embedded in another message: a length-delimited field, merged on repeat.
             impl __p::Value for #ident {
@@ -103,17 +119,43 @@ fn field_trait(field: &Field) -> TokenStream {
 
 type Bodies = (TokenStream, TokenStream, TokenStream, TokenStream);
 
+/// `<Type as OneofField>`, spanned at the type, for a `#[proto(oneof)]` field.
+fn oneof_trait(field: &Field) -> TokenStream {
+    let ty = field.ty;
+    quote_spanned!(ty.span()=> <#ty as __p::OneofField>)
+}
+
 fn struct_bodies(message: &Message) -> Bodies {
     let ident = message.ident;
-    let member: Vec<_> = message.fields.iter().map(|field| field.ident).collect();
-    let tag: Vec<u32> = message.fields.iter().map(|field| field.tag).collect();
-    let field_trait: Vec<TokenStream> = message.fields.iter().map(field_trait).collect();
-    let default = quote!(#ident { #( #member: #field_trait::empty(), )* });
-    let encoded_len = quote!(0 #( + #field_trait::encoded_len(&self.#member, #tag) )*);
-    let encode = quote!(#( #field_trait::encode(&self.#member, #tag, buf); )*);
+    let (oneofs, plain): (Vec<&Field>, Vec<&Field>) =
+        message.fields.iter().partition(|field| field.oneof);
+    let member: Vec<_> = plain.iter().map(|field| field.ident).collect();
+    let tag: Vec<u32> = plain.iter().map(|field| field.tag).collect();
+    let field_trait: Vec<TokenStream> = plain.iter().map(|field| field_trait(field)).collect();
+    let oneof_member: Vec<_> = oneofs.iter().map(|field| field.ident).collect();
+    let oneof_trait: Vec<TokenStream> = oneofs.iter().map(|field| oneof_trait(field)).collect();
+    let default = quote! {
+        #ident {
+            #( #member: #field_trait::empty(), )*
+            #( #oneof_member: #oneof_trait::empty(), )*
+        }
+    };
+    let encoded_len = quote! {
+        0 #( + #field_trait::encoded_len(&self.#member, #tag) )*
+          #( + #oneof_trait::encoded_len(&self.#oneof_member) )*
+    };
+    let encode = quote! {
+        #( #field_trait::encode(&self.#member, #tag, buf); )*
+        #( #oneof_trait::encode(&self.#oneof_member, buf); )*
+    };
     let merge = quote! {
         match number {
             #( #tag => #field_trait::merge(&mut self.#member, wire_type, buf, depth), )*
+            #(
+                number if #oneof_trait::owns(number) => {
+                    #oneof_trait::merge(&mut self.#oneof_member, number, wire_type, buf, depth)
+                }
+            )*
             _ => __p::wire::skip_field(number, wire_type, buf, depth),
         }
     };
@@ -175,6 +217,10 @@ fn schema(message: &Message) -> TokenStream {
     };
     let fields = message.fields.iter().map(|field| {
         let name = &field.proto_name;
+        if field.oneof {
+            let oneof_trait = oneof_trait(field);
+            return quote!(fields.extend(#oneof_trait::members(#name)););
+        }
         let number = field.tag;
         let field_trait = field_trait(field);
         let docs = &field.docs;
@@ -187,13 +233,13 @@ fn schema(message: &Message) -> TokenStream {
             })),
         };
         quote! {
-            __p::FieldSchema {
+            fields.push(__p::FieldSchema {
                 name: #name,
                 number: #number,
                 field_type: #field_type,
                 docs: #docs,
                 oneof: #oneof,
-            }
+            });
         }
     });
     let reserved_numbers = message
@@ -202,10 +248,12 @@ fn schema(message: &Message) -> TokenStream {
         .map(|(start, end)| quote!((#start, #end)));
     let reserved_names = &message.reserved_names;
     quote! {
+        let mut fields = ::std::vec::Vec::new();
+        #(#fields)*
         __p::MessageSchema {
             name: #proto_name,
             docs: #docs,
-            fields: ::std::vec![#(#fields),*],
+            fields,
             import: ::core::option::Option::None,
             rust_name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
             reserved_numbers: &[#(#reserved_numbers),*],

@@ -44,6 +44,8 @@ struct Field<'a> {
     tag_span: Span,
     encoding: Encoding,
     docs: TokenStream,
+    /// `#[proto(oneof)]`: an `Option` of a oneof enum, whose members carry their own numbers.
+    oneof: bool,
 }
 
 pub(crate) fn expand(input: DeriveInput) -> TokenStream {
@@ -145,6 +147,12 @@ fn parse_variant<'a>(
         Fields::Unnamed(fields) if fields.unnamed.len() == 1 => {
             let ty = &fields.unnamed[0].ty;
             let mut field = parse_field(index, &variant.ident, ty, &variant.attrs, errors);
+            if field.oneof {
+                errors.at(
+                    &variant.ident,
+                    "a oneof member cannot itself be a oneof: proto has no nested oneofs",
+                );
+            }
             if field.proto_name == unraw(&variant.ident) {
                 // Variants are UpperCamel; the fields they become are snake_case.
                 field.proto_name = upper_snake(&field.proto_name).to_lowercase();
@@ -165,10 +173,11 @@ fn parse_variant<'a>(
 fn proto_name(ident: &Ident, renamed: Option<syn::LitStr>, errors: &mut Errors) -> String {
     match renamed {
         Some(name) => {
-            if !attr::is_proto_identifier(&name.value()) {
+            if !attr::is_proto_type_name(&name.value()) {
                 errors.at(
                     &name,
-                    "a proto name starts with a letter and holds only letters, digits and `_`",
+                    "a proto name starts with a letter and holds only letters, digits and `_` \
+                     (or, for a type nested in a message, is `Outer.Inner`)",
                 );
             }
             name.value()
@@ -217,11 +226,29 @@ fn parse_field<'a>(
             ));
         }
     }
+    let oneof = field_attrs.oneof.is_some();
+    if oneof {
+        if let Some(tag) = &field_attrs.tag {
+            errors.at(
+                tag,
+                "a #[proto(oneof)] field has no number of its own: pin its members' numbers with \
+                 #[proto(tag = N)] on the enum's variants",
+            );
+        }
+        if let Some((_, encoding)) = &field_attrs.encoding {
+            errors.at(
+                encoding,
+                "#[proto(sint)] and #[proto(fixed)] go on the oneof enum's variants, not on the \
+                 #[proto(oneof)] field",
+            );
+        }
+    }
     Field {
         ident,
         ty,
         proto_name: proto_name(ident, field_attrs.name, errors),
-        tag,
+        oneof,
+        tag: if oneof { 0 } else { tag },
         tag_span,
         encoding: field_attrs
             .encoding
@@ -234,7 +261,14 @@ fn parse_field<'a>(
 fn check_tags(fields: &[Field], errors: &mut Errors) {
     for (index, field) in fields.iter().enumerate() {
         let earlier = &fields[..index];
-        if let Some(first) = earlier.iter().find(|other| other.tag == field.tag) {
+        let numbered = |other: &&Field| !other.oneof && other.tag == field.tag;
+        // A oneof field's members carry the enum's numbers; the schema checks those.
+        let clash = if field.oneof {
+            None
+        } else {
+            earlier.iter().find(numbered)
+        };
+        if let Some(first) = clash {
             errors.push(syn::Error::new(
                 field.tag_span,
                 format!(
@@ -282,9 +316,10 @@ fn reserved(
         }
     }
     for field in fields {
-        if numbers
-            .iter()
-            .any(|(start, end)| (start..=end).contains(&&field.tag))
+        if !field.oneof
+            && numbers
+                .iter()
+                .any(|(start, end)| (start..=end).contains(&&field.tag))
         {
             errors.push(syn::Error::new(
                 field.tag_span,

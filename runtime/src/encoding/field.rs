@@ -12,8 +12,8 @@ use super::wire::{
     check_wire_type, decode_key, decode_length_delimited, encode_key, encode_varint, key_len,
     skip_field, varint_len, DecodeBuf, WireType,
 };
-use super::DecodeError;
-use crate::schema::FieldType;
+use super::{DecodeError, Message};
+use crate::schema::{FieldSchema, FieldType};
 
 /// A message field of some shape, under the encoding `E` of its values.
 #[diagnostic::on_unimplemented(
@@ -337,5 +337,76 @@ impl<E, K: MapKey + Value<E> + Ord, V: Value> Field<E> for BTreeMap<K, V> {
         let (key, value) = map_merge_entry::<E, K, V>(wire_type, buf, depth)?;
         self.insert(key, value);
         Ok(())
+    }
+}
+
+/// A `#[derive(Message)]` enum: a message holding one `oneof`, whose members' numbers it knows.
+///
+/// A struct embeds one as a field of type `Option<TheEnum>` marked `#[proto(oneof)]`: the
+/// members become fields of the struct's message, inside a `oneof` named after the field.
+pub trait Oneof: Message {
+    /// Whether `number` is one of the members' field numbers.
+    fn owns(number: u32) -> bool;
+}
+
+/// A `#[proto(oneof)]` field of a struct: `Option<E>` for a oneof enum `E`; `None` when no
+/// member is set.
+#[diagnostic::on_unimplemented(
+    message = "a #[proto(oneof)] field has type `Option<E>`, where E is an enum with #[derive(Message)]",
+    label = "not `Option` of a oneof enum"
+)]
+pub trait OneofField: Sized {
+    /// No member set.
+    fn empty() -> Self;
+    /// The encoded size of the member set, key included.
+    fn encoded_len(&self) -> usize;
+    /// Writes the member set, if any.
+    fn encode(&self, buf: &mut BytesMut);
+    /// Whether `number` belongs to one of the members.
+    fn owns(number: u32) -> bool;
+    /// Merges one occurrence of member `number`, whose key has just been read: a different
+    /// member replaces the one set, the same one merges into it.
+    fn merge(
+        &mut self,
+        number: u32,
+        wire_type: WireType,
+        buf: &mut DecodeBuf<'_>,
+        depth: u32,
+    ) -> Result<(), DecodeError>;
+    /// The members, as fields of the enclosing message in the `oneof` named `oneof`.
+    fn members(oneof: &'static str) -> Vec<FieldSchema>;
+}
+
+impl<T: Oneof> OneofField for Option<T> {
+    fn empty() -> Self {
+        None
+    }
+    fn encoded_len(&self) -> usize {
+        self.as_ref().map_or(0, Message::encoded_len)
+    }
+    fn encode(&self, buf: &mut BytesMut) {
+        if let Some(member) = self {
+            member.encode_raw(buf);
+        }
+    }
+    fn owns(number: u32) -> bool {
+        T::owns(number)
+    }
+    fn merge(
+        &mut self,
+        number: u32,
+        wire_type: WireType,
+        buf: &mut DecodeBuf<'_>,
+        depth: u32,
+    ) -> Result<(), DecodeError> {
+        self.get_or_insert_with(T::default)
+            .merge_field(number, wire_type, buf, depth)
+    }
+    fn members(oneof: &'static str) -> Vec<FieldSchema> {
+        let mut members = T::schema().fields;
+        for member in &mut members {
+            member.oneof = Some(oneof);
+        }
+        members
     }
 }

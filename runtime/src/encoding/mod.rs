@@ -18,7 +18,7 @@ use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 
-pub use field::{encode_oneof_member, oneof_member_len, Field, MapKey};
+pub use field::{encode_oneof_member, oneof_member_len, Field, MapKey, Oneof, OneofField};
 pub use open_enum::OpenEnum;
 pub use value::{Fixed, IsValue, Plain, Sint, Value};
 pub use wire::{DecodeBuf, WireType};

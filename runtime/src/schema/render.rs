@@ -95,38 +95,122 @@ impl ProtoFile {
             writeln!(out)?;
             write_service(service, out)?;
         }
-        for item in &types.order {
+        for item in types
+            .order
+            .iter()
+            .filter(|item| scope_of(item.name()).is_none())
+        {
             writeln!(out)?;
-            match item {
-                Defined::Message(message) => write_message(message, out)?,
-                Defined::Enum(schema) => write_enum(schema, out)?,
-            }
+            write_defined(item, types, "", out)?;
         }
         Ok(())
     }
 }
 
-enum Defined {
+pub(super) enum Defined {
     Message(MessageSchema),
     Enum(EnumSchema),
 }
 
+impl Defined {
+    /// The name relative to the package: `Outer.Inner` for a nested type.
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Defined::Message(message) => message.name,
+            Defined::Enum(schema) => schema.name,
+        }
+    }
+}
+
+/// The message a type is declared in, for a nested type (`Outer` of `Outer.Inner`).
+pub(super) fn scope_of(name: &str) -> Option<&str> {
+    name.rsplit_once('.').map(|(scope, _)| scope)
+}
+
+/// The name a declaration uses: the last part of a nested type's name.
+fn simple_name(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
+}
+
+/// Writes a type, the types nested in it inside it, every line indented by `indent`.
+fn write_defined(
+    item: &Defined,
+    types: &TypeCollector,
+    indent: &str,
+    out: &mut String,
+) -> fmt::Result {
+    let mut text = String::new();
+    match item {
+        Defined::Message(message) => write_message(message, &mut text)?,
+        Defined::Enum(schema) => write_enum(schema, &mut text)?,
+    }
+    let children: Vec<&Defined> = types
+        .order
+        .iter()
+        .filter(|child| scope_of(child.name()) == Some(item.name()))
+        .collect();
+    if !children.is_empty() {
+        let mut inner = String::new();
+        for (index, child) in children.into_iter().enumerate() {
+            if index > 0 {
+                inner.push('\n');
+            }
+            write_defined(child, types, "  ", &mut inner)?;
+        }
+        // Nested declarations come first in the message, as in protobuf's own files.
+        let opening = format!("message {} {{", simple_name(item.name()));
+        let at = text.find(&opening).expect("a message opens with its name") + opening.len();
+        if text[at..].starts_with("}\n") {
+            text.replace_range(at..at + 2, &format!("\n{inner}}}\n"));
+        } else {
+            text.insert_str(at + 1, &format!("{inner}\n"));
+        }
+    }
+    for line in text.lines() {
+        if line.is_empty() {
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{indent}{line}")?;
+        }
+    }
+    Ok(())
+}
+
 /// Walks from the methods to every type they reach, in discovery order, each defined once.
 #[derive(Default)]
-struct TypeCollector {
-    order: Vec<Defined>,
+pub(super) struct TypeCollector {
+    pub(super) order: Vec<Defined>,
     /// Rust type and rendered text of each defined name, to tell a second definition of the
     /// same name apart.
     seen: HashMap<&'static str, (&'static str, String)>,
-    imports: BTreeSet<&'static str>,
+    pub(super) imports: BTreeSet<&'static str>,
 }
 
 impl TypeCollector {
-    fn collect(services: &[ServiceSchema]) -> Result<Self, SchemaError> {
+    pub(super) fn collect(services: &[ServiceSchema]) -> Result<Self, SchemaError> {
         let mut collector = Self::default();
         for method in services.iter().flat_map(|service| &service.methods) {
             collector.message((method.input)())?;
             collector.message((method.output)())?;
+        }
+        for item in &collector.order {
+            let Some(scope) = scope_of(item.name()) else {
+                continue;
+            };
+            let declared = collector
+                .order
+                .iter()
+                .any(|other| matches!(other, Defined::Message(message) if message.name == scope));
+            if !declared {
+                return Err(SchemaError {
+                    message: format!(
+                        "`{}` is declared inside message `{scope}`, which no method of this \
+                         package reaches: use `{scope}` in a method, or give the type a \
+                         top-level name",
+                        item.name()
+                    ),
+                });
+            }
         }
         Ok(collector)
     }
@@ -135,6 +219,21 @@ impl TypeCollector {
         if let Some(import) = message.import {
             self.imports.insert(import);
             return Ok(());
+        }
+        for (index, field) in message.fields.iter().enumerate() {
+            if let Some(first) = message.fields[..index]
+                .iter()
+                .find(|other| other.number == field.number)
+            {
+                return Err(SchemaError {
+                    message: format!(
+                        "message {} gives number {} to both `{}` and `{}` (a member of a \
+                         #[proto(oneof)] field and a field of the struct): pin another number \
+                         with #[proto(tag = N)]",
+                        message.name, field.number, first.name, field.name
+                    ),
+                });
+            }
         }
         let mut text = String::new();
         write_message(&message, &mut text).expect("writing to a String cannot fail");
@@ -265,9 +364,9 @@ fn write_message(message: &MessageSchema, out: &mut String) -> fmt::Result {
     write_docs(message.docs, "", out)?;
     let reserved = !message.reserved_numbers.is_empty() || !message.reserved_names.is_empty();
     if message.fields.is_empty() && !reserved {
-        return writeln!(out, "message {} {{}}", message.name);
+        return writeln!(out, "message {} {{}}", simple_name(message.name));
     }
-    writeln!(out, "message {} {{", message.name)?;
+    writeln!(out, "message {} {{", simple_name(message.name))?;
     write_reserved(message, out)?;
     let mut fields = message.fields.iter().peekable();
     while let Some(field) = fields.next() {
@@ -325,7 +424,7 @@ fn write_reserved(message: &MessageSchema, out: &mut String) -> fmt::Result {
 
 fn write_enum(schema: &EnumSchema, out: &mut String) -> fmt::Result {
     write_docs(schema.docs, "", out)?;
-    writeln!(out, "enum {} {{", schema.name)?;
+    writeln!(out, "enum {} {{", simple_name(schema.name))?;
     for value in &schema.values {
         write_docs(value.docs, "  ", out)?;
         writeln!(out, "  {} = {};", value.name, value.number)?;
