@@ -20,6 +20,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use protoless::error_details::ErrorInfo;
+use protoless::health::HealthReporter;
 use protoless::{
     stream, CallInfo, Channel, Code, Context, Interceptor, Message, MetadataMap, Outcome,
     RateLimit, Server, Status, Stream, Telemetry,
@@ -437,6 +438,8 @@ pub fn server(accounts: &[(String, i64)]) -> Server {
         Server::builder().add_service(AccountsServer::new(AccountsService::new(accounts)));
     let channel = Channel::in_process(private);
     Server::builder()
+        .health(HealthReporter::new())
+        .reflection()
         .interceptor(CallLog)
         .interceptor(Telemetry)
         .add_service(CacheServer::new(CacheService::new(AccountsClient::new(

@@ -12,6 +12,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use protoless::health::HealthReporter;
 use protoless::{stream, Message, Server, Status, Stream, Streaming};
 
 /// The request message containing the user's name.
@@ -98,7 +99,10 @@ impl Greeter for Greetings {
 
 /// The example's server, ready to serve.
 pub fn server() -> Server {
-    Server::builder().add_service(GreeterServer::new(Greetings))
+    Server::builder()
+        .health(HealthReporter::new())
+        .reflection()
+        .add_service(GreeterServer::new(Greetings))
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {

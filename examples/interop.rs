@@ -16,6 +16,7 @@ mod common;
 
 use std::time::Duration;
 
+use protoless::health::HealthReporter;
 use protoless::{
     stream, Code, Compression, Context, Enumeration, Message, MetadataMap, Server, Status, Stream,
     Streaming,
@@ -379,9 +380,12 @@ impl TestService for TestServer {
 
 /// The interop server, reporting `server_id` when asked.
 pub fn server(server_id: &str) -> Server {
-    Server::builder().add_service(TestServiceServer::new(TestServer {
-        server_id: server_id.to_owned(),
-    }))
+    Server::builder()
+        .health(HealthReporter::new())
+        .reflection()
+        .add_service(TestServiceServer::new(TestServer {
+            server_id: server_id.to_owned(),
+        }))
 }
 
 /// The `.proto` of package `grpc.testing`: both services.

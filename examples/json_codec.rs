@@ -7,6 +7,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use protoless::health::HealthReporter;
 use protoless::{
     erased_serde, stream, Channel, Codec, Message, SerdeFormat, Server, Status, Stream, Streaming,
 };
@@ -117,6 +118,8 @@ impl Notes for Echo {
 /// A server that also speaks JSON.
 pub fn server() -> Server {
     Server::builder()
+        .health(HealthReporter::new())
+        .reflection()
         .accept_codec(Codec::Serde(&JSON))
         .add_service(NotesServer::new(Echo))
 }

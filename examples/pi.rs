@@ -11,6 +11,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use protoless::health::HealthReporter;
 use protoless::{run_blocking, stream, Cancellation, Message, Server, Status, Stream, Streaming};
 
 /// Asks for a pi approximation.
@@ -122,7 +123,10 @@ impl PiCalculator for Calculator {
 
 /// The example's server, ready to serve.
 pub fn server() -> Server {
-    Server::builder().add_service(PiCalculatorServer::new(Calculator))
+    Server::builder()
+        .health(HealthReporter::new())
+        .reflection()
+        .add_service(PiCalculatorServer::new(Calculator))
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {

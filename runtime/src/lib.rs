@@ -21,10 +21,12 @@ pub mod error_details;
 mod flow;
 mod frame;
 mod headers;
+pub mod health;
 mod intercept;
 mod metadata;
 #[cfg(feature = "rate-limit")]
 mod rate_limit;
+pub mod reflection;
 pub mod schema;
 mod server;
 mod status;

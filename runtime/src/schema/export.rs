@@ -28,7 +28,8 @@ pub fn render_packages(
         .collect()
 }
 
-fn file_name(package: &str) -> String {
+/// The file a package's services and types go in.
+pub(crate) fn file_name(package: &str) -> String {
     if package.is_empty() {
         "unpackaged.proto".to_owned()
     } else {

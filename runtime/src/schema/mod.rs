@@ -2,10 +2,12 @@
 //!
 //! The derives and `#[service]` build these values; [`ProtoFile`] renders them.
 
+pub(crate) mod descriptor;
 pub(crate) mod diff;
 mod export;
 mod render;
 
+pub(crate) use export::file_name;
 pub use export::{check_exported, export, render_packages, Stale};
 pub use render::{ProtoFile, SchemaError};
 

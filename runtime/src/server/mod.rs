@@ -113,6 +113,12 @@ impl Default for ServerConfig {
 pub struct Server {
     services: Services,
     config: ServerConfig,
+    /// The health service's statuses, when it is on.
+    health: Option<crate::health::HealthReporter>,
+    /// How long the server goes on serving after shutdown starts, reporting `NOT_SERVING`.
+    pre_stop_delay: Duration,
+    /// Whether to serve reflection (added when serving starts, to describe every service).
+    reflection: bool,
 }
 
 impl Server {
@@ -132,6 +138,73 @@ impl Server {
             "service {name} was added to the server twice"
         );
         self.services.0.push((name, Arc::new(service)));
+        self
+    }
+
+    /// Serves gRPC's health checking protocol (`grpc.health.v1.Health`: `Check`, `Watch`,
+    /// `List`) from `reporter`'s statuses; see [`health`](crate::health).
+    ///
+    /// At start the server (`""`) and each of its services are reported `SERVING`, unless
+    /// reported otherwise first; at shutdown, all `NOT_SERVING` and `Watch` streams end.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use protoless::health::HealthReporter;
+    ///
+    /// protoless::Server::builder()
+    ///     .health(HealthReporter::new())
+    ///     .serve("127.0.0.1:50051")
+    ///     .await
+    /// # }
+    /// ```
+    pub fn health(mut self, reporter: crate::health::HealthReporter) -> Server {
+        self = self.add_service(crate::health::HealthServer::new(
+            crate::health::HealthService(reporter.clone()),
+        ));
+        self.health = Some(reporter);
+        self
+    }
+
+    /// Serves gRPC server reflection (`grpc.reflection.v1` and `v1alpha`) describing every
+    /// service of this server, so that `grpcurl`, `buf curl` and reflection-based UIs can call
+    /// it without `.proto` files; see [`reflection`](crate::reflection).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// protoless::Server::builder()
+    ///     .reflection()
+    ///     .serve("127.0.0.1:50051")
+    ///     .await
+    /// # }
+    /// ```
+    pub fn reflection(mut self) -> Server {
+        self.reflection = true;
+        self
+    }
+
+    /// Adds the reflection services, describing every service added so far and themselves.
+    fn add_reflection(mut self) -> std::io::Result<Server> {
+        use crate::reflection::{v1, v1alpha, Index, Reflection};
+        let mut schemas: Vec<_> = self.services.0.iter().map(|(_, s)| s.schema()).collect();
+        schemas.push(v1::ServerReflectionServer::schema());
+        schemas.push(v1alpha::ServerReflectionServer::schema());
+        let index = Index::build(schemas).map_err(|error| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cannot describe the services for reflection: {error}"),
+            )
+        })?;
+        let reflection = Reflection(std::sync::Arc::new(index));
+        self = self.add_service(v1::ServerReflectionServer::new(reflection.clone()));
+        Ok(self.add_service(v1alpha::ServerReflectionServer::new(reflection)))
+    }
+
+    /// How long the server goes on serving, and accepting connections, once a graceful shutdown
+    /// was signalled and before it drains (default: not at all). With [`health`](Self::health)
+    /// on, it reports `NOT_SERVING` meanwhile, so that load balancers and probes stop sending
+    /// calls before connections close.
+    pub fn pre_stop_delay(mut self, delay: Duration) -> Server {
+        self.pre_stop_delay = delay;
         self
     }
 
@@ -256,12 +329,30 @@ impl Server {
     /// [`Listener`] (TCP or a Unix domain socket), or a [`TcpListener`], for example on port 0
     /// to learn the port from its `local_addr`.
     pub async fn serve_with_listener(
-        self,
+        mut self,
         listener: impl Into<Listener>,
         signal: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let listener = listener.into();
+        if self.reflection {
+            self.reflection = false;
+            self = self.add_reflection()?;
+        }
         let drain_timeout = self.config.drain_timeout;
+        if let Some(health) = &self.health {
+            health.serving(self.services.0.iter().map(|(name, _)| *name));
+        }
+        // Shutdown starts with the health service reporting it, and the pre-stop delay.
+        let (health, pre_stop_delay) = (self.health.clone(), self.pre_stop_delay);
+        let signal = async move {
+            signal.await;
+            if let Some(health) = health {
+                health.shutting_down();
+            }
+            if !pre_stop_delay.is_zero() {
+                tokio::time::sleep(pre_stop_delay).await;
+            }
+        };
         let connection_limit = self
             .config
             .max_connections
