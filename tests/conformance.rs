@@ -373,18 +373,7 @@ async fn protoc_compiles_every_exported_file() {
 /// conformance export with the configuration in `examples/proto/buf.yaml`.
 #[tokio::test]
 async fn buf_lint_passes_on_the_exported_files() {
-    let installed = std::process::Command::new(root().join("scripts/buf-env"))
-        .output()
-        .expect("scripts/buf-env runs");
-    assert!(
-        installed.status.success(),
-        "scripts/buf-env failed (it needs npm and the npm registry):\n{}",
-        String::from_utf8_lossy(&installed.stderr)
-    );
-    let buf = String::from_utf8(installed.stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let buf = support::buf();
     let dir = export_dir("buf");
     protoless::schema::export(&dir, [ConformanceServer::schema()]).unwrap();
     std::fs::copy(root().join("examples/proto/buf.yaml"), dir.join("buf.yaml")).unwrap();

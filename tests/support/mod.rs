@@ -197,6 +197,23 @@ impl ServerProcess {
     }
 }
 
+/// The buf binary, installed from the npm registry by `scripts/buf-env` on first use.
+pub fn buf() -> PathBuf {
+    static BUF: OnceLock<PathBuf> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let installed = std::process::Command::new(root().join("scripts/buf-env"))
+            .output()
+            .expect("scripts/buf-env runs");
+        assert!(
+            installed.status.success(),
+            "scripts/buf-env failed (it needs npm and the npm registry):\n{}",
+            String::from_utf8_lossy(&installed.stderr)
+        );
+        PathBuf::from(String::from_utf8(installed.stdout).unwrap().trim())
+    })
+    .clone()
+}
+
 /// Runs a Python script from `examples/python/`, returning its stdout; fails on a non-zero exit.
 pub async fn run_python(script: &str, args: &[&str]) -> String {
     let output = Command::new(python())
