@@ -64,7 +64,11 @@ async fn serve(name: &str) -> ServerProcess {
 
 /// The example's exported `.proto` (what `NAME proto` prints) and its package.
 async fn export(name: &str) -> (String, String) {
-    let output = Command::new(example(name)).arg("proto").output().await.unwrap();
+    let output = Command::new(example(name))
+        .arg("proto")
+        .output()
+        .await
+        .unwrap();
     let proto = succeeded(&format!("{name} proto"), &output);
     let package = proto
         .lines()
@@ -83,7 +87,10 @@ fn grpcurl() -> PathBuf {
 /// Runs `program` with `args`, failing the test with its output unless it succeeds.
 async fn run(program: &PathBuf, args: &[&str]) -> String {
     let output = Command::new(program).args(args).output().await.unwrap();
-    succeeded(&format!("{} {}", program.display(), args.join(" ")), &output)
+    succeeded(
+        &format!("{} {}", program.display(), args.join(" ")),
+        &output,
+    )
 }
 
 #[tokio::test]
@@ -98,7 +105,11 @@ async fn grpcurl_lists_describes_and_calls_every_example_without_proto_files() {
             "grpc.reflection.v1.ServerReflection",
             "grpc.reflection.v1alpha.ServerReflection",
         ]) {
-            assert!(listed.lines().any(|line| line == service), "{}: {listed}", example.name);
+            assert!(
+                listed.lines().any(|line| line == service),
+                "{}: {listed}",
+                example.name
+            );
             let described = run(&grpcurl, &["-plaintext", addr, "describe", service]).await;
             assert!(
                 described.starts_with(&format!("{service} is a service:")),
@@ -110,8 +121,16 @@ async fn grpcurl_lists_describes_and_calls_every_example_without_proto_files() {
             &["-plaintext", "-d", example.request, addr, example.method],
         )
         .await;
-        assert!(answer.contains(example.answer), "{}: {answer}", example.name);
-        let health = run(&grpcurl, &["-plaintext", addr, "grpc.health.v1.Health/Check"]).await;
+        assert!(
+            answer.contains(example.answer),
+            "{}: {answer}",
+            example.name
+        );
+        let health = run(
+            &grpcurl,
+            &["-plaintext", addr, "grpc.health.v1.Health/Check"],
+        )
+        .await;
         assert!(health.contains(r#""status": "SERVING""#), "{health}");
         let (clean, _) = server.terminate().await;
         assert!(clean, "{} did not shut down cleanly", example.name);
@@ -137,11 +156,21 @@ async fn buf_curl_calls_every_example_without_a_schema() {
             ],
         )
         .await;
-        assert!(answer.contains(example.answer), "{}: {answer}", example.name);
+        assert!(
+            answer.contains(example.answer),
+            "{}: {answer}",
+            example.name
+        );
         let health = format!("{}/grpc.health.v1.Health/Check", server.url());
         let answer = run(
             &buf,
-            &["curl", "--protocol", "grpc", "--http2-prior-knowledge", &health],
+            &[
+                "curl",
+                "--protocol",
+                "grpc",
+                "--http2-prior-knowledge",
+                &health,
+            ],
         )
         .await;
         assert!(answer.contains(r#""status": "SERVING""#), "{answer}");
@@ -175,4 +204,67 @@ async fn grpcio_reflection_reads_what_protoc_makes_of_every_export() {
         let (clean, _) = server.terminate().await;
         assert!(clean);
     }
+}
+
+/// A clock: its messages use the well-known types reflection serves as protoc's files.
+mod clock {
+    use std::time::{Duration, SystemTime};
+
+    use protoless::{Message, Status};
+
+    /// The time, two ways.
+    #[derive(Message, Clone, Debug, PartialEq)]
+    pub struct Time {
+        pub at: SystemTime,
+        pub since_epoch: Duration,
+    }
+
+    #[protoless::service(package = "wkt")]
+    pub trait Clock {
+        async fn now(&self, req: ()) -> Result<Time, Status>;
+    }
+
+    pub struct SystemClock;
+
+    impl Clock for SystemClock {
+        async fn now(&self, _req: ()) -> Result<Time, Status> {
+            let at = SystemTime::now();
+            let since_epoch = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            Ok(Time { at, since_epoch })
+        }
+    }
+}
+
+#[tokio::test]
+async fn well_known_files_are_served_as_protoc_makes_them() {
+    use clock::{ClockServer, SystemClock};
+    let server = support::TestServer::start(
+        protoless::Server::builder()
+            .health(protoless::health::HealthReporter::new())
+            .reflection()
+            .add_service(ClockServer::new(SystemClock)),
+    )
+    .await;
+    let dir = std::env::temp_dir().join(format!("protoless-reflection-wkt-{}", std::process::id()));
+    protoless::schema::export(&dir, [ClockServer::schema()]).unwrap();
+    let output = Command::new(python())
+        .arg(root().join("tests/python/reflection.py"))
+        .arg(server.addr.to_string())
+        .arg(&dir)
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = succeeded("reflection.py", &output);
+    for file in ["empty", "duration", "timestamp"] {
+        assert!(
+            report.contains(&format!(
+                "google/protobuf/{file}.proto is protoc's, byte for byte"
+            )),
+            "{report}"
+        );
+    }
+    server.stop().await;
 }

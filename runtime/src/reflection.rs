@@ -230,12 +230,16 @@ impl Index {
             .into_iter()
             .map(|(package, services)| file_descriptor(&file_name(package), package, &services))
             .collect::<Result<_, _>>()?;
-        files.extend(WELL_KNOWN.iter().map(|(name, symbol, bytes)| FileDescriptor {
-            name: (*name).to_owned(),
-            bytes: Bytes::from_static(bytes),
-            dependencies: Default::default(),
-            symbols: vec![(*symbol).to_owned()],
-        }));
+        files.extend(
+            WELL_KNOWN
+                .iter()
+                .map(|(name, symbol, bytes)| FileDescriptor {
+                    name: (*name).to_owned(),
+                    bytes: Bytes::from_static(bytes),
+                    dependencies: Default::default(),
+                    symbols: vec![(*symbol).to_owned()],
+                }),
+        );
         for file in files {
             for symbol in &file.symbols {
                 index.by_symbol.insert(symbol.clone(), file.name.clone());
@@ -263,7 +267,11 @@ impl Index {
         Some(out)
     }
 
-    fn answer(&self, request: &ServerReflectionRequest, sent: &mut HashSet<String>) -> MessageResponse {
+    fn answer(
+        &self,
+        request: &ServerReflectionRequest,
+        sent: &mut HashSet<String>,
+    ) -> MessageResponse {
         let not_found = |what: String| {
             MessageResponse::ErrorResponse(ErrorResponse {
                 error_code: Code::NotFound.as_i32(),

@@ -73,12 +73,18 @@ pub(crate) fn file_descriptor(
         out.string(3, import);
     }
     let mut symbols = Vec::new();
-    for item in types.order.iter().filter(|item| scope_of(item.name()).is_none()) {
+    for item in types
+        .order
+        .iter()
+        .filter(|item| scope_of(item.name()).is_none())
+    {
         match item {
-            Defined::Message(message) => {
-                out.message(4, |out| write_message(message, &types, &scope, &mut symbols, out))
+            Defined::Message(message) => out.message(4, |out| {
+                write_message(message, &types, &scope, &mut symbols, out)
+            }),
+            Defined::Enum(schema) => {
+                out.message(5, |out| write_enum(schema, &scope, &mut symbols, out))
             }
-            Defined::Enum(schema) => out.message(5, |out| write_enum(schema, &scope, &mut symbols, out)),
         }
     }
     for service in services {
@@ -93,7 +99,11 @@ pub(crate) fn file_descriptor(
     Ok(FileDescriptor {
         name: file_name.to_owned(),
         bytes: out.0.freeze(),
-        dependencies: types.imports.iter().map(|import| (*import).to_owned()).collect(),
+        dependencies: types
+            .imports
+            .iter()
+            .map(|import| (*import).to_owned())
+            .collect(),
         symbols,
     })
 }
@@ -220,9 +230,15 @@ fn write_message(
             }
             _ => None,
         };
-        out.message(2, |out| write_field(message, field, &oneofs, synthetic_index, scope, out));
+        out.message(2, |out| {
+            write_field(message, field, &oneofs, synthetic_index, scope, out)
+        });
     }
-    for item in types.order.iter().filter(|item| scope_of(item.name()) == Some(message.name)) {
+    for item in types
+        .order
+        .iter()
+        .filter(|item| scope_of(item.name()) == Some(message.name))
+    {
         match item {
             Defined::Message(nested) => {
                 out.message(3, |out| write_message(nested, types, scope, symbols, out))
@@ -285,7 +301,10 @@ fn write_field(
         FieldType::Map(..) => {
             out.varint(4, LABEL_REPEATED);
             out.varint(5, TYPE_MESSAGE);
-            out.string(6, &format!("{}.{}", scope(message.name), map_entry_name(field.name)));
+            out.string(
+                6,
+                &format!("{}.{}", scope(message.name), map_entry_name(field.name)),
+            );
         }
     }
     if let Some(oneof) = field.oneof {
