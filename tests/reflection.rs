@@ -214,17 +214,17 @@ mod clock {
 
     /// The time, two ways.
     #[derive(Message, Clone, Debug, PartialEq)]
-    pub struct Time {
-        pub at: SystemTime,
-        pub since_epoch: Duration,
+    pub(crate) struct Time {
+        pub(crate) at: SystemTime,
+        pub(crate) since_epoch: Duration,
     }
 
     #[protoless::service(package = "wkt")]
-    pub trait Clock {
+    pub(crate) trait Clock {
         async fn now(&self, req: ()) -> Result<Time, Status>;
     }
 
-    pub struct SystemClock;
+    pub(crate) struct SystemClock;
 
     impl Clock for SystemClock {
         async fn now(&self, _req: ()) -> Result<Time, Status> {

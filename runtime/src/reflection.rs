@@ -88,17 +88,17 @@ pub struct ServerReflectionResponse {
 pub enum MessageResponse {
     /// Serialized `FileDescriptorProto`s: the file asked for, then the files it imports that
     /// this stream has not sent yet.
-    #[proto(tag = 4)]
-    FileDescriptorResponse(FileDescriptorResponse),
+    #[proto(tag = 4, name = "file_descriptor_response")]
+    FileDescriptors(FileDescriptorResponse),
     /// A type's extension numbers.
-    #[proto(tag = 5)]
-    AllExtensionNumbersResponse(ExtensionNumberResponse),
+    #[proto(tag = 5, name = "all_extension_numbers_response")]
+    ExtensionNumbers(ExtensionNumberResponse),
     /// The services.
-    #[proto(tag = 6)]
-    ListServicesResponse(ListServiceResponse),
+    #[proto(tag = 6, name = "list_services_response")]
+    Services(ListServiceResponse),
     /// Why the request could not be answered.
-    #[proto(tag = 7)]
-    ErrorResponse(ErrorResponse),
+    #[proto(tag = 7, name = "error_response")]
+    Error(ErrorResponse),
 }
 
 /// `FileDescriptorResponse`.
@@ -273,13 +273,13 @@ impl Index {
         sent: &mut HashSet<String>,
     ) -> MessageResponse {
         let not_found = |what: String| {
-            MessageResponse::ErrorResponse(ErrorResponse {
+            MessageResponse::Error(ErrorResponse {
                 error_code: Code::NotFound.as_i32(),
                 error_message: what,
             })
         };
         let files = |files: Vec<Bytes>| {
-            MessageResponse::FileDescriptorResponse(FileDescriptorResponse {
+            MessageResponse::FileDescriptors(FileDescriptorResponse {
                 file_descriptor_proto: files,
             })
         };
@@ -306,7 +306,7 @@ impl Index {
             Some(MessageRequest::AllExtensionNumbersOfType(name)) => {
                 let name = name.strip_prefix('.').unwrap_or(name);
                 if self.by_symbol.contains_key(name) {
-                    MessageResponse::AllExtensionNumbersResponse(ExtensionNumberResponse {
+                    MessageResponse::ExtensionNumbers(ExtensionNumberResponse {
                         base_type_name: name.to_owned(),
                         extension_number: Vec::new(),
                     })
@@ -315,7 +315,7 @@ impl Index {
                 }
             }
             Some(MessageRequest::ListServices(_)) => {
-                MessageResponse::ListServicesResponse(ListServiceResponse {
+                MessageResponse::Services(ListServiceResponse {
                     service: self
                         .services
                         .iter()
@@ -323,7 +323,7 @@ impl Index {
                         .collect(),
                 })
             }
-            None => MessageResponse::ErrorResponse(ErrorResponse {
+            None => MessageResponse::Error(ErrorResponse {
                 error_code: Code::InvalidArgument.as_i32(),
                 error_message: "the request asks nothing: set one of its message_request fields"
                     .to_owned(),

@@ -71,7 +71,7 @@ async fn worker(target: String, until: Instant, tally: Arc<Tally>) {
     let mut round = 0u64;
     while Instant::now() < until {
         // Every tenth round on a fresh connection: connection churn is traffic too.
-        if round % 10 == 0 {
+        if round.is_multiple_of(10) {
             channel = None;
         }
         round += 1;
