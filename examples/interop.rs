@@ -146,7 +146,11 @@ pub struct StreamingOutputCallResponse {
 
 /// A simple service to test the various types of RPCs and experiment with performance with
 /// various types of payload.
-#[protoless::service(package = "grpc.testing")]
+#[protoless::service(
+    package = "grpc.testing",
+    go_package = "google.golang.org/grpc/interop/grpc_testing",
+    java_package = "io.grpc.testing.integration"
+)]
 pub trait TestService {
     /// One empty request followed by one empty response.
     async fn empty_call(&self, req: Empty, ctx: Context) -> Result<Empty, Status>;
@@ -182,7 +186,11 @@ pub trait TestService {
 }
 
 /// A service no server implements, to test the client's view of an unknown service.
-#[protoless::service(package = "grpc.testing")]
+#[protoless::service(
+    package = "grpc.testing",
+    go_package = "google.golang.org/grpc/interop/grpc_testing",
+    java_package = "io.grpc.testing.integration"
+)]
 pub trait UnimplementedService {
     /// A call that no server answers but with UNIMPLEMENTED.
     async fn unimplemented_call(&self, req: Empty) -> Result<Empty, Status>;

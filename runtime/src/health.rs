@@ -80,7 +80,18 @@ pub struct HealthListResponse {
 }
 
 /// gRPC's health checking service, as `grpc/health/v1/health.proto` declares it.
-#[protoless_macros::service(package = "grpc.health.v1", crate = "crate")]
+#[protoless_macros::service(
+    package = "grpc.health.v1",
+    crate = "crate",
+    // grpc/health/v1/health.proto's own options, so that generated code lands where it does
+    // for the standard file.
+    csharp_namespace = "Grpc.Health.V1",
+    go_package = "google.golang.org/grpc/health/grpc_health_v1",
+    java_multiple_files = true,
+    java_outer_classname = "HealthProto",
+    java_package = "io.grpc.health.v1",
+    objc_class_prefix = "GRPC"
+)]
 pub trait Health {
     /// The service's current status; `NOT_FOUND` for a service the server does not know.
     async fn check(&self, req: HealthCheckRequest) -> Result<HealthCheckResponse, Status>;

@@ -152,7 +152,15 @@ pub mod v1 {
     use crate::{Status, Streaming};
 
     /// Server reflection, as `grpc/reflection/v1/reflection.proto` declares it.
-    #[protoless_macros::service(package = "grpc.reflection.v1", crate = "crate")]
+    #[protoless_macros::service(
+        package = "grpc.reflection.v1",
+        crate = "crate",
+        // grpc/reflection/v1/reflection.proto's own options.
+        go_package = "google.golang.org/grpc/reflection/grpc_reflection_v1",
+        java_multiple_files = true,
+        java_outer_classname = "ServerReflectionProto",
+        java_package = "io.grpc.reflection.v1"
+    )]
     pub trait ServerReflection {
         /// Answers each request on the stream, in order.
         async fn server_reflection_info(
@@ -169,7 +177,16 @@ pub mod v1alpha {
     use crate::{Status, Streaming};
 
     /// Server reflection, as `grpc/reflection/v1alpha/reflection.proto` declares it.
-    #[protoless_macros::service(package = "grpc.reflection.v1alpha", crate = "crate")]
+    #[protoless_macros::service(
+        package = "grpc.reflection.v1alpha",
+        crate = "crate",
+        // grpc/reflection/v1alpha/reflection.proto's own options.
+        go_package = "google.golang.org/grpc/reflection/grpc_reflection_v1alpha",
+        java_multiple_files = true,
+        java_outer_classname = "ServerReflectionProto",
+        java_package = "io.grpc.reflection.v1alpha",
+        objc_class_prefix = "GRPC"
+    )]
     pub trait ServerReflection {
         /// Answers each request on the stream, in order.
         async fn server_reflection_info(

@@ -16,7 +16,23 @@ pub(super) struct Args {
     pub(super) name: Option<LitStr>,
     /// Where the protoless crate is, when it was renamed in Cargo.toml.
     pub(super) krate: Option<Path>,
+    /// File options for the package's `.proto` file (`go_package = "..."`, ...): the option's
+    /// name and its value as the `.proto` file writes it.
+    pub(super) file_options: Vec<(String, String)>,
 }
+
+/// The file options `#[service]` takes, and whether each is a bool (the others are strings).
+pub(super) const FILE_OPTIONS: [(&str, bool); 9] = [
+    ("go_package", false),
+    ("java_package", false),
+    ("java_outer_classname", false),
+    ("java_multiple_files", true),
+    ("csharp_namespace", false),
+    ("objc_class_prefix", false),
+    ("php_namespace", false),
+    ("ruby_package", false),
+    ("swift_prefix", false),
+];
 
 impl Args {
     pub(super) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
@@ -59,9 +75,27 @@ impl Args {
             if self.krate.replace(path.parse()?).is_some() {
                 duplicate("crate", errors);
             }
+        } else if let Some((name, boolean)) = FILE_OPTIONS
+            .iter()
+            .find(|(name, _)| meta.path.is_ident(name))
+        {
+            let value = if *boolean {
+                let value: syn::LitBool = meta.value()?.parse()?;
+                value.value().to_string()
+            } else {
+                let value: LitStr = meta.value()?.parse()?;
+                format!("{:?}", value.value())
+            };
+            if self.file_options.iter().any(|(known, _)| known == name) {
+                duplicate(name, errors);
+            }
+            self.file_options.push(((*name).to_owned(), value));
         } else {
             return Err(meta.error(
-                "unknown #[service] argument: expected `package = \"...\"`, `name = \"...\"` or `crate = \"...\"`",
+                "unknown #[service] argument: expected `package = \"...\"`, `name = \"...\"`, \
+                 `crate = \"...\"` or a file option (`go_package`, `java_package`, \
+                 `java_outer_classname`, `java_multiple_files`, `csharp_namespace`, \
+                 `objc_class_prefix`, `php_namespace`, `ruby_package`, `swift_prefix`)",
             ));
         }
         Ok(())

@@ -17,6 +17,8 @@ pub(super) struct Service<'a> {
     pub(super) krate: syn::Path,
     pub(super) package: String,
     pub(super) proto_name: String,
+    /// File options for the package's file, as `.proto` text values.
+    pub(super) file_options: Vec<(String, String)>,
     pub(super) methods: Vec<Method<'a>>,
 }
 
@@ -180,6 +182,7 @@ impl<'a> Service<'a> {
                 .map(|package| package.value())
                 .unwrap_or_default(),
             proto_name,
+            file_options: args.file_options,
             methods,
         })
     }

@@ -298,6 +298,8 @@ fn schema(service: &Service) -> TokenStream {
     let package = &service.package;
     let name = &service.proto_name;
     let docs = crate::docs::doc_lines(&service.item.attrs);
+    let option_name = service.file_options.iter().map(|(name, _)| name);
+    let option_value = service.file_options.iter().map(|(_, value)| value);
     let methods = service.methods.iter().map(|method| {
         let cfgs = &method.cfgs;
         let name = &method.proto_name;
@@ -322,7 +324,14 @@ fn schema(service: &Service) -> TokenStream {
     quote! {
         let mut methods = ::std::vec::Vec::new();
         #(#methods)*
-        #krate::__private::ServiceSchema { package: #package, name: #name, docs: #docs, methods }
+        #krate::__private::ServiceSchema {
+            package: #package,
+            name: #name,
+            docs: #docs,
+            methods,
+            file_options: &[#( (#option_name, #option_value) ),*],
+            crate_name: ::core::env!("CARGO_PKG_NAME"),
+        }
     }
 }
 

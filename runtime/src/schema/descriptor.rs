@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use bytes::BytesMut;
 
-use super::render::{scope_of, Defined, TypeCollector};
+use super::render::{file_options, scope_of, Defined, TypeCollector};
 use super::{
     EnumSchema, FieldSchema, FieldType, Idempotency, MessageSchema, Scalar, SchemaError,
     ServiceSchema, ValueType,
@@ -86,6 +86,10 @@ pub(crate) fn file_descriptor(
                 out.message(5, |out| write_enum(schema, &scope, &mut symbols, out))
             }
         }
+    }
+    let options = file_options(package, services)?;
+    if !options.is_empty() {
+        out.message(8, |out| write_file_options(&options, out));
     }
     for service in services {
         let name = scope(service.name);
@@ -334,6 +338,42 @@ fn write_enum(
             out.int32(2, value.number);
         });
     }
+}
+
+/// `FileOptions`, in field-number order as protoc writes them.
+fn write_file_options(options: &[(&'static str, String)], out: &mut Writer) {
+    const NUMBERS: [(&str, u32); 9] = [
+        ("java_package", 1),
+        ("java_outer_classname", 8),
+        ("java_multiple_files", 10),
+        ("go_package", 11),
+        ("objc_class_prefix", 36),
+        ("csharp_namespace", 37),
+        ("swift_prefix", 39),
+        ("php_namespace", 41),
+        ("ruby_package", 45),
+    ];
+    for (name, number) in NUMBERS {
+        let Some((_, value)) = options.iter().find(|(option, _)| *option == name) else {
+            continue;
+        };
+        match value.as_str() {
+            "true" => out.varint(number, 1),
+            "false" => out.varint(number, 0),
+            // A string, as `{:?}` quoted it: what the macro accepts has no escapes protoc
+            // would read differently for these options' values.
+            quoted => out.string(number, &unquote(quoted)),
+        }
+    }
+}
+
+/// The text of a string literal as `{:?}` wrote it.
+fn unquote(quoted: &str) -> String {
+    let inner = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(quoted);
+    inner.replace("\\\"", "\"").replace("\\\\", "\\")
 }
 
 fn write_service(service: &ServiceSchema, scope: &dyn Fn(&str) -> String, out: &mut Writer) {

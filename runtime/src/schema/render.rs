@@ -45,6 +45,80 @@ impl fmt::Display for SchemaError {
 
 impl std::error::Error for SchemaError {}
 
+impl From<fmt::Error> for SchemaError {
+    fn from(_: fmt::Error) -> Self {
+        unreachable!("writing to a String cannot fail")
+    }
+}
+
+/// The file options of `package`'s file, sorted by name, as `.proto` text values: what its
+/// services set (they must agree), and a `go_package` derived from the crate and package when
+/// none does, so that protoc-gen-go needs no `M` flags.
+pub(super) fn file_options(
+    package: &str,
+    services: &[ServiceSchema],
+) -> Result<Vec<(&'static str, String)>, SchemaError> {
+    let mut options: Vec<(&'static str, String, &'static str)> = Vec::new();
+    for service in services {
+        for &(name, value) in service.file_options {
+            match options.iter().find(|(known, _, _)| *known == name) {
+                Some((_, earlier, by)) if earlier != value => {
+                    return Err(SchemaError {
+                        message: format!(
+                            "services {by} and {} of package `{package}` set option {name} to \
+                             {earlier} and {value}: one file has one value; set it on one \
+                             service, or the same on each",
+                            service.name
+                        ),
+                    })
+                }
+                Some(_) => {}
+                None => options.push((name, value.to_owned(), service.name)),
+            }
+        }
+    }
+    if !options.iter().any(|(name, _, _)| *name == "go_package") {
+        let crate_name = services
+            .first()
+            .map_or("protoless", |service| service.crate_name);
+        options.push((
+            "go_package",
+            format!("{:?}", default_go_package(crate_name, package)),
+            "",
+        ));
+    }
+    options.sort_by_key(|(name, _, _)| *name);
+    Ok(options
+        .into_iter()
+        .map(|(name, value, _)| (name, value))
+        .collect())
+}
+
+/// `CRATE/PACKAGE/PATH;NAME`: the import path under the crate's name, and a Go package name from
+/// the proto package's last part (with the part before it when that is a version: `healthv1`).
+fn default_go_package(crate_name: &str, package: &str) -> String {
+    let parts: Vec<String> = package
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let is_version = |part: &str| {
+        part.strip_prefix('v')
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    };
+    let name = match parts.as_slice() {
+        [] => crate_name.replace('-', "_"),
+        [.., before, last] if is_version(last) => format!("{before}{last}"),
+        [.., last] => last.clone(),
+    };
+    let mut path = crate_name.to_owned();
+    for part in &parts {
+        path.push('/');
+        path.push_str(part);
+    }
+    format!("{path};{name}")
+}
+
 impl ProtoFile {
     /// An empty file for `package`.
     pub fn new(package: &'static str) -> Self {
@@ -72,12 +146,11 @@ impl ProtoFile {
     pub fn render(&self) -> Result<String, SchemaError> {
         let types = TypeCollector::collect(&self.services)?;
         let mut out = String::new();
-        self.write(&types, &mut out)
-            .expect("writing to a String cannot fail");
+        self.write(&types, &mut out)?;
         Ok(out)
     }
 
-    fn write(&self, types: &TypeCollector, out: &mut String) -> fmt::Result {
+    fn write(&self, types: &TypeCollector, out: &mut String) -> Result<(), SchemaError> {
         let names: Vec<_> = self.services.iter().map(|service| service.name).collect();
         writeln!(
             out,
@@ -85,6 +158,10 @@ impl ProtoFile {
             names.join(", ")
         )?;
         writeln!(out, "syntax = \"proto3\";\n\npackage {};", self.package)?;
+        writeln!(out)?;
+        for (name, value) in file_options(self.package, &self.services)? {
+            writeln!(out, "option {name} = {value};")?;
+        }
         if !types.imports.is_empty() {
             writeln!(out)?;
             for import in &types.imports {
