@@ -335,16 +335,11 @@ async fn protoc_compiles_every_exported_file() {
         [ConformanceServer::schema(), SameNamesServer::schema()],
     )
     .unwrap();
-    for committed in std::fs::read_dir(root().join("examples/proto")).unwrap() {
-        let path = committed.unwrap().path();
-        if path
-            .extension()
-            .is_none_or(|extension| extension != "proto")
-        {
-            continue;
-        }
-        let copy = dir.join(path.file_name().unwrap());
-        std::fs::copy(&path, &copy).unwrap();
+    for package in ["helloworld", "pi", "rpc"] {
+        let name = protoless::schema::file_name(package);
+        let copy = dir.join(&name);
+        std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+        std::fs::copy(root().join("examples/proto").join(&name), &copy).unwrap();
         files.push(copy);
     }
     let output = tokio::process::Command::new(python())
@@ -376,7 +371,11 @@ async fn buf_lint_passes_on_the_exported_files() {
     let buf = support::buf();
     let dir = export_dir("buf");
     protoless::schema::export(&dir, [ConformanceServer::schema()]).unwrap();
-    std::fs::copy(root().join("examples/proto/buf.yaml"), dir.join("buf.yaml")).unwrap();
+    // The examples' configuration, its naming exceptions applied to this package instead.
+    let config = std::fs::read_to_string(root().join("examples/proto/buf.yaml")).unwrap();
+    let adapted = config.replace("      - helloworld\n      - pi\n      - rpc\n", "      - conformance\n");
+    assert!(adapted.contains("- conformance"), "{config}");
+    std::fs::write(dir.join("buf.yaml"), adapted).unwrap();
     for target in [root().join("examples/proto"), dir.clone()] {
         let output = tokio::process::Command::new(&buf)
             .arg("lint")
@@ -392,5 +391,32 @@ async fn buf_lint_passes_on_the_exported_files() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // The standard services protoless serves, with the rules their standard names break
+    // (grpc.health.v1 and grpc.reflection keep grpc's own names) ignored for them only.
+    let dir = export_dir("buf-standard");
+    protoless::schema::export(
+        &dir,
+        [
+            protoless::health::HealthServer::schema(),
+            protoless::reflection::v1::ServerReflectionServer::schema(),
+            protoless::reflection::v1alpha::ServerReflectionServer::schema(),
+        ],
+    )
+    .unwrap();
+    std::fs::copy(root().join("tests/buf-standard.yaml"), dir.join("buf.yaml")).unwrap();
+    let output = tokio::process::Command::new(&buf)
+        .arg("lint")
+        .current_dir(&dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "buf lint failed on the health and reflection exports:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

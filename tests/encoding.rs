@@ -464,12 +464,12 @@ fn every_package_gets_one_file_with_shared_types_once() {
     .unwrap();
     assert_eq!(
         files.keys().collect::<Vec<_>>(),
-        ["alpha.proto", "beta.v1.proto"]
+        ["alpha/alpha.proto", "beta/v1/beta.proto"]
     );
-    let alpha = &files["alpha.proto"];
+    let alpha = &files["alpha/alpha.proto"];
     assert_eq!(alpha.matches("message Test1 {").count(), 1, "{alpha}");
     assert!(alpha.contains("service One {") && alpha.contains("service Two {"));
-    assert!(files["beta.v1.proto"].contains("package beta.v1;"));
+    assert!(files["beta/v1/beta.proto"].contains("package beta.v1;"));
 }
 
 #[test]

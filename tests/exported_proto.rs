@@ -29,9 +29,9 @@ fn example_services_export_the_committed_files() {
 #[tokio::test]
 async fn example_binaries_print_the_committed_files() {
     for (example, file) in [
-        ("pi", "pi.proto"),
-        ("greeter", "helloworld.proto"),
-        ("cache", "rpc.proto"),
+        ("pi", "pi/pi.proto"),
+        ("greeter", "helloworld/helloworld.proto"),
+        ("cache", "rpc/rpc.proto"),
     ] {
         let output = tokio::process::Command::new(support::example(example))
             .arg("proto")
@@ -45,7 +45,7 @@ async fn example_binaries_print_the_committed_files() {
 
 #[test]
 fn pi_proto_declares_the_contract() {
-    let proto = committed("pi.proto");
+    let proto = committed("pi/pi.proto");
     for line in [
         "syntax = \"proto3\";",
         "package pi;",
@@ -71,12 +71,13 @@ fn pi_proto_declares_the_contract() {
 fn a_stale_file_is_reported_with_its_wire_breaking_changes() {
     let dir = std::env::temp_dir().join(format!("protoless-stale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let renumbered = committed("pi.proto").replace("int32 n = 1;", "int32 n = 3;");
-    std::fs::write(dir.join("pi.proto"), renumbered).unwrap();
+    let renumbered = committed("pi/pi.proto").replace("int32 n = 1;", "int32 n = 3;");
+    std::fs::create_dir_all(dir.join("pi")).unwrap();
+    std::fs::write(dir.join("pi/pi.proto"), renumbered).unwrap();
     let stale = protoless::schema::check_exported(&dir, [PiCalculatorServer::schema()])
         .unwrap_err()
         .to_string();
-    assert!(stale.contains("pi.proto is stale"), "{stale}");
+    assert!(stale.contains("pi/pi.proto is stale"), "{stale}");
     assert!(stale.contains("Wire-breaking changes"), "{stale}");
     assert!(
         stale.contains("PiRequest.n renumbered from 3 to 1"),

@@ -189,8 +189,9 @@ async fn grpcio_reflection_reads_what_protoc_makes_of_every_export() {
             example.name,
             std::process::id()
         ));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{package}.proto")), proto).unwrap();
+        let path = dir.join(protoless::schema::file_name(&package));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, proto).unwrap();
         let output = Command::new(python())
             .arg(root().join("tests/python/reflection.py"))
             .arg(&server.addr)

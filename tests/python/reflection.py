@@ -28,7 +28,12 @@ from grpc_tools import protoc
 def compiled(proto_dir):
     """The FileDescriptorProtos protoc makes of every .proto in proto_dir, imports included."""
     well_known = str(resources.files("grpc_tools") / "_proto")
-    files = sorted(name for name in os.listdir(proto_dir) if name.endswith(".proto"))
+    files = sorted(
+        os.path.relpath(os.path.join(folder, name), proto_dir)
+        for folder, _, names in os.walk(proto_dir)
+        for name in names
+        if name.endswith(".proto")
+    )
     with tempfile.TemporaryDirectory() as out:
         path = os.path.join(out, "set.pb")
         status = protoc.main(

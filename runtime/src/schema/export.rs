@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use super::diff::{breaking_changes, line_diff};
 use super::{ProtoFile, SchemaError, ServiceSchema};
 
-/// The `.proto` text of each package the services belong to, keyed by file name
-/// (`<package>.proto`; `unpackaged.proto` for services without a package).
+/// The `.proto` text of each package the services belong to, keyed by the file's path (see
+/// [`file_name`]).
 ///
 /// Services of one package share a file, and types they share are defined once in it.
 pub fn render_packages(
@@ -28,16 +28,37 @@ pub fn render_packages(
         .collect()
 }
 
-/// The file a package's services and types go in.
-pub(crate) fn file_name(package: &str) -> String {
+/// Where a package's file goes, relative to the export folder: one folder per package part,
+/// as buf's `PACKAGE_DIRECTORY_MATCH` asks, and the file named after the last part that is
+/// not a version (`unpackaged.proto` for services without a package). Reflection serves the
+/// file under the same name.
+///
+/// ```
+/// use protoless::schema::file_name;
+///
+/// assert_eq!(file_name("helloworld"), "helloworld/helloworld.proto");
+/// assert_eq!(file_name("grpc.health.v1"), "grpc/health/v1/health.proto");
+/// assert_eq!(file_name("acme.cache.v1beta2"), "acme/cache/v1beta2/cache.proto");
+/// ```
+pub fn file_name(package: &str) -> String {
     if package.is_empty() {
-        "unpackaged.proto".to_owned()
-    } else {
-        format!("{package}.proto")
+        return "unpackaged.proto".to_owned();
     }
+    let parts: Vec<&str> = package.split('.').collect();
+    let is_version = |part: &str| {
+        part.strip_prefix('v')
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    };
+    let leaf = parts
+        .iter()
+        .rev()
+        .find(|part| !is_version(part))
+        .unwrap_or(&parts[parts.len() - 1]);
+    format!("{}/{leaf}.proto", parts.join("/"))
 }
 
-/// Writes one `.proto` file per package into `dir` (created if needed), returning their paths.
+/// Writes one `.proto` file per package into `dir`, at [`file_name`]'s path (folders created
+/// as needed), returning their paths.
 ///
 /// ```no_run
 /// # use protoless::{Message, Status};
@@ -46,7 +67,7 @@ pub(crate) fn file_name(package: &str) -> String {
 /// # #[protoless::service(package = "pi")]
 /// # pub trait PiCalculator { async fn calc(&self, req: PiRequest) -> Result<PiResponse, Status>; }
 /// let written = protoless::schema::export("proto", [PiCalculatorServer::schema()])?;
-/// assert_eq!(written, [std::path::Path::new("proto/pi.proto")]);
+/// assert_eq!(written, [std::path::Path::new("proto/pi/pi.proto")]);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn export(
@@ -55,10 +76,10 @@ pub fn export(
 ) -> std::io::Result<Vec<PathBuf>> {
     let dir = dir.as_ref();
     let files = render_packages(services).map_err(std::io::Error::other)?;
-    std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     for (name, text) in files {
         let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap_or(dir))?;
         std::fs::write(&path, text)?;
         written.push(path);
     }
@@ -101,8 +122,9 @@ pub fn check_exported(
             continue;
         }
         if overwrite {
+            let folder = path.parent().unwrap_or(dir);
             if let Err(error) =
-                std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &exported))
+                std::fs::create_dir_all(folder).and_then(|()| std::fs::write(&path, &exported))
             {
                 problems.push(format!("{}: cannot write: {error}", path.display()));
             }

@@ -7,8 +7,7 @@ pub(crate) mod diff;
 mod export;
 mod render;
 
-pub(crate) use export::file_name;
-pub use export::{check_exported, export, render_packages, Stale};
+pub use export::{check_exported, export, file_name, render_packages, Stale};
 pub use render::{ProtoFile, SchemaError};
 
 /// A proto3 scalar type.
