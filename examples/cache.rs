@@ -90,7 +90,7 @@ pub struct GetByTokenResp {
 }
 
 /// A key-value cache.
-#[protoless::service(package = "rpc")]
+#[protoless::service(package = "rpc", rich_errors)]
 pub trait Cache {
     /// Stores a value, replacing any earlier one. Request metadata `dry-run: 1` makes it check
     /// everything but change nothing.
@@ -465,11 +465,14 @@ fn accounts(options: &[(String, String)]) -> Result<Vec<(String, i64)>, String> 
         .collect()
 }
 
-/// The `.proto` file of package `rpc`: both services.
+/// The `.proto` file of package `rpc`: both services. (An export into a folder adds the
+/// google.rpc files the rich errors use beside it.)
 pub fn proto() -> Result<String, protoless::schema::SchemaError> {
-    let files =
+    let mut files =
         protoless::schema::render_packages([CacheServer::schema(), AccountsServer::schema()])?;
-    Ok(files.into_values().collect())
+    Ok(files
+        .remove(&protoless::schema::file_name("rpc"))
+        .expect("package rpc's file"))
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -373,7 +373,10 @@ async fn buf_lint_passes_on_the_exported_files() {
     protoless::schema::export(&dir, [ConformanceServer::schema()]).unwrap();
     // The examples' configuration, its naming exceptions applied to this package instead.
     let config = std::fs::read_to_string(root().join("examples/proto/buf.yaml")).unwrap();
-    let adapted = config.replace("      - helloworld\n      - pi\n      - rpc\n", "      - conformance\n");
+    let adapted = config.replace(
+        "      - helloworld\n      - pi\n      - rpc\n",
+        "      - conformance\n",
+    );
     assert!(adapted.contains("- conformance"), "{config}");
     std::fs::write(dir.join("buf.yaml"), adapted).unwrap();
     for target in [root().join("examples/proto"), dir.clone()] {

@@ -89,3 +89,26 @@ fn a_stale_file_is_reported_with_its_wire_breaking_changes() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The cache's errors carry google.rpc details (`#[service(rich_errors)]`), so its export
+/// includes google/rpc/status.proto and error_details.proto: equal, descriptor for descriptor, to
+/// googleapis' own files, so that clients holding those see no conflicting definition.
+#[tokio::test]
+async fn the_google_rpc_exports_equal_googleapis_files() {
+    let files = protoless::schema::render_packages([CacheServer::schema()]).unwrap();
+    for name in ["google/rpc/status.proto", "google/rpc/error_details.proto"] {
+        assert_eq!(files[name], committed(name), "{name}");
+    }
+    let output = tokio::process::Command::new(support::python())
+        .arg(support::root().join("tests/python/google_rpc.py"))
+        .arg(support::root().join("examples/proto"))
+        .output()
+        .await
+        .unwrap();
+    let report = support::succeeded("google_rpc.py", &output);
+    assert_eq!(
+        report.matches("equals googleapis' descriptor").count(),
+        2,
+        "{report}"
+    );
+}

@@ -91,7 +91,11 @@ async fn protoc_gen_go_compiles_the_health_and_reflection_exports() {
     )
     .unwrap();
     for path in written {
-        let file = path.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+        let file = path
+            .strip_prefix(&dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let generated = compile_go(&dir, &file).await;
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let stem = name.trim_end_matches(".proto");
@@ -105,5 +109,42 @@ async fn protoc_gen_go_compiles_the_health_and_reflection_exports() {
     assert!(dir
         .join("go/google.golang.org/grpc/health/grpc_health_v1/health.pb.go")
         .exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn protoc_gen_go_compiles_the_committed_exports_with_google_rpc() {
+    // examples/proto as committed: one folder per package, google/rpc beside the cache's file.
+    let dir = scratch("committed");
+    let source = root().join("examples/proto");
+    let mut files = Vec::new();
+    let mut pending = vec![source.clone()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension == "proto")
+            {
+                let relative = path.strip_prefix(&source).unwrap().to_owned();
+                std::fs::create_dir_all(dir.join(&relative).parent().unwrap()).unwrap();
+                std::fs::copy(&path, dir.join(&relative)).unwrap();
+                files.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    files.sort();
+    assert!(
+        files.contains(&"google/rpc/error_details.proto".to_owned()),
+        "{files:?}"
+    );
+    for file in &files {
+        compile_go(&dir, file).await;
+    }
+    let generated = dir.join("go/google.golang.org/genproto/googleapis/rpc");
+    assert!(generated.join("errdetails/error_details.pb.go").exists());
+    assert!(generated.join("status/status.pb.go").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

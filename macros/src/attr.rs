@@ -31,6 +31,9 @@ pub(crate) struct TypeAttrs {
     pub(crate) krate: Option<Path>,
     /// `reserved(4, 8..=10, "old_name")`: numbers and names no field may use again.
     pub(crate) reserved: Vec<Reserved>,
+    /// `import = "google/protobuf/any.proto"`: the type is defined in that file, under its full
+    /// `name`; files using it import it instead of declaring it.
+    pub(crate) import: Option<LitStr>,
 }
 
 /// One entry of `#[proto(reserved(...))]`.
@@ -150,6 +153,10 @@ pub(crate) fn type_attrs(attrs: &[Attribute], errors: &mut Errors) -> TypeAttrs 
             let path: LitStr = meta.value()?.parse()?;
             set_once(&mut out.krate, path.parse()?, meta, errors);
             Ok(())
+        } else if meta.path.is_ident("import") {
+            let file: LitStr = meta.value()?.parse()?;
+            set_once(&mut out.import, file, meta, errors);
+            Ok(())
         } else if meta.path.is_ident("reserved") {
             let content;
             syn::parenthesized!(content in meta.input);
@@ -158,7 +165,7 @@ pub(crate) fn type_attrs(attrs: &[Attribute], errors: &mut Errors) -> TypeAttrs 
             Ok(())
         } else {
             Err(meta.error(
-                "unknown #[proto] key on a type: expected `name = \"...\"`, `reserved(...)` or `crate = \"...\"`",
+                "unknown #[proto] key on a type: expected `name = \"...\"`, `reserved(...)`, `import = \"...\"` or `crate = \"...\"`",
             ))
         }
     });

@@ -32,7 +32,11 @@ pub trait ErrorDetail: Message {
 
 /// `google.protobuf.Any`: a message of any type, named by its URL.
 #[derive(Message, Clone, Debug, PartialEq)]
-#[proto(crate = "crate")]
+#[proto(
+    crate = "crate",
+    name = "google.protobuf.Any",
+    import = "google/protobuf/any.proto"
+)]
 pub struct Any {
     /// The type's URL, such as `type.googleapis.com/google.rpc.ErrorInfo`.
     pub type_url: String,
@@ -138,19 +142,31 @@ error_details! {
     }
 }
 
-/// One exceeded quota.
+/// One exceeded quota (`google.rpc.QuotaFailure.Violation`).
 #[derive(Message, Clone, Debug, PartialEq)]
-#[proto(crate = "crate")]
+#[proto(crate = "crate", name = "QuotaFailure.Violation")]
 pub struct QuotaViolation {
     /// What the quota applies to.
     pub subject: String,
     /// How it was exceeded.
     pub description: String,
+    /// The API service the quota belongs to, such as `pubsub.googleapis.com`.
+    pub api_service: String,
+    /// The metric the quota counts.
+    pub quota_metric: String,
+    /// The quota's id.
+    pub quota_id: String,
+    /// The dimensions the quota applies in.
+    pub quota_dimensions: BTreeMap<String, String>,
+    /// The quota's value when it was exceeded.
+    pub quota_value: i64,
+    /// Its value once a pending change takes effect, if one is rolling out.
+    pub future_quota_value: Option<i64>,
 }
 
-/// One failed precondition.
+/// One failed precondition (`google.rpc.PreconditionFailure.Violation`).
 #[derive(Message, Clone, Debug, PartialEq)]
-#[proto(crate = "crate")]
+#[proto(crate = "crate", name = "PreconditionFailure.Violation")]
 pub struct PreconditionViolation {
     /// The kind of precondition, such as `TOS`.
     pub r#type: String,
@@ -160,19 +176,23 @@ pub struct PreconditionViolation {
     pub description: String,
 }
 
-/// One problem with a request field.
+/// One problem with a request field (`google.rpc.BadRequest.FieldViolation`).
 #[derive(Message, Clone, Debug, PartialEq)]
-#[proto(crate = "crate")]
+#[proto(crate = "crate", name = "BadRequest.FieldViolation")]
 pub struct FieldViolation {
     /// The field's path, such as `items[2].name`.
     pub field: String,
     /// What is wrong with it.
     pub description: String,
+    /// A constant in UPPER_SNAKE_CASE naming the problem.
+    pub reason: String,
+    /// The problem, for end users.
+    pub localized_message: Option<LocalizedMessage>,
 }
 
-/// One documentation link.
+/// One documentation link (`google.rpc.Help.Link`).
 #[derive(Message, Clone, Debug, PartialEq)]
-#[proto(crate = "crate")]
+#[proto(crate = "crate", name = "Help.Link")]
 pub struct HelpLink {
     /// What it explains.
     pub description: String,

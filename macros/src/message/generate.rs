@@ -247,6 +247,10 @@ fn schema(message: &Message) -> TokenStream {
         .iter()
         .map(|(start, end)| quote!((#start, #end)));
     let reserved_names = &message.reserved_names;
+    let import = match &message.import {
+        Some(file) => quote!(::core::option::Option::Some(#file)),
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         let mut fields = ::std::vec::Vec::new();
         #(#fields)*
@@ -254,7 +258,7 @@ fn schema(message: &Message) -> TokenStream {
             name: #proto_name,
             docs: #docs,
             fields,
-            import: ::core::option::Option::None,
+            import: #import,
             rust_name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
             reserved_numbers: &[#(#reserved_numbers),*],
             reserved_names: &[#(#reserved_names),*],

@@ -25,6 +25,8 @@ struct Message<'a> {
     fields: Vec<Field<'a>>,
     reserved_numbers: Vec<(u32, u32)>,
     reserved_names: Vec<String>,
+    /// The file defining the type, when it is another file's (its name is then fully qualified).
+    import: Option<String>,
 }
 
 /// A struct's fields, or an enum's variants as the members of one `oneof`.
@@ -112,6 +114,7 @@ fn parse(input: &DeriveInput) -> syn::Result<Message<'_>> {
         fields,
         reserved_numbers,
         reserved_names,
+        import: type_attrs.import.as_ref().map(syn::LitStr::value),
     })
 }
 

@@ -19,6 +19,9 @@ pub(super) struct Args {
     /// File options for the package's `.proto` file (`go_package = "..."`, ...): the option's
     /// name and its value as the `.proto` file writes it.
     pub(super) file_options: Vec<(String, String)>,
+    /// `rich_errors`: the service's errors carry google.rpc details, so its export includes
+    /// google/rpc/status.proto and google/rpc/error_details.proto.
+    pub(super) rich_errors: bool,
 }
 
 /// The file options `#[service]` takes, and whether each is a bool (the others are strings).
@@ -75,6 +78,10 @@ impl Args {
             if self.krate.replace(path.parse()?).is_some() {
                 duplicate("crate", errors);
             }
+        } else if meta.path.is_ident("rich_errors") {
+            if std::mem::replace(&mut self.rich_errors, true) {
+                duplicate("rich_errors", errors);
+            }
         } else if let Some((name, boolean)) = FILE_OPTIONS
             .iter()
             .find(|(name, _)| meta.path.is_ident(name))
@@ -93,7 +100,7 @@ impl Args {
         } else {
             return Err(meta.error(
                 "unknown #[service] argument: expected `package = \"...\"`, `name = \"...\"`, \
-                 `crate = \"...\"` or a file option (`go_package`, `java_package`, \
+                 `crate = \"...\"`, `rich_errors` or a file option (`go_package`, `java_package`, \
                  `java_outer_classname`, `java_multiple_files`, `csharp_namespace`, \
                  `objc_class_prefix`, `php_namespace`, `ruby_package`, `swift_prefix`)",
             ));

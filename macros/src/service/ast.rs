@@ -19,6 +19,8 @@ pub(super) struct Service<'a> {
     pub(super) proto_name: String,
     /// File options for the package's file, as `.proto` text values.
     pub(super) file_options: Vec<(String, String)>,
+    /// Whether the service's errors carry google.rpc details.
+    pub(super) rich_errors: bool,
     pub(super) methods: Vec<Method<'a>>,
 }
 
@@ -183,6 +185,7 @@ impl<'a> Service<'a> {
                 .unwrap_or_default(),
             proto_name,
             file_options: args.file_options,
+            rich_errors: args.rich_errors,
             methods,
         })
     }

@@ -298,6 +298,7 @@ fn schema(service: &Service) -> TokenStream {
     let package = &service.package;
     let name = &service.proto_name;
     let docs = crate::docs::doc_lines(&service.item.attrs);
+    let rich_errors = service.rich_errors;
     let option_name = service.file_options.iter().map(|(name, _)| name);
     let option_value = service.file_options.iter().map(|(_, value)| value);
     let methods = service.methods.iter().map(|method| {
@@ -331,6 +332,7 @@ fn schema(service: &Service) -> TokenStream {
             methods,
             file_options: &[#( (#option_name, #option_value) ),*],
             crate_name: ::core::env!("CARGO_PKG_NAME"),
+            rich_errors: #rich_errors,
         }
     }
 }

@@ -56,7 +56,7 @@ pub(crate) fn file_descriptor(
     package: &str,
     services: &[ServiceSchema],
 ) -> Result<FileDescriptor, SchemaError> {
-    let types = TypeCollector::collect(services)?;
+    let types = TypeCollector::collect(services, &[])?;
     let scope = |name: &str| {
         if package.is_empty() {
             format!(".{name}")

@@ -16,16 +16,74 @@ pub fn render_packages(
     services: impl IntoIterator<Item = ServiceSchema>,
 ) -> Result<BTreeMap<String, String>, SchemaError> {
     let mut files: BTreeMap<&'static str, ProtoFile> = BTreeMap::new();
+    let mut rich_errors = false;
     for service in services {
+        rich_errors |= service.rich_errors;
         files
             .entry(service.package)
             .or_insert_with(|| ProtoFile::new(service.package))
             .add_service(service)?;
     }
-    files
+    let mut rendered = files
         .into_iter()
         .map(|(package, file)| Ok((file_name(package), file.render()?)))
-        .collect()
+        .collect::<Result<BTreeMap<_, _>, SchemaError>>()?;
+    if rich_errors {
+        rendered.extend(google_rpc_files()?);
+    }
+    Ok(rendered)
+}
+
+/// `google/rpc/status.proto` and `google/rpc/error_details.proto`, rendered from the rich-error
+/// types ([`crate::error_details`]): what other languages' clients compile to read the details
+/// of a `#[service(rich_errors)]` service, equal to googleapis' own files descriptor for
+/// descriptor (options aside), with their options.
+fn google_rpc_files() -> Result<Vec<(String, String)>, SchemaError> {
+    use crate::error_details::*;
+    use crate::Message;
+    let options = |outer: &str, go_package: &str| {
+        vec![
+            ("go_package", format!("{go_package:?}")),
+            ("java_multiple_files", "true".to_owned()),
+            ("java_outer_classname", format!("{outer:?}")),
+            ("java_package", "\"com.google.rpc\"".to_owned()),
+            ("objc_class_prefix", "\"RPC\"".to_owned()),
+        ]
+    };
+    let status = ProtoFile::of_types(
+        "google.rpc",
+        vec![RpcStatus::schema()],
+        options(
+            "StatusProto",
+            "google.golang.org/genproto/googleapis/rpc/status;status",
+        ),
+    );
+    let details = ProtoFile::of_types(
+        "google.rpc",
+        vec![
+            ErrorInfo::schema(),
+            RetryInfo::schema(),
+            DebugInfo::schema(),
+            QuotaFailure::schema(),
+            PreconditionFailure::schema(),
+            BadRequest::schema(),
+            RequestInfo::schema(),
+            ResourceInfo::schema(),
+            Help::schema(),
+            LocalizedMessage::schema(),
+        ],
+        options(
+            "ErrorDetailsProto",
+            "google.golang.org/genproto/googleapis/rpc/errdetails;errdetails",
+        ),
+    );
+    Ok(vec![
+        ("google/rpc/status.proto".to_owned(), status.render()?),
+        (
+            "google/rpc/error_details.proto".to_owned(),
+            details.render()?,
+        ),
+    ])
 }
 
 /// Where a package's file goes, relative to the export folder: one folder per package part,

@@ -197,6 +197,9 @@ pub struct ServiceSchema {
     pub file_options: &'static [(&'static str, &'static str)],
     /// The Rust crate declaring the service, for the default `go_package`.
     pub crate_name: &'static str,
+    /// Whether its errors carry google.rpc details (`#[service(rich_errors)]`): its export then
+    /// includes `google/rpc/status.proto` and `google/rpc/error_details.proto`.
+    pub rich_errors: bool,
 }
 
 impl ServiceSchema {
