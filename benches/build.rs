@@ -9,14 +9,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .compile_protos(
             &[
-                "../examples/proto/helloworld.proto",
-                "../examples/proto/pi.proto",
+                "../examples/proto/helloworld/helloworld.proto",
+                "../examples/proto/pi/pi.proto",
                 "proto/bench.proto",
             ],
             &["../examples/proto", "proto"],
         )?;
     println!("cargo:rerun-if-changed=proto");
-    println!("cargo:rerun-if-changed=../examples/proto/helloworld.proto");
-    println!("cargo:rerun-if-changed=../examples/proto/pi.proto");
+    println!("cargo:rerun-if-changed=../examples/proto/helloworld/helloworld.proto");
+    println!("cargo:rerun-if-changed=../examples/proto/pi/pi.proto");
     Ok(())
 }

@@ -42,7 +42,7 @@ pub struct ServerReflectionRequest {
 #[derive(Message, Clone, Debug, PartialEq)]
 #[proto(crate = "crate")]
 pub enum MessageRequest {
-    /// The file of this name, such as `helloworld.proto`, and the files it imports.
+    /// The file of this name, such as `helloworld/helloworld.proto`, and the files it imports.
     #[proto(tag = 3)]
     FileByFilename(String),
     /// The file declaring this fully-qualified symbol (service, method, message, enum).

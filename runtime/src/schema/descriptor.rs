@@ -115,7 +115,7 @@ pub(crate) fn file_descriptor(
 /// One file's descriptor, with what reflection looks up in it.
 #[derive(Clone, Debug)]
 pub(crate) struct FileDescriptor {
-    /// The file's name, such as `helloworld.proto`.
+    /// The file's name, such as `helloworld/helloworld.proto`.
     pub(crate) name: String,
     /// The serialized `FileDescriptorProto`.
     pub(crate) bytes: bytes::Bytes,

@@ -65,7 +65,7 @@ function parseArgs(argv) {
 }
 
 function loadGreeter() {
-  const definition = protoLoader.loadSync('helloworld.proto', {
+  const definition = protoLoader.loadSync('helloworld/helloworld.proto', {
     includeDirs: [path.resolve(__dirname, '..', '..', '..', 'examples', 'proto')],
     keepCase: true,
     longs: String,
