@@ -11,7 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &[
                 "../examples/proto/helloworld/helloworld.proto",
                 "../examples/proto/pi/pi.proto",
-                "proto/bench.proto",
+                "proto/bench/bench.proto",
             ],
             &["../examples/proto", "proto"],
         )?;

@@ -1,6 +1,6 @@
 //! The protoless side of every benchmark: the greeter of `examples/greeter.rs`, the pi
 //! calculator of `examples/pi.rs`, and the messages and service the other benchmarks use.
-//! `proto/bench.proto` is exported from here.
+//! `proto/bench/bench.proto` is exported from here.
 
 #![allow(clippy::duplicate_mod)] // each example includes the shared command-line module itself
 

@@ -1,4 +1,4 @@
-//! The tonic side is generated from `proto/bench.proto`; it must be what protoless exports.
+//! The tonic side is generated from `proto/bench/bench.proto`; it must be what protoless exports.
 
 #[test]
 fn bench_proto_is_current() {

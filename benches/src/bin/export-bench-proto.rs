@@ -1,4 +1,4 @@
-//! Writes `benches/proto/bench.proto` from the protoless `Bench` service: the tonic side is
+//! Writes `benches/proto/bench/bench.proto` from the protoless `Bench` service: the tonic side is
 //! generated from it, so both sides speak exactly the same messages.
 
 fn main() -> std::io::Result<()> {
