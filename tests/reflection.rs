@@ -218,6 +218,7 @@ mod clock {
     pub(crate) struct Time {
         pub(crate) at: SystemTime,
         pub(crate) since_epoch: Duration,
+        pub(crate) note: Option<protoless::error_details::Any>,
     }
 
     #[protoless::service(package = "wkt")]
@@ -233,7 +234,11 @@ mod clock {
             let since_epoch = at
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .unwrap_or_default();
-            Ok(Time { at, since_epoch })
+            Ok(Time {
+                at,
+                since_epoch,
+                note: None,
+            })
         }
     }
 }
@@ -259,7 +264,7 @@ async fn well_known_files_are_served_as_protoc_makes_them() {
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     let report = succeeded("reflection.py", &output);
-    for file in ["empty", "duration", "timestamp"] {
+    for file in ["any", "empty", "duration", "timestamp"] {
         assert!(
             report.contains(&format!(
                 "google/protobuf/{file}.proto is protoc's, byte for byte"

@@ -199,7 +199,12 @@ pub mod v1alpha {
 /// The well-known files the derives may import, as protoc produces them from protobuf's own
 /// `.proto` files (the copies grpcio-tools bundles; `tests/reflection.rs` checks they still
 /// match): name, the symbol each declares, serialized `FileDescriptorProto`.
-const WELL_KNOWN: [(&str, &str, &[u8]); 3] = [
+const WELL_KNOWN: [(&str, &str, &[u8]); 4] = [
+    (
+        "google/protobuf/any.proto",
+        "google.protobuf.Any",
+        include_bytes!("schema/well_known/any.pb"),
+    ),
     (
         "google/protobuf/empty.proto",
         "google.protobuf.Empty",
