@@ -82,14 +82,29 @@ struct Declarations {
 
 fn parse(text: &str) -> Declarations {
     let mut declared = Declarations::default();
-    let mut scope: Option<String> = None;
+    // One entry per open brace: the name of a message, enum or service (nested ones included),
+    // or None for a block that is no scope (a oneof, a method's options).
+    let mut open: Vec<Option<&str>> = Vec::new();
     for line in text.lines().map(str::trim) {
         if line.starts_with("//") || line.is_empty() {
             continue;
         }
         let words: Vec<&str> = line.split_whitespace().collect();
+        if line.starts_with('}') {
+            open.pop();
+            continue;
+        }
+        if line.ends_with('{') {
+            let name = match words.as_slice() {
+                ["message" | "enum" | "service", name, ..] => Some(*name),
+                _ => None,
+            };
+            open.push(name);
+        }
+        let names: Vec<&str> = open.iter().flatten().copied().collect();
+        let scope = (!names.is_empty()).then(|| names.join("."));
         match words.as_slice() {
-            ["message" | "enum" | "service", name, ..] => scope = Some((*name).to_owned()),
+            ["message" | "enum" | "service", ..] | ["oneof", ..] => {}
             ["rpc", ..] => {
                 if let (Some(service), Some((name, _))) =
                     (&scope, line["rpc".len()..].trim_start().split_once('('))
@@ -97,7 +112,7 @@ fn parse(text: &str) -> Declarations {
                     let signature = line.trim_end_matches(['{', ';', ' ']).to_owned();
                     declared
                         .methods
-                        .insert((service.clone(), name.to_owned()), signature);
+                        .insert((service.clone(), name.trim().to_owned()), signature);
                 }
             }
             ["reserved", ..] => {
@@ -239,6 +254,23 @@ mod tests {
             breaking_changes(text, "service S {\n}\n"),
             ["method S.Get removed"]
         );
+    }
+
+    #[test]
+    fn fields_belong_to_the_message_they_are_declared_in_nested_ones_included() {
+        let old = "message Outer {\n  message Inner {\n    int32 a = 1;\n  }\n\n  \
+                   oneof choice {\n    string x = 3;\n  }\n  int32 b = 2;\n}\n";
+        let new = old.replace("int32 b = 2;", "int32 b = 4;");
+        assert_eq!(
+            breaking_changes(old, &new),
+            ["Outer.b renumbered from 2 to 4"]
+        );
+        let new = old.replace("int32 a = 1;", "int64 a = 1;");
+        assert_eq!(
+            breaking_changes(old, &new),
+            ["Outer.Inner.a retyped from `int32` to `int64`"]
+        );
+        assert!(breaking_changes(old, old).is_empty());
     }
 
     #[test]
