@@ -128,8 +128,19 @@ pub(crate) struct FileDescriptor {
 /// `lowerCamelCase` as protoc derives `json_name`: underscores dropped, the letter after each
 /// one capitalised.
 fn json_name(name: &str) -> String {
+    camel_case(name, false)
+}
+
+/// `UpperCamelCase` of a map field's name, plus `Entry`: the nested type protoc makes for it.
+fn map_entry_name(field: &str) -> String {
+    camel_case(field, true) + "Entry"
+}
+
+/// `name` with its underscores dropped and the letter after each capitalised (the first letter
+/// too, when `upper_first`).
+fn camel_case(name: &str, upper_first: bool) -> String {
     let mut out = String::with_capacity(name.len());
-    let mut upper = false;
+    let mut upper = upper_first;
     for c in name.chars() {
         if c == '_' {
             upper = true;
@@ -140,24 +151,6 @@ fn json_name(name: &str) -> String {
             out.push(c);
         }
     }
-    out
-}
-
-/// `UpperCamelCase` of a map field's name, plus `Entry`: the nested type protoc makes for it.
-fn map_entry_name(field: &str) -> String {
-    let mut out = String::new();
-    let mut upper = true;
-    for c in field.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out.push_str("Entry");
     out
 }
 
