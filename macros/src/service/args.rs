@@ -17,7 +17,7 @@ pub(super) struct Args {
     /// Where the protoless crate is, when it was renamed in Cargo.toml.
     pub(super) krate: Option<Path>,
     /// File options for the package's `.proto` file (`go_package = "..."`, ...): the option's
-    /// name and its value as the `.proto` file writes it.
+    /// name and its value (a string's text, or `true`/`false`).
     pub(super) file_options: Vec<(String, String)>,
     /// `rich_errors`: the service's errors carry google.rpc details, so its export includes
     /// google/rpc/status.proto and google/rpc/error_details.proto.
@@ -91,7 +91,7 @@ impl Args {
                 value.value().to_string()
             } else {
                 let value: LitStr = meta.value()?.parse()?;
-                format!("{:?}", value.value())
+                value.value()
             };
             if self.file_options.iter().any(|(known, _)| known == name) {
                 duplicate(name, errors);

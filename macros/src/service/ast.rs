@@ -17,7 +17,7 @@ pub(super) struct Service<'a> {
     pub(super) krate: syn::Path,
     pub(super) package: String,
     pub(super) proto_name: String,
-    /// File options for the package's file, as `.proto` text values.
+    /// File options for the package's file: name and value (a string's text, or `true`/`false`).
     pub(super) file_options: Vec<(String, String)>,
     /// Whether the service's errors carry google.rpc details.
     pub(super) rich_errors: bool,

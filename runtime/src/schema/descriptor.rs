@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use bytes::BytesMut;
 
-use super::render::{file_options, scope_of, Defined, TypeCollector};
+use super::render::{file_options, is_bool_option, scope_of, Defined, TypeCollector};
 use super::{
     EnumSchema, FieldSchema, FieldType, Idempotency, MessageSchema, Scalar, SchemaError,
     ServiceSchema, ValueType,
@@ -179,17 +179,22 @@ const LABEL_REPEATED: u64 = 3;
 const TYPE_MESSAGE: u64 = 11;
 const TYPE_ENUM: u64 = 14;
 
+/// A message's fully-qualified name: its own for a type imported from another file (whose
+/// name is already qualified), else in this file's package.
+fn message_type_name(schema: &MessageSchema, scope: &dyn Fn(&str) -> String) -> String {
+    match schema.import {
+        Some(_) => format!(".{}", schema.name),
+        None => scope(schema.name),
+    }
+}
+
 /// Writes a value's `type` and `type_name` into a `FieldDescriptorProto`.
 fn write_value_type(value: ValueType, scope: &dyn Fn(&str) -> String, out: &mut Writer) {
     match value {
         ValueType::Scalar(scalar) => out.varint(5, scalar_type(scalar)),
         ValueType::Message(schema) => {
-            let schema = schema();
             out.varint(5, TYPE_MESSAGE);
-            match schema.import {
-                Some(_) => out.string(6, &format!(".{}", schema.name)),
-                None => out.string(6, &scope(schema.name)),
-            }
+            out.string(6, &message_type_name(&schema(), scope));
         }
         ValueType::Enum(schema) => {
             out.varint(5, TYPE_ENUM);
@@ -350,23 +355,12 @@ fn write_file_options(options: &[(&'static str, String)], out: &mut Writer) {
         let Some((_, value)) = options.iter().find(|(option, _)| *option == name) else {
             continue;
         };
-        match value.as_str() {
-            "true" => out.varint(number, 1),
-            "false" => out.varint(number, 0),
-            // A string, as `{:?}` quoted it: what the macro accepts has no escapes protoc
-            // would read differently for these options' values.
-            quoted => out.string(number, &unquote(quoted)),
+        if is_bool_option(name) {
+            out.varint(number, u64::from(value == "true"));
+        } else {
+            out.string(number, value);
         }
     }
-}
-
-/// The text of a string literal as `{:?}` wrote it.
-fn unquote(quoted: &str) -> String {
-    let inner = quoted
-        .strip_prefix('"')
-        .and_then(|q| q.strip_suffix('"'))
-        .unwrap_or(quoted);
-    inner.replace("\\\"", "\"").replace("\\\\", "\\")
 }
 
 fn write_service(service: &ServiceSchema, scope: &dyn Fn(&str) -> String, out: &mut Writer) {
@@ -376,10 +370,7 @@ fn write_service(service: &ServiceSchema, scope: &dyn Fn(&str) -> String, out: &
             out.string(1, method.name);
             let (input, output) = ((method.input)(), (method.output)());
             for (number, schema) in [(2, input), (3, output)] {
-                match schema.import {
-                    Some(_) => out.string(number, &format!(".{}", schema.name)),
-                    None => out.string(number, &scope(schema.name)),
-                }
+                out.string(number, &message_type_name(&schema, scope));
             }
             // MethodOptions.idempotency_level (34).
             let level = match method.idempotency {

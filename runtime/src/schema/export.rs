@@ -43,11 +43,11 @@ fn google_rpc_files() -> Result<Vec<(String, String)>, SchemaError> {
     use crate::Message;
     let options = |outer: &str, go_package: &str| {
         vec![
-            ("go_package", format!("{go_package:?}")),
+            ("go_package", go_package.to_owned()),
             ("java_multiple_files", "true".to_owned()),
-            ("java_outer_classname", format!("{outer:?}")),
-            ("java_package", "\"com.google.rpc\"".to_owned()),
-            ("objc_class_prefix", "\"RPC\"".to_owned()),
+            ("java_outer_classname", outer.to_owned()),
+            ("java_package", "com.google.rpc".to_owned()),
+            ("objc_class_prefix", "RPC".to_owned()),
         ]
     };
     let status = ProtoFile::of_types(

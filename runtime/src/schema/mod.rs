@@ -192,8 +192,9 @@ pub struct ServiceSchema {
     pub docs: &'static [&'static str],
     /// Its methods, in declaration order.
     pub methods: Vec<MethodSchema>,
-    /// Options for its package's file, such as `("go_package", "\"example.com/pi;pi\"")`: the
-    /// option's name and its value as a `.proto` file writes it.
+    /// Options for its package's file, such as `("go_package", "example.com/pi;pi")`: the
+    /// option's name and its value (a string's text; `true` or `false` for
+    /// `java_multiple_files`).
     pub file_options: &'static [(&'static str, &'static str)],
     /// The Rust crate declaring the service, for the default `go_package`.
     pub crate_name: &'static str,
