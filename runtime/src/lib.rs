@@ -12,6 +12,7 @@
 //!   (TCP or Unix domain sockets, TLS over either).
 
 mod base64;
+mod batch;
 mod blocking;
 mod client;
 mod codec;
@@ -79,7 +80,7 @@ pub mod __private {
     };
     pub use crate::server::{
         request_schema, response_schema, serve_bidi_streaming, serve_client_streaming,
-        serve_server_streaming, serve_unary, spawn_call, CallHandle, HandlerContext, Method,
+        serve_server_streaming, serve_unary, start_call, CallHandle, HandlerContext, Method,
         ServerCall, Service,
     };
     pub use bytes::{Bytes, BytesMut};

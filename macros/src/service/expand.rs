@@ -265,9 +265,9 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
     };
     let spawn = match method.kind {
         // The handler's own future owns the implementation's Arc: the driver's future is
-        // spawned as it is, without a block around it that would keep the call beside it.
+        // started as it is, without a block around it that would keep the call beside it.
         Kind::Unary | Kind::ClientStreaming => quote! {
-            #krate::__private::spawn_call(#krate::__private::#driver::<#method_type, #(#placeholders),*>(
+            #krate::__private::start_call(#krate::__private::#driver::<#method_type, #(#placeholders),*>(
                 call,
                 move |request: #param, #context_param| async move { #handle.await },
             ))
@@ -275,7 +275,7 @@ fn dispatch_arm(service: &Service, method: &Method) -> TokenStream {
         // A response stream may borrow `&self`, so it must not outlive the Arc: the block
         // around the driver owns it, and the handler borrows it.
         Kind::ServerStreaming | Kind::BidiStreaming => quote! {
-            #krate::__private::spawn_call(async move {
+            #krate::__private::start_call(async move {
                 #krate::__private::#driver::<#method_type, #(#placeholders),*>(
                     call,
                     |request: #param, #context_param| #handle,

@@ -474,10 +474,11 @@ impl Channel {
                     self.inner.target
                 ))
             })?;
-        tokio::spawn(async move {
-            // Ends when the connection closes; the next call notices and dials again.
+        // Ends when the connection closes; the next call notices and dials again. Run once per
+        // round of ready calls, so that their requests go out together.
+        tokio::spawn(crate::batch::Batched::new(async move {
             let _ = connection.await;
-        });
+        }));
         Ok(sender)
     }
 }

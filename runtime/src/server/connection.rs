@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::service::CallHandle;
 use super::{CallDetails, Phase, ServerCall, Shared};
+use crate::batch::Batched;
 use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::headers::{text, GrpcHeaders, GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS};
 use crate::metadata::MetadataMap;
@@ -20,8 +21,18 @@ use crate::transport::{Io, Peer};
 use crate::{timeout, Code, Codec, Status};
 
 /// Serves one connection until the peer closes it, or until shutdown has drained its calls:
-/// over TLS first when the server has it.
-pub(super) async fn serve<IO: Io>(
+/// over TLS first when the server has it. Run once per round of ready calls, so that their
+/// answers go out together (see [`Batched`]).
+pub(super) fn serve<IO: Io>(
+    stream: IO,
+    peer: Peer,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<Phase>,
+) -> Batched<impl std::future::Future<Output = ()>> {
+    Batched::new(serve_unbatched(stream, peer, shared, shutdown))
+}
+
+async fn serve_unbatched<IO: Io>(
     stream: IO,
     peer: Peer,
     shared: Arc<Shared>,
@@ -86,29 +97,48 @@ async fn serve_h2<IO: Io>(
         connection.graceful_shutdown();
     }
     let mut calls = RunningCalls::default();
+    // Calls accepted in this read, run once h2 has handed over every request of it (or a batch
+    // is full): their answers then leave together, in one write.
+    let mut starting: Vec<CallHandle> = Vec::new();
     // Made once, and again only when the phase changes: a call arrives at every turn.
     let mut phase_changed = Box::pin(next_phase(shutdown));
     // gRFC A9's MAX_CONNECTION_IDLE, when configured: restarted by each call.
     let mut idle = config.max_connection_idle.map(IdleTimer::new);
     loop {
         tokio::select! {
-            accepted = connection.accept() => match accepted {
-                // Routing is quick and never waits: it runs here, and only the call itself gets
-                // a task (see `spawn_call`).
+            // In this order: new requests first, so that the calls start in batches.
+            biased;
+            accepted = connection.accept(), if starting.len() < START_BATCH => match accepted {
+                // Routing is quick and never waits: it runs here.
                 Some(Ok((request, respond))) => {
                     if let Some(idle) = &mut idle {
                         idle.restart();
                     }
                     if let Some(call) = route(&shared, &peer, request, respond) {
-                        calls.track(call);
+                        starting.push(call);
                     }
                 }
                 // A protocol error or a closed socket ends the connection; h2 has already told
                 // the peer what it could.
-                Some(Err(_)) | None => break,
+                Some(Err(_)) | None => {
+                    calls.start(&mut starting);
+                    break;
+                }
             },
+            (next, shutdown) = &mut phase_changed, if phase != Phase::Halting => {
+                phase = next;
+                connection.graceful_shutdown();
+                if phase == Phase::Halting {
+                    // Each aborted call answers UNAVAILABLE as its task drops it; this loop
+                    // goes on to send those answers, and ends when h2 has closed every stream.
+                    calls.start(&mut starting);
+                    calls.abort_all();
+                } else {
+                    phase_changed = Box::pin(next_phase(shutdown));
+                }
+            }
             () = IdleTimer::elapsed(&mut idle) => {
-                if calls.none_running() {
+                if calls.none_running() && starting.is_empty() {
                     // Idle: say goodbye; the connection ends once h2 has sent the GOAWAY.
                     connection.graceful_shutdown();
                     idle = None;
@@ -116,20 +146,13 @@ async fn serve_h2<IO: Io>(
                     idle.restart();
                 }
             }
-            (next, shutdown) = &mut phase_changed, if phase != Phase::Halting => {
-                phase = next;
-                connection.graceful_shutdown();
-                if phase == Phase::Halting {
-                    // Each aborted call answers UNAVAILABLE as its task drops it; this loop goes
-                    // on to send those answers, and ends when h2 has closed every stream.
-                    calls.abort_all();
-                } else {
-                    phase_changed = Box::pin(next_phase(shutdown));
-                }
-            }
+            () = std::future::ready(()), if !starting.is_empty() => calls.start(&mut starting),
         }
     }
 }
+
+/// How many accepted calls wait for the rest of their read before they start, at most.
+const START_BATCH: usize = 64;
 
 /// The server's next phase, and the receiver to wait for the one after. A server gone without
 /// a signal counts as draining: stop taking calls either way.
@@ -172,18 +195,31 @@ impl IdleTimer {
     }
 }
 
-/// The calls a connection started that may still run.
+/// The calls a connection started that may still run, each on a task of its own.
 #[derive(Default)]
 struct RunningCalls(Vec<tokio::task::JoinHandle<()>>);
 
 impl RunningCalls {
-    fn track(&mut self, call: CallHandle) {
+    /// Runs each call in place until it first waits (most unary calls finish there), and
+    /// continues those that wait on tasks of their own.
+    fn start(&mut self, starting: &mut Vec<CallHandle>) {
+        // A call that waits has registered this waker; its task's first poll registers the
+        // task's own, and sees anything that happened in between.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        for mut call in starting.drain(..) {
+            if call.0.as_mut().poll(&mut cx).is_pending() {
+                self.track(tokio::spawn(call.0));
+            }
+        }
+    }
+
+    fn track(&mut self, call: tokio::task::JoinHandle<()>) {
         // Finished calls are dropped whenever the list is full, so it stays about as long as
         // the calls in flight and costs a push per call.
         if self.0.len() == self.0.capacity() {
             self.0.retain(|call| !call.is_finished());
         }
-        self.0.push(call.0);
+        self.0.push(call);
     }
 
     fn none_running(&self) -> bool {

@@ -24,7 +24,7 @@ pub use call::{
 };
 pub use context::Context;
 pub(crate) use context::{inherited, inherited_deadline};
-pub use service::{request_schema, response_schema, spawn_call, CallHandle, Method, Service};
+pub use service::{request_schema, response_schema, start_call, CallHandle, Method, Service};
 
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 

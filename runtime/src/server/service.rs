@@ -15,27 +15,34 @@ pub trait Service: Send + Sync + 'static {
     /// The service's schema, for the `.proto` export.
     fn schema(&self) -> ServiceSchema;
 
-    /// Starts the call to `method` on a task of its own (see [`spawn_call`]), or hands the call
-    /// back when there is no such method.
+    /// The call to `method`, ready to start (see [`start_call`]), or the call handed back when
+    /// there is no such method.
     // The call comes back only for an unknown method; boxing it would cost every call an
     // allocation.
     #[allow(clippy::result_large_err)]
     fn call(&self, method: &str, call: ServerCall) -> Result<CallHandle, ServerCall>;
 }
 
-/// A call running on its own task. Its connection keeps it, to cancel the call when a graceful
-/// shutdown's drain timeout runs out (the call then answers `UNAVAILABLE`).
-#[derive(Debug)]
-pub struct CallHandle(pub(super) tokio::task::JoinHandle<()>);
-
-/// Runs one call on a task of its own.
+/// A call ready to start: its whole future, in one allocation (no routing future around it).
 ///
-/// The call's whole future goes into the task as it is, in one allocation: no box around it,
-/// and no routing future around that.
-pub fn spawn_call(call: impl Future<Output = ()> + Send + 'static) -> CallHandle {
+/// Its connection first runs it in place, after reading everything the peer sent: a call that
+/// finishes there (a unary call whose handler does not wait) costs no task, and its answer goes
+/// out with the others of that read in one write. A call that has to wait then continues on a
+/// task of its own, which the connection keeps, to cancel the call when a graceful shutdown's
+/// drain timeout runs out (the call then answers `UNAVAILABLE`).
+pub struct CallHandle(pub(super) std::pin::Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl std::fmt::Debug for CallHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallHandle")
+    }
+}
+
+/// Prepares one call to start (see [`CallHandle`]).
+pub fn start_call(call: impl Future<Output = ()> + Send + 'static) -> CallHandle {
     // A call's task ends with its stream: when the connection ends, h2 fails every open stream,
     // which wakes and cancels the handler.
-    CallHandle(tokio::spawn(call))
+    CallHandle(Box::pin(call))
 }
 
 /// One RPC method, described by `#[service]` as a type so that its request and response types
