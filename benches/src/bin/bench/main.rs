@@ -16,6 +16,8 @@ use protoless_benches::{loads, tonic_side, Card, Customer, LineItem, Order, Paym
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+mod runtime;
+
 const RUNS: usize = 5;
 /// How many timed batches each codec operation gets.
 const CODEC_BATCHES: usize = 11;
@@ -48,15 +50,28 @@ impl ServerProcess {
 
     /// A server started with `extra` arguments after its address.
     async fn start_with(kind: &str, extra: &[&str]) -> ServerProcess {
+        let mut args = vec![kind.to_owned(), "127.0.0.1:0".to_owned()];
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        ServerProcess::launch("0", &release_binary("bench-server"), &args, &[]).await
+    }
+
+    /// `program` with `args` and `env`, pinned to `cpus` (a `taskset` list), once it has
+    /// printed `listening on ADDR`.
+    async fn launch(
+        cpus: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+    ) -> ServerProcess {
         let mut child = Command::new("taskset")
-            .args(["-c", "0"])
-            .arg(release_binary("bench-server"))
-            .args([kind, "127.0.0.1:0"])
-            .args(extra)
+            .args(["-c", cpus])
+            .arg(program)
+            .args(args)
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("bench-server starts");
+            .unwrap_or_else(|error| panic!("{} starts: {error}", program.display()));
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let line = lines
             .next_line()
@@ -117,8 +132,20 @@ async fn h2load(addr: &str, connections: u32, streams: u32, requests: u32, body:
 
 /// h2load against `base` (`http://` or `https://` and the address).
 async fn h2load_url(base: &str, connections: u32, streams: u32, requests: u32, body: &Path) -> f64 {
+    h2load_on("1", base, connections, streams, requests, body).await
+}
+
+/// h2load pinned to `cpus` against `base`.
+async fn h2load_on(
+    cpus: &str,
+    base: &str,
+    connections: u32,
+    streams: u32,
+    requests: u32,
+    body: &Path,
+) -> f64 {
     let output = Command::new("taskset")
-        .args(["-c", "1", "h2load"])
+        .args(["-c", cpus, "h2load"])
         .args([
             "-n",
             &requests.to_string(),
@@ -203,6 +230,8 @@ async fn check_answers(server: &ServerProcess) {
 struct Report {
     rows: Vec<[String; 5]>,
     chart: Vec<(String, [f64; 3])>,
+    /// Sections of their own (Markdown), written after the chart.
+    sections: Vec<String>,
 }
 
 impl Report {
@@ -895,6 +924,10 @@ fn write_report(report: &Report, elapsed: Duration) -> std::io::Result<()> {
         );
     }
     text.push_str("\n![Unary throughput against load](benches/chart.svg)\n");
+    for section in &report.sections {
+        text.push('\n');
+        text.push_str(section);
+    }
     let notes = root.join("benches/NOTES.md");
     if let Ok(notes) = std::fs::read_to_string(notes) {
         text.push('\n');
@@ -970,7 +1003,7 @@ fn main() {
         return runtime.block_on(load(&args[1..]));
     }
     let write = args.iter().any(|arg| arg == "--write");
-    // `--only codec` (or unary, client, streaming, large, cpu, tls, interceptors, memory) runs
+    // `--only codec` (or unary, client, streaming, large, cpu, tls, interceptors, runtime, memory) runs
     // one group, for profiling.
     let only = args
         .iter()
@@ -988,6 +1021,7 @@ fn main() {
         let mut report = Report {
             rows: Vec::new(),
             chart: Vec::new(),
+            sections: Vec::new(),
         };
         println!(
             "{:<48} {:>16} {:>16} {:>8} target",
@@ -1013,6 +1047,9 @@ fn main() {
         }
         if wanted("interceptors") {
             interceptors(&mut report).await;
+        }
+        if wanted("runtime") {
+            runtime::runtimes(&mut report).await;
         }
         if wanted("codec") {
             codec(&mut report);
