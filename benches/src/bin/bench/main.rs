@@ -477,6 +477,28 @@ async fn client_and_latency(report: &mut Report) {
             "",
         );
     }
+    // The same 64 calls in flight from a client on the multi-thread runtime.
+    let loads: Vec<Vec<String>> = ["protoless", "tonic"]
+        .into_iter()
+        .map(|client| {
+            ["--multi-thread", "unary", client, &server.url, "1", "64", "200000"]
+                .map(str::to_owned)
+                .to_vec()
+        })
+        .collect();
+    let results = median_loads(&loads).await;
+    report.more_is_better(
+        "client throughput, 64 in flight, multi-thread runtime (calls/s)",
+        [results[0].rate, results[1].rate],
+        0,
+        "≥1.3x tonic",
+    );
+    report.less_is_better(
+        "  client CPU per call, 64 in flight, multi-thread (µs, lower is better)",
+        [results[0].cpu, results[1].cpu],
+        2,
+        "",
+    );
     drop(server);
     // p99 latency at 4 connections x 16 streams: one load generator, the two servers.
     let servers = both_servers().await;
@@ -995,12 +1017,20 @@ async fn load(args: &[String]) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("load") {
-        // A load generator: one thread, like the servers, pinned by the caller.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        return runtime.block_on(load(&args[1..]));
+        // A load generator: one thread, like the servers, pinned by the caller; with
+        // `--multi-thread`, on tokio's multi-thread runtime (one worker on its one core), as a
+        // client under `#[tokio::main]` runs.
+        let multi_thread = args.get(1).map(String::as_str) == Some("--multi-thread");
+        let mut runtime = if multi_thread {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(1);
+            builder
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        let runtime = runtime.enable_all().build().unwrap();
+        let rest = if multi_thread { &args[2..] } else { &args[1..] };
+        return runtime.block_on(load(rest));
     }
     let write = args.iter().any(|arg| arg == "--write");
     // `--only codec` (or unary, client, streaming, large, cpu, tls, interceptors, runtime, memory) runs
