@@ -157,9 +157,11 @@ mod tests {
     impl Future for Probe {
         type Output = ();
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            self.polls.send_modify(|polls| *polls += 1);
+            // Read before the poll is reported: the test sets `done` once it sees the report.
+            let done = self.done.load(Ordering::SeqCst);
             *self.waker.lock().unwrap() = Some(cx.waker().clone());
-            if self.done.load(Ordering::SeqCst) {
+            self.polls.send_modify(|polls| *polls += 1);
+            if done {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -202,7 +204,9 @@ mod tests {
         done.store(true, Ordering::SeqCst);
         wake();
         connection.await.unwrap();
-        // One poll for the ten wakes, one to finish.
-        assert_eq!(*polled.borrow(), 3);
+        // One poll for the ten wakes, one to finish: three in all (four if the worker's
+        // periodic maintenance, every 61 tasks, fell amid the ten). Unbatched: twelve.
+        let polls = *polled.borrow();
+        assert!((3..=4).contains(&polls), "{polls} polls");
     }
 }
