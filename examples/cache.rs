@@ -4,7 +4,11 @@
 //!
 //! `cargo run --example cache` runs a demo; `serve ADDR [--account TOKEN=MAX_KEYS]...` serves
 //! both services (default accounts: `inconshreveable=1000`, `small=2`); `proto` prints the
-//! `.proto`. Every call is logged on stderr by an interceptor (`method=... duration=...
+//! `.proto`; `service-config` prints the gRPC service config (JSON) with the retry policy the
+//! trait implies, for other languages' clients; `call TARGET [--ca FILE] [--cert FILE --key
+//! FILE] get KEY` and `call TARGET [...] store KEY VALUE [--token TOKEN]` make one call (`get`
+//! prints the value, `store` prints `stored`; a failure prints `CODE_NAME: MESSAGE` on stderr
+//! and exits 1, a usage error exits 2). Every call is logged on stderr by an interceptor (`method=... duration=...
 //! status=CODE`), on the server and in the demo's client. The article's limits, when asked:
 //! `--rate-limit RATE/BURST` (or `off`) on the `rpc.Cache` service, `--max-connections N`,
 //! `--max-streams N`; without them the cache serves unlimited. `--metrics ADDR2` serves
@@ -537,8 +541,116 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// What `cache call` was asked to do.
+enum Verb {
+    Get {
+        key: String,
+    },
+    Store {
+        key: String,
+        value: String,
+        token: String,
+    },
+}
+
+/// Parses `call TARGET [--ca FILE] [--cert FILE --key FILE] get KEY` or `... store KEY VALUE
+/// [--token TOKEN]` (options before or after the verb), or says what is wrong with it.
+fn call_args(args: &[String]) -> Result<(String, Option<protoless::ClientTls>, Verb), String> {
+    let [target, rest @ ..] = args else {
+        return Err("call needs a TARGET".to_owned());
+    };
+    let mut options = Vec::new();
+    let mut words = Vec::new();
+    let mut rest = rest.iter();
+    while let Some(arg) = rest.next() {
+        if let Some(name) = ["--ca", "--cert", "--key", "--token"]
+            .into_iter()
+            .find(|name| name == arg)
+        {
+            let value = rest.next().ok_or_else(|| format!("{name} needs a value"))?;
+            options.push((name.to_owned(), value.clone()));
+        } else if arg.starts_with("--") {
+            return Err(format!("unknown option {arg}"));
+        } else {
+            words.push(arg.as_str());
+        }
+    }
+    let option = |name| common::option(&options, name);
+    let verb = match words[..] {
+        ["get", key] => Verb::Get {
+            key: key.to_owned(),
+        },
+        ["store", key, value] => Verb::Store {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            token: option("--token").unwrap_or("inconshreveable").to_owned(),
+        },
+        _ => return Err("call needs `get KEY` or `store KEY VALUE`".to_owned()),
+    };
+    let tls = common::client_tls(option("--ca"), option("--cert"), option("--key"))
+        .map_err(|error| error.to_string())?;
+    Ok((target.clone(), tls, verb))
+}
+
+/// `cache call`: one call with the default retry policy (Get retries UNAVAILABLE, Store never
+/// runs twice); whether it succeeded.
+async fn call(target: &str, tls: Option<protoless::ClientTls>, verb: Verb) -> bool {
+    let mut builder = Channel::builder(target);
+    if let Some(tls) = tls {
+        builder = builder.tls(tls);
+    }
+    let client = match builder.lazy() {
+        Ok(channel) => CacheClient::new(channel),
+        Err(status) => {
+            eprintln!("{}: {}", status.code(), status.message());
+            return false;
+        }
+    };
+    let result = match verb {
+        Verb::Get { key } => client.get(GetReq { key }).await.map(|resp| {
+            println!("{}", String::from_utf8_lossy(&resp.val));
+        }),
+        Verb::Store { key, value, token } => client
+            .store(StoreReq {
+                key,
+                val: value.into_bytes(),
+                account_token: token,
+            })
+            .await
+            .map(|_| println!("stored")),
+    };
+    match result {
+        Ok(()) => true,
+        Err(status) => {
+            eprintln!("{}: {}", status.code(), status.message());
+            false
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("call") => {
+            let (target, tls, verb) = call_args(&args[1..]).unwrap_or_else(|problem| {
+                eprintln!(
+                    "{problem}\nusage: cache call TARGET [--ca FILE] [--cert FILE --key FILE] \
+                     get KEY | store KEY VALUE [--token TOKEN]"
+                );
+                std::process::exit(2);
+            });
+            std::process::exit(if call(&target, tls, verb).await { 0 } else { 1 });
+        }
+        Some("service-config") if args.len() == 1 => {
+            print!(
+                "{}",
+                protoless::service_config(&[CacheServer::schema(), AccountsServer::schema()])
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
     let options = [
         "--account",
         "--rate-limit",

@@ -11,6 +11,9 @@ pub(crate) const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-messag
 pub(crate) const GRPC_STATUS_DETAILS: HeaderName =
     HeaderName::from_static("grpc-status-details-bin");
 pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+/// gRFC A6: how many attempts of this call came before this one.
+pub(crate) const GRPC_PREVIOUS_RPC_ATTEMPTS: HeaderName =
+    HeaderName::from_static("grpc-previous-rpc-attempts");
 pub(crate) const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 pub(crate) const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
 
@@ -44,6 +47,11 @@ impl<'a> GrpcHeaders<'a> {
                     "status" => &mut found.status,
                     "message" => &mut found.message,
                     "status-details-bin" => &mut found.details,
+                    // gRFC A6's two keys are the application's (see `is_protocol_header`).
+                    "retry-pushback-ms" | "previous-rpc-attempts" => {
+                        found.has_metadata = true;
+                        continue;
+                    }
                     _ => continue,
                 }
             } else {

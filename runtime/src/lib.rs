@@ -41,9 +41,9 @@ mod transport;
 
 pub use blocking::{run_blocking, Cancellation};
 pub use client::{
-    kind, BidiStream, BidiStreamingCall, Call, Channel, ChannelBuilder, ClientStream,
-    ClientStreamingCall, OnewayCall, RequestSink, Response, Responses, ServerStreamingCall,
-    UnaryCall,
+    kind, service_config, BidiStream, BidiStreamingCall, Call, Channel, ChannelBuilder,
+    ClientStream, ClientStreamingCall, OnewayCall, RequestSink, Response, Responses, RetryPolicy,
+    ServerStreamingCall, ServiceConfigError, UnaryCall,
 };
 pub use codec::{Codec, SerdeFormat};
 pub use compression::Compression;

@@ -10,7 +10,10 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 /// Keys are lowercase ASCII (`a-z`, `0-9`, `-`, `_`, `.`). A key ending in `-bin` holds binary
 /// data, sent base64-encoded; any other key holds printable ASCII. Keys starting with `grpc-`
 /// belong to the protocol, as do the HTTP/2 headers gRPC itself uses (`content-type`, `te`,
-/// ...): inserting one is refused, so malformed metadata is never sent.
+/// ...): inserting one is refused, so malformed metadata is never sent. The exceptions are
+/// gRFC A6's `grpc-retry-pushback-ms`, which a server sets in a failure's trailers to tell
+/// clients when (or, negative, whether) to retry, and `grpc-previous-rpc-attempts`, which
+/// handlers may read.
 ///
 /// ```
 /// use protoless::MetadataMap;
@@ -68,9 +71,15 @@ const RESERVED: &[&str] = &[
     "content-length",
 ];
 
-/// Whether `key` (lowercase) belongs to the protocol rather than to custom metadata.
+/// Whether `key` (lowercase) belongs to the protocol rather than to custom metadata. Two
+/// `grpc-` keys of gRFC A6 are the application's to use, as in grpc-go: a server sets
+/// `grpc-retry-pushback-ms` in a failure's trailers, and a handler may read
+/// `grpc-previous-rpc-attempts`.
 pub(crate) fn is_protocol_header(key: &str) -> bool {
-    key.starts_with("grpc-") || RESERVED.contains(&key)
+    (key.starts_with("grpc-")
+        && key != "grpc-retry-pushback-ms"
+        && key != "grpc-previous-rpc-attempts")
+        || RESERVED.contains(&key)
 }
 
 fn check_key(key: &str) -> Result<HeaderName, InvalidMetadata> {

@@ -14,11 +14,14 @@ use http::{HeaderValue, Request};
 use tokio::time::Instant;
 
 use super::response::{read_single_response, status_from_h2, Head, Response};
+use super::retry::{pushback, Backoff, RetryConfig, RetryPolicy};
 use super::streams::{BidiStream, ClientStream, RequestSink, Responses};
 use super::Channel;
 use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::frame::Encoding;
-use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
+use crate::headers::{
+    GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_PREVIOUS_RPC_ATTEMPTS, GRPC_TIMEOUT,
+};
 use crate::intercept::{CallInfo, Intercepted, MethodInfo, Side};
 use crate::metadata::MetadataMap;
 use crate::server::inherited_deadline;
@@ -82,6 +85,10 @@ pub struct Call<Req, Resp, Kind> {
     codec: Codec,
     compression: Option<Compression>,
     metadata: MetadataMap,
+    /// This call's own retry policy, if it has one (`Some(None)`: no retries).
+    retry: Option<Option<RetryPolicy>>,
+    /// Attempts made before the current one.
+    previous_attempts: u32,
     shape: PhantomData<fn(Kind) -> Resp>,
 }
 
@@ -109,8 +116,19 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             timeout: None,
             inherit_deadline: true,
             metadata: MetadataMap::new(),
+            retry: None,
+            previous_attempts: 0,
             shape: PhantomData,
         }
+    }
+
+    /// Retries this call by `policy`, or (`None`) only transparently, whatever the channel
+    /// and the trait say (see [`RetryPolicy`]). Unary and server-streaming calls retry until
+    /// the server's response headers arrive; calls streaming requests retry only
+    /// transparently.
+    pub fn retry_policy(mut self, policy: Option<RetryPolicy>) -> Self {
+        self.retry = Some(policy);
+        self
     }
 
     /// Fails the call with `DEADLINE_EXCEEDED` after `timeout`; the server is told the deadline
@@ -176,6 +194,12 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             HeaderValue::from_static(ACCEPT_ENCODING),
         );
         self.metadata.write_to(headers);
+        if self.previous_attempts > 0 {
+            headers.insert(
+                GRPC_PREVIOUS_RPC_ATTEMPTS,
+                HeaderValue::from(self.previous_attempts),
+            );
+        }
         // The trace of the call being handled goes on, as a new hop, unless set explicitly.
         if let Some(trace) = crate::server::inherited().trace {
             if self.metadata.get(crate::trace::TRACEPARENT).is_none() {
@@ -269,7 +293,8 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             // Encoded again for a retry, which is rare: keeping one buffer for both would make
             // it shared, which costs every call an allocation.
             let payload = self.encode_request()?;
-            if let (0, Some(intercepted), Some(request)) = (attempt, intercepted, &self.request) {
+            let first = attempt == 0 && self.previous_attempts == 0;
+            if let (true, Some(intercepted), Some(request)) = (first, intercepted, &self.request) {
                 intercepted.message(request, true, payload.len() - crate::frame::PREFIX_LEN);
             }
             let (mut body, response) = self.open(deadline).await?;
@@ -284,11 +309,96 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
                 {
                     attempt += 1;
                 }
-                other => {
-                    // Past the point where the server could refuse the stream: the request
-                    // will not be sent again.
+                other => return Head::read(other.map_err(|error| status_from_h2(&error))?),
+            }
+        }
+    }
+
+    /// Sends the one request message, again while the attempts fail before the response
+    /// headers and the retry policy allows (gRFC A6), and returns the head of the answer
+    /// that ended it: response headers (the call is committed), or the last failure.
+    async fn send_until_committed(
+        &mut self,
+        deadline: Option<Instant>,
+        intercepted: Option<&Intercepted>,
+    ) -> Result<Head, Status> {
+        let mut backoff = None;
+        loop {
+            let answer = self.send_single(deadline, intercepted).await;
+            let delay = match &answer {
+                Ok(Head::Ended(status)) if status.code() != Code::Ok => {
+                    self.retry_delay(status, &mut backoff)
+                }
+                Err(status) => self.retry_delay(status, &mut backoff),
+                // Response headers (or a trailers-only success): committed.
+                Ok(_) => None,
+            };
+            match delay {
+                Some(delay) => {
+                    // Within the call's deadline: `within` ends the call when it passes.
+                    tokio::time::sleep(delay).await;
+                    self.previous_attempts += 1;
+                }
+                None => {
+                    // The request will not be sent again. A trailers-only failure stays an
+                    // answer (for a stream, one that fails when read).
                     self.request = None;
-                    return Head::read(other.map_err(|error| status_from_h2(&error))?);
+                    return answer;
+                }
+            }
+        }
+    }
+
+    /// How long to wait before trying again after an uncommitted `failure`, or `None` when
+    /// the call must fail: no policy, a code the policy does not retry, no attempts left, the
+    /// channel's throttle, or the server's pushback saying no.
+    fn retry_delay(&self, failure: &Status, backoff: &mut Option<Backoff>) -> Option<Duration> {
+        let config = self.channel.retry_config();
+        let policy = match &self.retry {
+            Some(policy) => policy.as_ref(),
+            None => RetryConfig::policy(config, &self.method),
+        }?;
+        if !policy.retries(failure.code()) {
+            return None;
+        }
+        let throttle = config.and_then(|config| config.throttle.as_deref());
+        if let Some(throttle) = throttle {
+            throttle.failed();
+        }
+        if self.previous_attempts + 1 >= policy.max_attempts()
+            || throttle.is_some_and(|throttle| !throttle.allows_retry())
+        {
+            return None;
+        }
+        let backoff = backoff.get_or_insert_with(|| Backoff::new(policy));
+        match pushback(failure) {
+            Some(None) => None,
+            Some(Some(delay)) => {
+                backoff.reset(policy);
+                Some(delay)
+            }
+            None => Some(backoff.delay(policy)),
+        }
+    }
+
+    /// Tells the channel's throttle, if any, how a committed call ended.
+    fn account(&self, outcome: Result<(), Code>) {
+        let Some(throttle) = self
+            .channel
+            .retry_config()
+            .and_then(|config| config.throttle.as_deref())
+        else {
+            return;
+        };
+        match outcome {
+            Ok(()) => throttle.succeeded(),
+            Err(code) => {
+                let policy = match &self.retry {
+                    Some(policy) => policy.as_ref(),
+                    None => RetryConfig::policy(self.channel.retry_config(), &self.method),
+                };
+                if policy.is_some_and(|policy| policy.retries(code)) {
+                    throttle.failed();
                 }
             }
         }
@@ -404,8 +514,8 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
         deadline: Option<Instant>,
         intercepted: Option<&Intercepted>,
     ) -> Result<(Response<Resp>, usize), Status> {
-        within(deadline, async {
-            match self.send_single(deadline, intercepted).await? {
+        let result = within(deadline, async {
+            match self.send_until_committed(deadline, intercepted).await? {
                 Head::Body {
                     body,
                     headers,
@@ -427,7 +537,9 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
                 Head::Ended(status) => Err(status),
             }
         })
-        .await
+        .await;
+        self.account(result.as_ref().map(drop).map_err(Status::code));
+        result
     }
 }
 
@@ -510,11 +622,15 @@ impl<Req: Message, Resp: Message> IntoFuture for ServerStreamingCall<Req, Resp> 
         Box::pin(async move {
             let deadline = self.deadline();
             let intercepted = self.intercept(deadline).await?.map(Arc::new);
-            let head =
-                match within(deadline, self.send_single(deadline, intercepted.as_deref())).await {
-                    Ok(head) => head,
-                    Err(status) => return Err(refused(intercepted, status)),
-                };
+            let head = match within(
+                deadline,
+                self.send_until_committed(deadline, intercepted.as_deref()),
+            )
+            .await
+            {
+                Ok(head) => head,
+                Err(status) => return Err(refused(intercepted, status)),
+            };
             Ok(self.streaming(head, deadline, intercepted))
         })
     }

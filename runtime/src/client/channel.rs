@@ -7,6 +7,7 @@ use h2::client::SendRequest;
 use http::Uri;
 use tokio::net::{TcpStream, UnixStream};
 
+use super::retry::{RetryConfig, RetryPolicy, ServiceConfigError};
 use super::{
     BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall, UnaryCall,
 };
@@ -36,6 +37,8 @@ pub struct Channel {
     inner: Arc<Inner>,
     options: Options,
     interceptors: Chain,
+    /// Retry policies and the throttle, when set; without, the trait's defaults.
+    retry: Option<Arc<RetryConfig>>,
 }
 
 /// A channel's defaults for its calls; each clone has its own.
@@ -163,6 +166,7 @@ impl ChannelBuilder {
                 max_send_message_size: usize::MAX,
             },
             interceptors: Chain::default(),
+            retry: None,
         })
     }
 }
@@ -265,6 +269,52 @@ impl Channel {
     /// The channel's target as text.
     pub(super) fn target_text(&self) -> Arc<str> {
         self.inner.target_text.clone()
+    }
+
+    /// This channel (sharing its connection) retrying every method by `policy`, or (`None`)
+    /// none beyond gRPC's transparent retries; methods a service config set with
+    /// [`with_service_config`](Self::with_service_config) keep theirs. Without this,
+    /// `#[idempotent]` and `#[no_side_effects]` methods retry by [`RetryPolicy::default`].
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), protoless::Status> {
+    /// use protoless::{Channel, Code, RetryPolicy};
+    ///
+    /// let channel = Channel::lazy("http://127.0.0.1:50051")?
+    ///     .with_retry_policy(Some(RetryPolicy::new(3, [Code::Unavailable])));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_retry_policy(mut self, policy: Option<RetryPolicy>) -> Channel {
+        self.retry = Some(Arc::new(RetryConfig::with_all(
+            self.retry.as_deref(),
+            policy,
+        )));
+        self
+    }
+
+    /// This channel (sharing its connection) retrying as a gRPC service config says: each
+    /// `methodConfig` entry's `retryPolicy` for the methods and services it names (an entry
+    /// without one turns retries off for them), and `retryThrottling`. The JSON
+    /// [`service_config`](crate::service_config) renders is accepted, as is what grpc-go,
+    /// grpcio and grpc-js accept; `hedgingPolicy` entries are refused.
+    ///
+    /// ```
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let channel = protoless::Channel::lazy("http://127.0.0.1:50051")?.with_service_config(
+    ///     r#"{"methodConfig": [{"name": [{"service": "rpc.Cache"}],
+    ///         "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.05s", "maxBackoff": "1s",
+    ///                         "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}],
+    ///         "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}}"#,
+    /// )?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_service_config(mut self, json: &str) -> Result<Channel, ServiceConfigError> {
+        self.retry = Some(Arc::new(RetryConfig::parse(json)?));
+        Ok(self)
+    }
+
+    pub(super) fn retry_config(&self) -> Option<&RetryConfig> {
+        self.retry.as_deref()
     }
 
     /// This channel (sharing its connection) with `codec` as the default of its calls.

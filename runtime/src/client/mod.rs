@@ -3,6 +3,7 @@
 mod call;
 mod channel;
 mod response;
+mod retry;
 mod streams;
 
 pub use call::{
@@ -11,4 +12,5 @@ pub use call::{
 pub use channel::{Channel, ChannelBuilder};
 pub use response::Response;
 pub(crate) use response::{end_of_call, status_from_h2};
+pub use retry::{service_config, RetryPolicy, ServiceConfigError};
 pub use streams::{BidiStream, ClientStream, RequestSink, Responses};

@@ -1,0 +1,382 @@
+//! Retries per gRFC A6 against a server that fails on purpose: the first N attempts of a call
+//! fail with a chosen code (with pushback or a RetryInfo delay if asked), or the connection is
+//! refused. Attempts are counted on the server.
+
+mod support;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use protoless::error_details::RetryInfo;
+use protoless::{
+    stream, Channel, Code, Context, Message, MetadataMap, RetryPolicy, Server, Status, Stream,
+};
+use support::TestServer;
+
+/// What the server should do with a call.
+#[derive(Message, Clone, Debug, PartialEq)]
+struct Ask {
+    /// Fail this many attempts of the call (counted per key), then succeed.
+    fail: u32,
+    /// The failures' code.
+    code: i32,
+    /// Sent as `grpc-retry-pushback-ms` with each failure, when not empty.
+    pushback: String,
+    /// Sent as a RetryInfo detail's delay, in milliseconds, when not zero.
+    retry_info_ms: u64,
+    /// Counts attempts apart from other calls.
+    key: String,
+}
+
+/// The server's count of attempts of the key, and the `grpc-previous-rpc-attempts` it saw.
+#[derive(Message, Clone, Debug, PartialEq)]
+struct Seen {
+    attempts: u32,
+    previous: Vec<String>,
+}
+
+#[protoless::service(package = "flaky")]
+trait Flaky {
+    /// Safe to repeat: retried by default.
+    #[idempotent]
+    async fn idempotent(&self, req: Ask, ctx: Context) -> Result<Seen, Status>;
+    /// Not safe to repeat: retried only transparently.
+    async fn once(&self, req: Ask, ctx: Context) -> Result<Seen, Status>;
+    /// A stream of one answer, retried until it starts.
+    #[no_side_effects]
+    async fn watch(
+        &self,
+        req: Ask,
+        ctx: Context,
+    ) -> Result<impl Stream<Item = Result<Seen, Status>>, Status>;
+}
+
+#[derive(Default)]
+struct Faults {
+    attempts: Mutex<std::collections::HashMap<String, (u32, Vec<String>)>>,
+}
+
+impl Faults {
+    fn attempt(&self, req: &Ask, ctx: &Context) -> Result<Seen, Status> {
+        let mut attempts = self.attempts.lock().unwrap();
+        let entry = attempts.entry(req.key.clone()).or_default();
+        entry.0 += 1;
+        let previous = ctx
+            .metadata()
+            .get("grpc-previous-rpc-attempts")
+            .unwrap_or("-")
+            .to_owned();
+        entry.1.push(previous);
+        if entry.0 <= req.fail {
+            let mut status = Status::new(Code::from_i32(req.code), "failing on purpose");
+            if !req.pushback.is_empty() {
+                let mut trailers = MetadataMap::new();
+                trailers
+                    .insert("grpc-retry-pushback-ms", &req.pushback)
+                    .unwrap();
+                status = status.with_metadata(trailers);
+            }
+            if req.retry_info_ms > 0 {
+                status = status.with_detail(RetryInfo {
+                    retry_delay: Some(Duration::from_millis(req.retry_info_ms)),
+                });
+            }
+            return Err(status);
+        }
+        Ok(Seen {
+            attempts: entry.0,
+            previous: entry.1.clone(),
+        })
+    }
+
+    fn attempts(&self, key: &str) -> u32 {
+        self.attempts
+            .lock()
+            .unwrap()
+            .get(key)
+            .map_or(0, |entry| entry.0)
+    }
+}
+
+impl Flaky for std::sync::Arc<Faults> {
+    async fn idempotent(&self, req: Ask, ctx: Context) -> Result<Seen, Status> {
+        self.attempt(&req, &ctx)
+    }
+
+    async fn once(&self, req: Ask, ctx: Context) -> Result<Seen, Status> {
+        self.attempt(&req, &ctx)
+    }
+
+    async fn watch(
+        &self,
+        req: Ask,
+        ctx: Context,
+    ) -> Result<impl Stream<Item = Result<Seen, Status>>, Status> {
+        let seen = self.attempt(&req, &ctx)?;
+        Ok(stream::iter([seen]))
+    }
+}
+
+async fn flaky() -> (TestServer, std::sync::Arc<Faults>, FlakyClient) {
+    let faults = std::sync::Arc::new(Faults::default());
+    let server =
+        TestServer::start(Server::builder().add_service(FlakyServer::new(faults.clone()))).await;
+    let client = FlakyClient::new(Channel::connect(&server.url()).await.unwrap());
+    (server, faults, client)
+}
+
+fn ask(key: &str, fail: u32, code: Code) -> Ask {
+    Ask {
+        fail,
+        code: code.as_i32(),
+        pushback: String::new(),
+        retry_info_ms: 0,
+        key: key.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn idempotent_methods_retry_unavailable_up_to_four_attempts_by_default() {
+    let (_server, faults, client) = flaky().await;
+    // Three failures, then success on the fourth and last attempt.
+    let seen = client
+        .idempotent(ask("three", 3, Code::Unavailable))
+        .await
+        .unwrap();
+    assert_eq!(seen.attempts, 4);
+    assert_eq!(
+        seen.previous,
+        ["-", "1", "2", "3"],
+        "grpc-previous-rpc-attempts"
+    );
+    // Four failures: the fourth is the last attempt, and its status is the call's.
+    let status = client
+        .idempotent(ask("four", 4, Code::Unavailable))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(faults.attempts("four"), 4);
+    // A code the default policy does not retry: one attempt.
+    let status = client
+        .idempotent(ask("internal", 1, Code::Internal))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    assert_eq!(faults.attempts("internal"), 1);
+}
+
+#[tokio::test]
+async fn a_method_that_is_not_idempotent_never_runs_twice() {
+    let (_server, faults, client) = flaky().await;
+    let status = client
+        .once(ask("once", 1, Code::Unavailable))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(faults.attempts("once"), 1);
+    // Unless the call asks for retries.
+    let seen = client
+        .once(ask("asked", 1, Code::Unavailable))
+        .retry_policy(Some(RetryPolicy::new(2, [Code::Unavailable])))
+        .await
+        .unwrap();
+    assert_eq!(seen.attempts, 2);
+    // And an idempotent method stops retrying when the call says so.
+    let status = client
+        .idempotent(ask("off", 1, Code::Unavailable))
+        .retry_policy(None)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(faults.attempts("off"), 1);
+}
+
+#[tokio::test]
+async fn backoff_stays_within_its_bounds() {
+    let (_server, _faults, client) = flaky().await;
+    // Four attempts, the retries after at most 100, 200 and 400 ms of jitter.
+    let policy = RetryPolicy::new(4, [Code::Unavailable]).backoff(
+        Duration::from_millis(100),
+        Duration::from_secs(1),
+        2.0,
+    );
+    let started = Instant::now();
+    let seen = client
+        .idempotent(ask("timed", 3, Code::Unavailable))
+        .retry_policy(Some(policy))
+        .await
+        .unwrap();
+    assert_eq!(seen.attempts, 4);
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(700 + 300), "{took:?}");
+}
+
+#[tokio::test]
+async fn pushback_sets_the_delay_or_stops_the_retries() {
+    let (_server, faults, client) = flaky().await;
+    let mut pushed = ask("pushed", 1, Code::Unavailable);
+    pushed.pushback = "300".into();
+    let started = Instant::now();
+    client.idempotent(pushed).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(faults.attempts("pushed"), 2);
+
+    let mut refused = ask("refused", 1, Code::Unavailable);
+    refused.pushback = "-1".into();
+    let status = client.idempotent(refused).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(faults.attempts("refused"), 1, "negative pushback: no retry");
+
+    let mut informed = ask("informed", 1, Code::Unavailable);
+    informed.retry_info_ms = 250;
+    let started = Instant::now();
+    client.idempotent(informed).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(250));
+}
+
+#[tokio::test]
+async fn no_attempt_outlives_the_deadline() {
+    let (_server, faults, client) = flaky().await;
+    let mut slow = ask("deadline", 4, Code::Unavailable);
+    slow.pushback = "10000".into();
+    let started = Instant::now();
+    let status = client
+        .idempotent(slow)
+        .timeout(Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(faults.attempts("deadline"), 1);
+}
+
+#[tokio::test]
+async fn server_streams_retry_until_they_start() {
+    let (_server, _faults, client) = flaky().await;
+    let mut answers = client
+        .watch(ask("stream", 2, Code::Unavailable))
+        .await
+        .unwrap();
+    let seen = answers.message().await.unwrap().unwrap();
+    assert_eq!(seen.attempts, 3);
+}
+
+#[tokio::test]
+async fn the_throttle_stops_retries_under_sustained_failure() {
+    let faults = std::sync::Arc::new(Faults::default());
+    let server =
+        TestServer::start(Server::builder().add_service(FlakyServer::new(faults.clone()))).await;
+    // Ten tokens: each failed attempt takes one, and retries stop at five or fewer.
+    let channel = Channel::connect(&server.url())
+        .await
+        .unwrap()
+        .with_service_config(r#"{"retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}}"#)
+        .unwrap();
+    let client = FlakyClient::new(channel);
+    let mut attempts = Vec::new();
+    for call in 0..4 {
+        let key = format!("throttled-{call}");
+        let _ = client.idempotent(ask(&key, 100, Code::Unavailable)).await;
+        attempts.push(faults.attempts(&key));
+    }
+    // 10 tokens: the first call's three retries leave 6 after its four failures; the
+    // second's first failure leaves 5, not more than half: no retry. Then one attempt each.
+    assert_eq!(attempts, [4, 1, 1, 1]);
+}
+
+#[tokio::test]
+async fn grpcio_with_the_generated_service_config_retries_as_the_rust_client_does() {
+    let (server, faults, client) = flaky().await;
+    let dir = std::env::temp_dir().join(format!("protoless-retry-{}", std::process::id()));
+    protoless::schema::export(&dir, [FlakyServer::schema()]).unwrap();
+    let config = protoless::service_config(&[FlakyServer::schema()]);
+    assert!(
+        !config.contains("\"Once\""),
+        "a method that must not retry is left out"
+    );
+    std::fs::write(dir.join("service-config.json"), &config).unwrap();
+    let output = tokio::process::Command::new(support::python())
+        .arg(support::root().join("tests/python/retry.py"))
+        .arg(server.url().trim_start_matches("http://"))
+        .arg(&dir)
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let printed = support::succeeded("retry.py", &output);
+    assert_eq!(
+        printed.lines().collect::<Vec<_>>(),
+        [
+            "py-three: attempts 4 previous -,1,2,3",
+            "py-four: UNAVAILABLE",
+            "py-once: UNAVAILABLE",
+        ]
+    );
+    // The Rust client, same calls: the same attempts on the server.
+    let three = client
+        .idempotent(ask("rs-three", 3, Code::Unavailable))
+        .await;
+    let four = client
+        .idempotent(ask("rs-four", 4, Code::Unavailable))
+        .await;
+    let once = client.once(ask("rs-once", 1, Code::Unavailable)).await;
+    assert_eq!(three.unwrap().attempts, 4);
+    assert_eq!(four.unwrap_err().code(), Code::Unavailable);
+    assert_eq!(once.unwrap_err().code(), Code::Unavailable);
+    for (python, rust) in [("py-four", "rs-four"), ("py-once", "rs-once")] {
+        assert_eq!(faults.attempts(python), faults.attempts(rust), "{python}");
+    }
+}
+
+/// `cache service-config` and `cache call`, as a user runs them.
+#[tokio::test]
+async fn the_cache_contract() {
+    let config = tokio::process::Command::new(support::example("cache"))
+        .arg("service-config")
+        .output()
+        .await
+        .unwrap();
+    let config = support::succeeded("cache service-config", &config);
+    let value: serde_json::Value = serde_json::from_str(&config).expect("one JSON object");
+    let names: Vec<String> = value["methodConfig"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|entry| entry["name"].as_array().unwrap().clone())
+        .map(|name| format!("{}/{}", name["service"], name["method"]).replace('"', ""))
+        .collect();
+    assert_eq!(
+        names,
+        ["rpc.Cache/Get", "rpc.Cache/Dump", "rpc.Accounts/GetByToken"],
+        "Store must not retry"
+    );
+
+    let server = support::ServerProcess::spawn(
+        tokio::process::Command::new(support::example("cache")).args(["serve", "127.0.0.1:0"]),
+    )
+    .await;
+    let cache = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(support::example("cache"));
+        command.arg("call").arg(&server.addr).args(args);
+        command.output()
+    };
+    let stored = cache(&["store", "k", "v"]).await.unwrap();
+    assert_eq!(support::succeeded("cache call store", &stored), "stored\n");
+    let got = cache(&["get", "k"]).await.unwrap();
+    assert_eq!(support::succeeded("cache call get", &got), "v\n");
+    let missing = cache(&["get", "nothing"]).await.unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr),
+        "NOT_FOUND: Key not found nothing\n"
+    );
+    let refused = cache(&["store", "k2", "v", "--token", "nobody"])
+        .await
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).starts_with("UNAUTHENTICATED: "));
+    let usage = cache(&["fetch", "k"]).await.unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+    let (exited_cleanly, _) = server.terminate().await;
+    assert!(exited_cleanly);
+}
