@@ -481,9 +481,17 @@ async fn client_and_latency(report: &mut Report) {
     let loads: Vec<Vec<String>> = ["protoless", "tonic"]
         .into_iter()
         .map(|client| {
-            ["--multi-thread", "unary", client, &server.url, "1", "64", "200000"]
-                .map(str::to_owned)
-                .to_vec()
+            [
+                "--multi-thread",
+                "unary",
+                client,
+                &server.url,
+                "1",
+                "64",
+                "200000",
+            ]
+            .map(str::to_owned)
+            .to_vec()
         })
         .collect();
     let results = median_loads(&loads).await;
