@@ -266,22 +266,24 @@ async fn the_throttle_stops_retries_under_sustained_failure() {
     let faults = std::sync::Arc::new(Faults::default());
     let server =
         TestServer::start(Server::builder().add_service(FlakyServer::new(faults.clone()))).await;
-    // Ten tokens: each failed attempt takes one, and retries stop at five or fewer.
+    // Ten tokens: each failed attempt takes one, each success gives one back, and retries
+    // stop at five or fewer.
     let channel = Channel::connect(&server.url())
         .await
         .unwrap()
-        .with_service_config(r#"{"retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}}"#)
+        .with_service_config(r#"{"retryThrottling": {"maxTokens": 10, "tokenRatio": 1}}"#)
         .unwrap();
     let client = FlakyClient::new(channel);
     let mut attempts = Vec::new();
-    for call in 0..4 {
+    for (call, fail) in [(0, 100), (1, 0), (2, 100), (3, 100)] {
         let key = format!("throttled-{call}");
-        let _ = client.idempotent(ask(&key, 100, Code::Unavailable)).await;
+        let _ = client.idempotent(ask(&key, fail, Code::Unavailable)).await;
         attempts.push(faults.attempts(&key));
     }
-    // 10 tokens: the first call's three retries leave 6 after its four failures; the
-    // second's first failure leaves 5, not more than half: no retry. Then one attempt each.
-    assert_eq!(attempts, [4, 1, 1, 1]);
+    // Four failed attempts leave 6 tokens (a failure counted twice would leave 5); a success
+    // makes 7; the next call fails to 6, retries, fails to 5 and stops: two attempts (one
+    // with a double count). Then no retries: 5 tokens, then 4.
+    assert_eq!(attempts, [4, 1, 2, 1]);
 }
 
 #[tokio::test]
@@ -379,4 +381,30 @@ async fn the_cache_contract() {
     assert_eq!(usage.status.code(), Some(2));
     let (exited_cleanly, _) = server.terminate().await;
     assert!(exited_cleanly);
+}
+
+#[tokio::test]
+async fn a_channel_policy_applies_to_every_method_either_way() {
+    let (server, faults, _client) = flaky().await;
+    let channel = Channel::connect(&server.url()).await.unwrap();
+    let retrying = FlakyClient::new(
+        channel
+            .clone()
+            .with_retry_policy(Some(RetryPolicy::new(2, [Code::Unavailable]))),
+    );
+    assert_eq!(
+        retrying
+            .once(ask("channel-on", 1, Code::Unavailable))
+            .await
+            .unwrap()
+            .attempts,
+        2
+    );
+    let never = FlakyClient::new(channel.with_retry_policy(None));
+    let status = never
+        .idempotent(ask("channel-off", 1, Code::Unavailable))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(faults.attempts("channel-off"), 1);
 }

@@ -14,7 +14,7 @@ use http::{HeaderValue, Request};
 use tokio::time::Instant;
 
 use super::response::{read_single_response, status_from_h2, Head, Response};
-use super::retry::{pushback, Backoff, RetryConfig, RetryPolicy};
+use super::retry::{pushback, Backoff, RetryConfig, RetryPolicy, Throttle};
 use super::streams::{BidiStream, ClientStream, RequestSink, Responses};
 use super::Channel;
 use crate::compression::{Compression, ACCEPT_ENCODING};
@@ -353,15 +353,13 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     /// the call must fail: no policy, a code the policy does not retry, no attempts left, the
     /// channel's throttle, or the server's pushback saying no.
     fn retry_delay(&self, failure: &Status, backoff: &mut Option<Backoff>) -> Option<Duration> {
-        let config = self.channel.retry_config();
-        let policy = match &self.retry {
-            Some(policy) => policy.as_ref(),
-            None => RetryConfig::policy(config, &self.method),
-        }?;
+        let policy = self.retry_policy_in_force()?;
         if !policy.retries(failure.code()) {
             return None;
         }
-        let throttle = config.and_then(|config| config.throttle.as_deref());
+        // Each failed attempt counts once, here; `count_committed` counts how a committed
+        // call ended.
+        let throttle = self.throttle();
         if let Some(throttle) = throttle {
             throttle.failed();
         }
@@ -381,23 +379,34 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         }
     }
 
-    /// Tells the channel's throttle, if any, how a committed call ended.
-    fn account(&self, outcome: Result<(), Code>) {
-        let Some(throttle) = self
-            .channel
+    /// The retry policy in force: this call's own, else the channel's, else the trait's.
+    fn retry_policy_in_force(&self) -> Option<&RetryPolicy> {
+        match &self.retry {
+            Some(policy) => policy.as_ref(),
+            None => RetryConfig::policy(self.channel.retry_config(), &self.method),
+        }
+    }
+
+    /// The channel's retry throttle, if it has one.
+    fn throttle(&self) -> Option<&Throttle> {
+        self.channel
             .retry_config()
             .and_then(|config| config.throttle.as_deref())
-        else {
+    }
+
+    /// Tells the channel's throttle, if any, how a call ended after its response headers (the
+    /// failures before them were counted as they came).
+    fn count_committed(&self, outcome: Result<(), Code>) {
+        let Some(throttle) = self.throttle() else {
             return;
         };
         match outcome {
             Ok(()) => throttle.succeeded(),
             Err(code) => {
-                let policy = match &self.retry {
-                    Some(policy) => policy.as_ref(),
-                    None => RetryConfig::policy(self.channel.retry_config(), &self.method),
-                };
-                if policy.is_some_and(|policy| policy.retries(code)) {
+                if self
+                    .retry_policy_in_force()
+                    .is_some_and(|policy| policy.retries(code))
+                {
                     throttle.failed();
                 }
             }
@@ -514,7 +523,7 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
         deadline: Option<Instant>,
         intercepted: Option<&Intercepted>,
     ) -> Result<(Response<Resp>, usize), Status> {
-        let result = within(deadline, async {
+        within(deadline, async {
             match self.send_until_committed(deadline, intercepted).await? {
                 Head::Body {
                     body,
@@ -522,14 +531,18 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
                     compression,
                 } => {
                     let max = self.channel.max_receive_message_size();
-                    let read = read_single_response(body, compression, headers, max).await?;
-                    let response = Response {
-                        message: self.codec.decode(read.message)?,
-                        headers: read.headers,
-                        trailers: read.trailers,
-                        compressed: read.compressed,
-                    };
-                    Ok((response, read.wire_size))
+                    let read = read_single_response(body, compression, headers, max).await;
+                    let response = read.and_then(|read| {
+                        let response = Response {
+                            message: self.codec.decode(read.message)?,
+                            headers: read.headers,
+                            trailers: read.trailers,
+                            compressed: read.compressed,
+                        };
+                        Ok((response, read.wire_size))
+                    });
+                    self.count_committed(response.as_ref().map(drop).map_err(Status::code));
+                    response
                 }
                 Head::Ended(status) if status.code() == Code::Ok => {
                     Err(Status::internal("server sent no response message"))
@@ -537,9 +550,7 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
                 Head::Ended(status) => Err(status),
             }
         })
-        .await;
-        self.account(result.as_ref().map(drop).map_err(Status::code));
-        result
+        .await
     }
 }
 
