@@ -595,17 +595,10 @@ fn call_args(args: &[String]) -> Result<(String, Option<protoless::ClientTls>, V
 /// `cache call`: one call with the default retry policy (Get retries UNAVAILABLE, Store never
 /// runs twice); whether it succeeded.
 async fn call(target: &str, tls: Option<protoless::ClientTls>, verb: Verb) -> bool {
-    let mut builder = Channel::builder(target);
-    if let Some(tls) = tls {
-        builder = builder.tls(tls);
-    }
-    let client = match builder.lazy() {
-        Ok(channel) => CacheClient::new(channel),
-        Err(status) => {
-            eprintln!("{}: {}", status.code(), status.message());
-            return false;
-        }
+    let Ok(channel) = common::call_channel(target, tls) else {
+        return false;
     };
+    let client = CacheClient::new(channel);
     let result = match verb {
         Verb::Get { key } => client.get(GetReq { key }).await.map(|resp| {
             println!("{}", String::from_utf8_lossy(&resp.val));
@@ -619,13 +612,7 @@ async fn call(target: &str, tls: Option<protoless::ClientTls>, verb: Verb) -> bo
             .await
             .map(|_| println!("stored")),
     };
-    match result {
-        Ok(()) => true,
-        Err(status) => {
-            eprintln!("{}: {}", status.code(), status.message());
-            false
-        }
-    }
+    result.inspect_err(common::report).is_ok()
 }
 
 #[tokio::main]

@@ -199,17 +199,10 @@ fn call_args(args: &[String]) -> Result<CallArgs, String> {
 
 /// `greeter call`: the calls, one after another; whether all succeeded.
 async fn call(args: CallArgs) -> bool {
-    let mut builder = protoless::Channel::builder(&args.target);
-    if let Some(tls) = args.tls {
-        builder = builder.tls(tls);
-    }
-    let client = match builder.lazy() {
-        Ok(channel) => GreeterClient::new(channel),
-        Err(status) => {
-            eprintln!("{}: {}", status.code(), status.message());
-            return false;
-        }
+    let Ok(channel) = common::call_channel(&args.target, args.tls) else {
+        return false;
     };
+    let client = GreeterClient::new(channel);
     let mut all_succeeded = true;
     for _ in 0..args.count {
         let request = HelloRequest {
@@ -219,7 +212,7 @@ async fn call(args: CallArgs) -> bool {
             Ok(reply) => println!("{}", reply.message),
             Err(status) => {
                 all_succeeded = false;
-                eprintln!("{}: {}", status.code(), status.message());
+                common::report(&status);
             }
         }
     }

@@ -138,6 +138,26 @@ pub(crate) fn client_tls(
     Ok(Some(tls))
 }
 
+/// The channel a `call` subcommand makes its calls on: to `target`, over `tls` if given. A
+/// target that cannot be used is reported as `CODE_NAME: MESSAGE` on stderr.
+#[allow(dead_code)] // only the examples with a `call` subcommand use it
+pub(crate) fn call_channel(
+    target: &str,
+    tls: Option<ClientTls>,
+) -> Result<protoless::Channel, protoless::Status> {
+    let mut builder = protoless::Channel::builder(target);
+    if let Some(tls) = tls {
+        builder = builder.tls(tls);
+    }
+    builder.lazy().inspect_err(report)
+}
+
+/// A failed call, as `call` subcommands print it: `CODE_NAME: MESSAGE` on stderr.
+#[allow(dead_code)] // only the examples with a `call` subcommand use it
+pub(crate) fn report(status: &protoless::Status) {
+    eprintln!("{}: {}", status.code(), status.message());
+}
+
 /// The command line of an example that takes no options: runs `demo`, serves `server`, or
 /// prints the `.proto` that `proto` renders.
 #[allow(dead_code)] // the cache example parses options, so it reads the command line itself

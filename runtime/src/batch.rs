@@ -28,15 +28,18 @@ const DEFERRED: u8 = 1;
 /// The deferral is over (or the connection has not run yet): the next poll runs it.
 const DUE: u8 = 2;
 
-/// Wraps a connection's future so that it runs once per round of ready tasks (see the module
-/// documentation).
-pub(crate) struct Batched<F> {
-    inner: Pin<Box<F>>,
-    shared: Arc<Shared>,
-    /// Handed to `inner`: wakes the task only when no deferral is under way.
-    inner_waker: Waker,
-    /// Handed to `yield_now`: ends the deferral.
-    due_waker: Waker,
+pin_project_lite::pin_project! {
+    /// Wraps a connection's future so that it runs once per round of ready tasks (see the
+    /// module documentation).
+    pub(crate) struct Batched<F> {
+        #[pin]
+        inner: F,
+        shared: Arc<Shared>,
+        // Handed to `inner`: wakes the task only when no deferral is under way.
+        inner_waker: Waker,
+        // Handed to `yield_now`: ends the deferral.
+        due_waker: Waker,
+    }
 }
 
 struct Shared {
@@ -94,7 +97,7 @@ impl<F: Future> Batched<F> {
             task: Mutex::new(None),
         });
         Batched {
-            inner: Box::pin(inner),
+            inner,
             inner_waker: Waker::from(Arc::new(InnerWake(shared.clone()))),
             due_waker: Waker::from(Arc::new(DueWake(shared.clone()))),
             shared,
@@ -106,7 +109,7 @@ impl<F: Future> Future for Batched<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
+        let this = self.project();
         {
             let mut task = this
                 .shared
@@ -120,9 +123,7 @@ impl<F: Future> Future for Batched<F> {
         match this.shared.state.load(Ordering::SeqCst) {
             DUE => {
                 this.shared.state.store(WOKEN, Ordering::SeqCst);
-                this.inner
-                    .as_mut()
-                    .poll(&mut Context::from_waker(&this.inner_waker))
+                this.inner.poll(&mut Context::from_waker(this.inner_waker))
             }
             WOKEN => {
                 // Woken through the connection: defer, so that the calls ready on this worker
@@ -132,7 +133,7 @@ impl<F: Future> Future for Batched<F> {
                 // The first poll of `yield_now` registers the waker and never completes.
                 let _ = yielding
                     .as_mut()
-                    .poll(&mut Context::from_waker(&this.due_waker));
+                    .poll(&mut Context::from_waker(this.due_waker));
                 Poll::Pending
             }
             // Woken by something else while deferred: the deferral's end runs the connection.

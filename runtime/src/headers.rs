@@ -47,12 +47,12 @@ impl<'a> GrpcHeaders<'a> {
                     "status" => &mut found.status,
                     "message" => &mut found.message,
                     "status-details-bin" => &mut found.details,
-                    // gRFC A6's two keys are the application's (see `is_protocol_header`).
-                    "retry-pushback-ms" | "previous-rpc-attempts" => {
-                        found.has_metadata = true;
+                    // Other `grpc-` keys are the protocol's, but for the few the application
+                    // may use (see `is_protocol_header`).
+                    _ => {
+                        found.has_metadata |= !is_protocol_header(name.as_str());
                         continue;
                     }
-                    _ => continue,
                 }
             } else {
                 found.has_metadata |= !is_protocol_header(name.as_str());

@@ -236,13 +236,7 @@ impl Index {
         let mut index = Index {
             files: HashMap::new(),
             by_symbol: HashMap::new(),
-            services: services
-                .iter()
-                .map(|service| match service.package {
-                    "" => service.name.to_owned(),
-                    package => format!("{package}.{}", service.name),
-                })
-                .collect(),
+            services: services.iter().map(ServiceSchema::full_name).collect(),
         };
         let mut packages: BTreeMap<&'static str, Vec<ServiceSchema>> = BTreeMap::new();
         for service in services {

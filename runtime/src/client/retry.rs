@@ -106,11 +106,13 @@ impl RetryPolicy {
         self.retryable_codes.contains(&code)
     }
 
-    /// The policy the trait declares for `method`: the default for `#[idempotent]` and
+    /// The policy the trait implies: [`RetryPolicy::default`] for `#[idempotent]` and
     /// `#[no_side_effects]` methods, none for others.
-    pub fn for_idempotency(idempotency: Idempotency) -> Option<RetryPolicy> {
+    fn implied_by(idempotency: Idempotency) -> Option<&'static RetryPolicy> {
+        static DEFAULT: std::sync::LazyLock<RetryPolicy> =
+            std::sync::LazyLock::new(RetryPolicy::default);
         match idempotency {
-            Idempotency::Idempotent | Idempotency::NoSideEffects => Some(RetryPolicy::default()),
+            Idempotency::Idempotent | Idempotency::NoSideEffects => Some(&DEFAULT),
             Idempotency::Unknown => None,
         }
     }
@@ -284,8 +286,6 @@ impl RetryConfig {
         config: Option<&'a RetryConfig>,
         method: &MethodInfo,
     ) -> Option<&'a RetryPolicy> {
-        static DEFAULT: std::sync::LazyLock<RetryPolicy> =
-            std::sync::LazyLock::new(RetryPolicy::default);
         if let Some(config) = config {
             if let Some(policy) = config
                 .methods
@@ -298,10 +298,7 @@ impl RetryConfig {
                 return policy.as_ref();
             }
         }
-        match method.idempotency {
-            Idempotency::Idempotent | Idempotency::NoSideEffects => Some(&DEFAULT),
-            Idempotency::Unknown => None,
-        }
+        RetryPolicy::implied_by(method.idempotency)
     }
 
     /// This configuration with `policy` for every method it does not name.
@@ -409,13 +406,9 @@ impl std::error::Error for ServiceConfigError {}
 pub fn service_config(services: &[ServiceSchema]) -> String {
     let mut entries = Vec::new();
     for service in services {
-        let full = if service.package.is_empty() {
-            service.name.to_string()
-        } else {
-            format!("{}.{}", service.package, service.name)
-        };
+        let full = service.full_name();
         for method in &service.methods {
-            if let Some(policy) = RetryPolicy::for_idempotency(method.idempotency) {
+            if let Some(policy) = RetryPolicy::implied_by(method.idempotency) {
                 entries.push(format!(
                     "    {{\n      \"name\": [{{\"service\": \"{full}\", \"method\": \"{}\"}}],\n      \"retryPolicy\": {}\n    }}",
                     method.name,

@@ -204,6 +204,15 @@ pub struct ServiceSchema {
 }
 
 impl ServiceSchema {
+    /// The service's fully qualified name, such as `pi.PiCalculator` (the bare name in the
+    /// root package).
+    pub fn full_name(&self) -> String {
+        match self.package {
+            "" => self.name.to_owned(),
+            package => format!("{package}.{}", self.name),
+        }
+    }
+
     /// The `.proto` file of this service's package, holding just this service and its types.
     ///
     /// ```

@@ -40,8 +40,8 @@ impl std::fmt::Debug for CallHandle {
 
 /// Prepares one call to start (see [`CallHandle`]).
 pub fn start_call(call: impl Future<Output = ()> + Send + 'static) -> CallHandle {
-    // A call's task ends with its stream: when the connection ends, h2 fails every open stream,
-    // which wakes and cancels the handler.
+    // A call ends with its stream: when the connection ends, h2 fails every open stream, which
+    // wakes and cancels a call waiting on its task.
     CallHandle(Box::pin(call))
 }
 

@@ -975,14 +975,18 @@ fn cpu_seconds() -> f64 {
 /// clock ticks are 1/100 s on Linux).
 fn process_cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
+    cpu_ticks(&stat).map_or(0.0, |(_, ticks)| ticks as f64 / 100.0)
+}
+
+/// The command name and the CPU clock ticks (user and system) of a `/proc/.../stat` line, of
+/// a process or of one of its threads.
+fn cpu_ticks(stat: &str) -> Option<(&str, u64)> {
+    // The name is in parentheses and may hold spaces.
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let tick = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    ticks(11).unwrap_or(0.0) / 100.0 + ticks(12).unwrap_or(0.0) / 100.0
+    Some((&stat[open + 1..close], tick(11)? + tick(12)?))
 }
 
 async fn load(args: &[String]) {

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{
-    check_answers, h2load_on, median, process_cpu_seconds, release_binary, request_body, Report,
-    ServerProcess, RUNS,
+    check_answers, cpu_ticks, h2load_on, median, process_cpu_seconds, release_binary, request_body,
+    Report, ServerProcess, RUNS,
 };
 
 /// Runs for the two-core and scaling tables, which have no targets of their own.
@@ -169,15 +169,11 @@ fn thread_ticks(pid: u32) -> Vec<(u32, String, u64)> {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        let Some((name, ticks)) = cpu_ticks(&stat) else {
             continue;
         };
-        let name = stat[open + 1..close].to_owned();
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let tick = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
-        let ticks = tick(11).unwrap_or(0) + tick(12).unwrap_or(0);
         let id = task.file_name().to_string_lossy().parse().unwrap_or(0);
-        threads.push((id, name, ticks));
+        threads.push((id, name.to_owned(), ticks));
     }
     threads
 }
