@@ -595,7 +595,7 @@ fn call_args(args: &[String]) -> Result<(String, Option<protoless::ClientTls>, V
 /// `cache call`: one call with the default retry policy (Get retries UNAVAILABLE, Store never
 /// runs twice); whether it succeeded.
 async fn call(target: &str, tls: Option<protoless::ClientTls>, verb: Verb) -> bool {
-    let Ok(channel) = common::call_channel(target, tls) else {
+    let Ok(channel) = common::call_channel(target, tls, None) else {
         return false;
     };
     let client = CacheClient::new(channel);

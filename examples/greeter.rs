@@ -2,18 +2,33 @@
 //! `Hello, <name>!`; `LotsOfReplies` streams ten numbered greetings; `LotsOfGreetings` greets
 //! every name of a stream at once; `BidiHello` greets each name as soon as it arrives.
 //!
-//! `cargo run --example greeter` runs a demo; `serve ADDR` serves; `proto` prints the `.proto`;
-//! `call TARGET [--name NAME] [--count N] [--ca FILE] [--cert FILE --key FILE]` makes N
-//! `SayHello` calls one after another, printing each reply's message on a line (a failed call
-//! prints `CODE_NAME: MESSAGE` on stderr); it exits 0 when every call succeeded, 1 otherwise, and
-//! 2 on a usage error. TARGET is `HOST:PORT`, `http://`, `https://` or `unix:`; `--ca` and
-//! `--cert` turn TLS on whatever the scheme.
+//! `cargo run --example greeter` runs a demo; `proto` prints the `.proto`;
+//! `serve ADDR [--server-id ID] [--register etcd://HOST:PORT/PREFIX [--advertise HOST:PORT]]`
+//! serves, sending the response header `server-id: ID` on every call when given an id, and
+//! registering in etcd under PREFIX (the address of its `listening on` line, or `--advertise`)
+//! until it shuts down.
+//!
+//! `call TARGET [--name NAME] [--count N] [--lb round_robin|pick_first] [--ca FILE]
+//! [--cert FILE --key FILE]` makes N `SayHello` calls one after another, printing each reply's
+//! message on a line (a failed call prints `CODE_NAME: MESSAGE` on stderr), then, sorted by id,
+//! `server-id ID: COUNT` for each id the replies' `server-id` headers named; it exits 0 when
+//! every call succeeded, 1 otherwise, and 2 on a usage error. TARGET is any target a channel
+//! resolves (`HOST:PORT`, `http://`, `https://`, `unix:`, `ipv4:`, `ipv6:`, `dns:`,
+//! `etcd://HOST:PORT/PREFIX`); the calls are spread round-robin (or all sent to the first
+//! server that answers, with `--lb pick_first`) after every resolved address was tried once.
+//! `--ca` and `--cert` turn TLS on whatever the scheme.
 
 #[path = "common/mod.rs"]
 mod common;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use protoless::balance::Picker;
 use protoless::health::HealthReporter;
-use protoless::{stream, Message, Server, Status, Stream, Streaming};
+use protoless::{
+    stream, CallInfo, Interceptor, Message, Server, StartFuture, Status, Stream, Streaming,
+};
 
 /// The request message containing the user's name.
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -105,6 +120,23 @@ pub fn server() -> Server {
         .add_service(GreeterServer::new(Greetings))
 }
 
+/// The example's server, naming itself `id` in a `server-id` response header on every call.
+pub fn server_with_id(id: &str) -> Server {
+    server().interceptor(ServerId(id.to_owned()))
+}
+
+/// Sends `server-id: ID` with every call's response headers.
+struct ServerId(String);
+
+impl Interceptor for ServerId {
+    fn start<'a>(&'a self, call: &'a mut CallInfo) -> StartFuture<'a> {
+        Box::pin(async move {
+            call.insert_response_header("server-id", &self.0)
+                .map_err(|error| Status::internal(error.to_string()))
+        })
+    }
+}
+
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     let running = common::Background::start(server()).await?;
     println!("Greeter serving on {}", running.addr);
@@ -161,11 +193,15 @@ struct CallArgs {
     target: String,
     name: String,
     count: u32,
+    picker: Arc<dyn Picker>,
     tls: Option<protoless::ClientTls>,
 }
 
-/// Parses `call TARGET [--name NAME] [--count N] [--ca FILE] [--cert FILE --key FILE]`, or says
-/// what is wrong with it.
+/// The options `greeter call` takes, each with a value.
+const CALL_OPTIONS: [&str; 6] = ["--name", "--count", "--lb", "--ca", "--cert", "--key"];
+
+/// Parses `call TARGET [--name NAME] [--count N] [--lb POLICY] [--ca FILE] [--cert FILE
+/// --key FILE]`, or says what is wrong with it.
 fn call_args(args: &[String]) -> Result<CallArgs, String> {
     let [target, rest @ ..] = args else {
         return Err("call needs a TARGET".to_owned());
@@ -175,7 +211,7 @@ fn call_args(args: &[String]) -> Result<CallArgs, String> {
     }
     let mut options = Vec::new();
     for pair in rest.chunks(2) {
-        if !["--name", "--count", "--ca", "--cert", "--key"].contains(&pair[0].as_str()) {
+        if !CALL_OPTIONS.contains(&pair[0].as_str()) {
             return Err(format!("unknown option {}", pair[0]));
         }
         options.push((pair[0].clone(), pair[1].clone()));
@@ -187,34 +223,56 @@ fn call_args(args: &[String]) -> Result<CallArgs, String> {
             .parse()
             .map_err(|_| format!("--count {count:?} is not a number"))?,
     };
+    let picker = match option("--lb").unwrap_or("round_robin") {
+        policy @ ("round_robin" | "pick_first") => {
+            protoless::balance::by_name(policy).expect("a policy protoless names")
+        }
+        other => {
+            return Err(format!(
+                "--lb {other:?}: expected round_robin or pick_first"
+            ))
+        }
+    };
     let tls = common::client_tls(option("--ca"), option("--cert"), option("--key"))
         .map_err(|error| error.to_string())?;
     Ok(CallArgs {
         target: target.clone(),
         name: option("--name").unwrap_or("world").to_owned(),
         count,
+        picker,
         tls,
     })
 }
 
-/// `greeter call`: the calls, one after another; whether all succeeded.
+/// `greeter call`: every resolved address tried once, then the calls, one after another, and
+/// the tally of the servers that answered; whether all succeeded.
 async fn call(args: CallArgs) -> bool {
-    let Ok(channel) = common::call_channel(&args.target, args.tls) else {
+    let Ok(channel) = common::call_channel(&args.target, args.tls, Some(args.picker)) else {
         return false;
     };
+    channel.try_every_address().await;
     let client = GreeterClient::new(channel);
     let mut all_succeeded = true;
+    let mut tally = BTreeMap::<String, u32>::new();
     for _ in 0..args.count {
         let request = HelloRequest {
             name: args.name.clone(),
         };
-        match client.say_hello(request).await {
-            Ok(reply) => println!("{}", reply.message),
+        match client.say_hello(request).into_response().await {
+            Ok(reply) => {
+                println!("{}", reply.message.message);
+                if let Some(id) = reply.headers.get("server-id") {
+                    *tally.entry(id.to_owned()).or_default() += 1;
+                }
+            }
             Err(status) => {
                 all_succeeded = false;
                 common::report(&status);
             }
         }
+    }
+    for (id, count) in tally {
+        println!("server-id {id}: {count}");
     }
     all_succeeded
 }
@@ -225,12 +283,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.first().map(String::as_str) == Some("call") {
         let call_args = call_args(&args[1..]).unwrap_or_else(|problem| {
             eprintln!(
-                "{problem}\nusage: greeter call TARGET [--name NAME] [--count N] [--ca FILE] \
-                 [--cert FILE --key FILE]"
+                "{problem}\nusage: greeter call TARGET [--name NAME] [--count N] \
+                 [--lb round_robin|pick_first] [--ca FILE] [--cert FILE --key FILE]"
             );
             std::process::exit(2);
         });
         std::process::exit(if call(call_args).await { 0 } else { 1 });
     }
-    common::run(server, demo, || GreeterServer::schema().to_proto()).await
+    match common::mode(&SERVE_OPTIONS) {
+        common::Mode::Demo => demo().await,
+        common::Mode::Serve(addr, options) => {
+            let server = match common::option(&options, "--server-id") {
+                Some(id) => server_with_id(id),
+                None => server(),
+            };
+            common::serve(server, &addr, &options).await
+        }
+        common::Mode::Proto => {
+            print!("{}", GreeterServer::schema().to_proto()?);
+            Ok(())
+        }
+    }
 }
+
+/// The options `greeter serve` takes besides TLS's.
+pub const SERVE_OPTIONS: [&str; 3] = ["--server-id", "--register", "--advertise"];

@@ -6,8 +6,13 @@
 //!   SIGTERM, then shut down gracefully; ADDR is `HOST:PORT`, `unix:PATH` or `unix:///ABS_PATH`;
 //!   the first line of output is `listening on HOST:PORT` (or `listening on unix:///ABS_PATH`),
 //!   useful with port 0; the TLS options serve over TLS, requiring client certificates issued
-//!   by `--client-ca` when given;
+//!   by `--client-ca` when given; examples that take `--register etcd://HOST:PORT/PREFIX
+//!   [--advertise HOST:PORT]` register in etcd (printing `registered in etcd as KEY` next) and
+//!   deregister when the shutdown starts, before draining;
 //! - `proto`: print the exported `.proto` file.
+
+#[allow(dead_code)] // only the cluster demo runs an etcd
+pub(crate) mod etcd;
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -85,10 +90,27 @@ pub(crate) async fn serve(
         None => server,
     };
     let listener = Listener::bind(addr).await?;
-    println!("listening on {}", listener.local_addr());
-    server
-        .serve_with_listener(listener, protoless::shutdown_signal())
-        .await?;
+    let local = listener.local_addr();
+    println!("listening on {local}");
+    let registration = match option(options, "--register") {
+        Some(etcd) => {
+            let advertised = option(options, "--advertise").unwrap_or(&local);
+            let registration = protoless::etcd::Registration::register(etcd, advertised).await?;
+            println!("registered in etcd as {}", registration.key());
+            Some(registration)
+        }
+        None => None,
+    };
+    let shutdown = async move {
+        protoless::shutdown_signal().await;
+        // Out of the registry first, so that clients stop sending new calls here; then drain.
+        if let Some(registration) = registration {
+            if let Err(status) = registration.revoke().await {
+                eprintln!("deregistering failed ({status}); the entry expires with its lease");
+            }
+        }
+    };
+    server.serve_with_listener(listener, shutdown).await?;
     println!("shut down gracefully");
     Ok(())
 }
@@ -138,16 +160,21 @@ pub(crate) fn client_tls(
     Ok(Some(tls))
 }
 
-/// The channel a `call` subcommand makes its calls on: to `target`, over `tls` if given. A
-/// target that cannot be used is reported as `CODE_NAME: MESSAGE` on stderr.
+/// The channel a `call` subcommand makes its calls on: to `target`, over `tls` if given,
+/// balanced by `picker` (else gRPC's default, pick_first). A target that cannot be used is
+/// reported as `CODE_NAME: MESSAGE` on stderr.
 #[allow(dead_code)] // only the examples with a `call` subcommand use it
 pub(crate) fn call_channel(
     target: &str,
     tls: Option<ClientTls>,
+    picker: Option<std::sync::Arc<dyn protoless::balance::Picker>>,
 ) -> Result<protoless::Channel, protoless::Status> {
     let mut builder = protoless::Channel::builder(target);
     if let Some(tls) = tls {
         builder = builder.tls(tls);
+    }
+    if let Some(picker) = picker {
+        builder = builder.picker(picker);
     }
     builder.lazy().inspect_err(report)
 }

@@ -7,7 +7,9 @@
 //! - [`Message`], [`Enumeration`], [`encoding`]: the protobuf encoding, driven by field types.
 //! - [`Codec`]: protobuf or postcard on the wire.
 //! - [`schema`]: descriptions of services and messages, rendered as `.proto` text.
-//! - [`Server`]: hosts services over HTTP/2; [`Channel`] and [`UnaryCall`]: the client side.
+//! - [`Server`]: hosts services over HTTP/2; [`Channel`] and [`UnaryCall`]: the client side,
+//!   with [`resolve`] (targets naming many servers), [`balance`] (which one each call goes to)
+//!   and [`etcd`] (servers registering themselves).
 //! - [`Listener`], and with the `tls` feature [`ServerTls`] and [`ClientTls`]: the transport
 //!   (TCP or Unix domain sockets, TLS over either).
 
@@ -19,15 +21,18 @@ mod codec;
 mod compression;
 pub mod encoding;
 pub mod error_details;
+pub mod etcd;
 mod flow;
 mod frame;
 mod headers;
 pub mod health;
 mod intercept;
+mod keepalive;
 mod metadata;
 #[cfg(feature = "rate-limit")]
 mod rate_limit;
 pub mod reflection;
+pub mod resolve;
 pub mod schema;
 mod server;
 mod status;
@@ -40,6 +45,7 @@ mod trace;
 mod transport;
 
 pub use blocking::{run_blocking, Cancellation};
+pub use client::balance;
 pub use client::{
     kind, service_config, BidiStream, BidiStreamingCall, Call, Channel, ChannelBuilder,
     ClientStream, ClientStreamingCall, OnewayCall, RequestSink, Response, Responses, RetryPolicy,

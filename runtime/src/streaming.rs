@@ -54,6 +54,8 @@ pub struct Streaming<T> {
     last_compressed: bool,
     /// Interceptors shown each message, and (on the client) the call's end.
     observer: Option<Box<Observer>>,
+    /// On the client, counts the call on its connection while the stream lives.
+    _load: Option<crate::client::Load>,
     message: PhantomData<fn() -> T>,
 }
 
@@ -109,6 +111,7 @@ impl<T: Message> Streaming<T> {
             trailers: None,
             last_compressed: false,
             observer: None,
+            _load: None,
             message: PhantomData,
         }
     }
@@ -232,6 +235,7 @@ impl<T: Message> Streaming<T> {
             trailers: Some(trailers),
             last_compressed: false,
             observer: None,
+            _load: None,
             message: PhantomData,
         }
     }
@@ -239,6 +243,12 @@ impl<T: Message> Streaming<T> {
     /// When reads fail with `DEADLINE_EXCEEDED`, if ever.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.deadline.as_ref().map(|sleep| sleep.deadline())
+    }
+
+    /// Counts the call on its connection (for balancing) until the stream is dropped.
+    pub(crate) fn holding(mut self, load: Option<crate::client::Load>) -> Self {
+        self._load = load;
+        self
     }
 
     /// Fails reads with `DEADLINE_EXCEEDED` once `deadline` passes.

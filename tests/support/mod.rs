@@ -5,12 +5,15 @@
 #![allow(clippy::duplicate_mod)] // see the examples below
 
 pub mod certs;
+pub mod etcd;
 pub mod raw_h2;
 
 // The examples themselves, so that the tests exercise exactly what users run. Each example is
 // its own binary and so includes the shared command-line module itself.
 #[path = "../../examples/cache.rs"]
 pub mod cache;
+#[path = "../../examples/common/etcd.rs"]
+pub mod cluster_etcd;
 #[path = "../../examples/greeter.rs"]
 pub mod greeter;
 #[path = "../../examples/interop.rs"]

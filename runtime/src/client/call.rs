@@ -10,12 +10,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2::client::ResponseFuture;
 use h2::SendStream;
+use http::uri::Authority;
 use http::{HeaderValue, Request};
 use tokio::time::Instant;
 
 use super::response::{read_single_response, status_from_h2, Head, Response};
 use super::retry::{pushback, Backoff, RetryConfig, RetryPolicy, Throttle};
 use super::streams::{BidiStream, ClientStream, RequestSink, Responses};
+use super::subchannel::Load;
 use super::Channel;
 use crate::compression::{Compression, ACCEPT_ENCODING};
 use crate::frame::Encoding;
@@ -89,6 +91,10 @@ pub struct Call<Req, Resp, Kind> {
     retry: Option<Option<RetryPolicy>>,
     /// Attempts made before the current one.
     previous_attempts: u32,
+    /// Whether to wait for a ready connection rather than fail while there is none.
+    wait_for_ready: bool,
+    /// Counts the call on the connection it went to, for pickers that balance by load.
+    load: Option<Load>,
     shape: PhantomData<fn(Kind) -> Resp>,
 }
 
@@ -108,6 +114,8 @@ type BoxedCall<T> = Pin<Box<dyn Future<Output = Result<T, Status>> + Send>>;
 impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     pub(super) fn new(channel: Channel, method: MethodInfo, request: Option<Req>) -> Self {
         Call {
+            wait_for_ready: channel.wait_for_ready(),
+            load: None,
             codec: channel.codec(),
             compression: channel.compression(),
             channel,
@@ -128,6 +136,14 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     /// transparently.
     pub fn retry_policy(mut self, policy: Option<RetryPolicy>) -> Self {
         self.retry = Some(policy);
+        self
+    }
+
+    /// Waits for a ready connection, up to the call's deadline, instead of failing with
+    /// `UNAVAILABLE` while no server can be reached (gRPC's wait-for-ready): for a call that
+    /// should ride out a restart. [`Channel::with_wait_for_ready`] sets it for every call.
+    pub fn wait_for_ready(mut self) -> Self {
+        self.wait_for_ready = true;
         self
     }
 
@@ -165,10 +181,10 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         self
     }
 
-    fn request_head(&self, deadline: Option<Instant>) -> Request<()> {
+    fn request_head(&self, authority: &Authority, deadline: Option<Instant>) -> Request<()> {
         let mut request = Request::new(());
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.channel.uri(self.method.path);
+        *request.uri_mut() = self.channel.uri(authority, self.method.path);
         *request.headers_mut() = http::HeaderMap::with_capacity(6 + self.metadata.len());
         let headers = request.headers_mut();
         headers.insert(
@@ -265,18 +281,36 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         self.encoding().encode(request)
     }
 
-    /// Opens the HTTP/2 stream, leaving the request body open for messages.
+    /// Opens the HTTP/2 stream on a connection the channel picks, leaving the request body
+    /// open for messages. A connection found closed (or going away) before the request left
+    /// is replaced, and the stream opened on another, as many times as it takes.
     async fn open(
-        &self,
+        &mut self,
         deadline: Option<Instant>,
     ) -> Result<(SendStream<Bytes>, ResponseFuture), Status> {
-        let mut sender = self.channel.sender().await?;
-        let head = self.request_head(deadline);
-        let (response, body) = sender.send_request(head, false).map_err(|error| {
-            self.channel.forget_connection();
-            status_from_h2(&error)
-        })?;
-        Ok((body, response))
+        let mut failures = 0;
+        loop {
+            let picked = self.channel.pick(self.wait_for_ready).await?;
+            let failed = match picked.sender.clone().ready().await {
+                Ok(mut sender) => {
+                    let head = self.request_head(&picked.subchannel.authority, deadline);
+                    match sender.send_request(head, false) {
+                        Ok((response, body)) => {
+                            self.load = Some(picked.load());
+                            return Ok((body, response));
+                        }
+                        Err(error) => status_from_h2(&error),
+                    }
+                }
+                Err(error) => Status::unavailable(format!("connection failed: {error}")),
+            };
+            // Nothing was sent: safe to try again on a fresh connection, for any method.
+            picked.lost();
+            failures += 1;
+            if failures > TRANSPARENT_RETRIES {
+                return Err(failed);
+            }
+        }
     }
 
     /// Sends the one request message and waits for the response headers.
@@ -414,14 +448,15 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     }
 
     fn streaming(
-        &self,
+        &mut self,
         head: Head,
         deadline: Option<Instant>,
         intercepted: Option<Arc<Intercepted>>,
     ) -> Streaming<Resp> {
         let streaming = head
             .into_streaming(self.codec, self.channel.max_receive_message_size())
-            .with_deadline(deadline);
+            .with_deadline(deadline)
+            .holding(self.load.take());
         match intercepted {
             Some(intercepted) => streaming.observed_to_the_end(intercepted),
             None => streaming,
@@ -438,7 +473,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     }
 
     fn responses(
-        &self,
+        &mut self,
         response: ResponseFuture,
         deadline: Option<Instant>,
         intercepted: Option<Arc<Intercepted>>,
@@ -449,6 +484,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             self.channel.max_receive_message_size(),
             deadline,
             intercepted,
+            self.load.take(),
         )
     }
 }
@@ -590,7 +626,7 @@ impl<Req: Message> IntoFuture for OnewayCall<Req> {
 impl<Req: Message> OnewayCall<Req> {
     /// Sends the request, and reads the answer in the background.
     async fn send_oneway(
-        &self,
+        &mut self,
         deadline: Option<Instant>,
         intercepted: Option<&Intercepted>,
     ) -> Result<(), Status> {

@@ -1,31 +1,34 @@
-//! [`Channel`]: one multiplexed HTTP/2 connection to a server, shared by every clone.
+//! [`Channel`]: calls to one server, or to many behind one name, each connection an HTTP/2
+//! connection shared by every clone.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
-use h2::client::SendRequest;
+use http::uri::{Authority, Scheme};
 use http::Uri;
-use tokio::net::{TcpStream, UnixStream};
 
+use super::balance::{Balancer, ConnectivityState, PickFirst, Picked, Picker};
 use super::retry::{RetryConfig, RetryPolicy, ServiceConfigError};
+use super::subchannel::Connector;
 use super::{
     BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall, UnaryCall,
 };
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 use crate::intercept::{CallKind, Chain, MethodInfo};
-use crate::transport::{Address, Io, Proxy, Target};
+use crate::keepalive::Keepalive;
+use crate::transport::{Proxy, Target};
 use crate::{Codec, Compression, Message, Status};
 
-/// How many bytes the server may send on one call before this side reads them.
-const STREAM_WINDOW: u32 = 1024 * 1024;
-/// How many bytes the server may send on all calls before this side reads them.
-const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
-
-/// A connection to one gRPC server, multiplexing every call over one HTTP/2 connection.
+/// Calls to a gRPC server, or to the servers its target resolves to, each connection
+/// multiplexing calls over HTTP/2.
 ///
-/// Cloning is cheap and clones share the connection, so one channel (or one generated client)
-/// serves a whole program, from as many tasks as it likes. When the connection breaks, the next
-/// call dials again.
+/// Cloning is cheap and clones share the connections, so one channel (or one generated client)
+/// serves a whole program, from as many tasks as it likes. When a connection breaks, the
+/// channel connects again; while it cannot, calls fail with `UNAVAILABLE` (or, with
+/// [`with_wait_for_ready`](Self::with_wait_for_ready), wait).
+///
+/// A target naming many servers (`ipv4:`, `dns:`, `etcd://`; see [`resolve`](crate::resolve))
+/// gets a connection to each as its [`Picker`] says; [`PickFirst`] by default.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), protoless::Status> {
@@ -48,33 +51,39 @@ struct Options {
     compression: Option<Compression>,
     max_receive_message_size: usize,
     max_send_message_size: usize,
+    wait_for_ready: bool,
 }
 
 struct Inner {
-    target: Target,
     /// The target as text, for interceptors (A66's `grpc.target`).
     target_text: Arc<str>,
-    /// The HTTP CONNECT proxy TCP connections go through, if any.
-    proxy: Option<Proxy>,
-    /// TLS for every connection, when the target or the builder asked for it.
-    #[cfg(feature = "tls")]
-    tls: Option<crate::ClientTls>,
-    /// The live connection, if any; cloning a `SendRequest` is how calls share it.
-    connection: Mutex<Option<SendRequest<Bytes>>>,
-    /// Held while dialling, so that many calls on a broken channel dial once.
-    dialling: tokio::sync::Mutex<()>,
+    /// The request URIs' scheme.
+    scheme: Scheme,
+    /// The connections, the resolver that lists them, and the picker that chooses.
+    balancer: Arc<Balancer>,
 }
 
 /// How to reach a server: a target, and (with the `tls` feature) TLS settings. Made by
 /// [`Channel::builder`].
-#[derive(Debug)]
 #[must_use = "a builder does nothing until `connect` or `lazy`"]
 pub struct ChannelBuilder {
     target: Result<Target, Status>,
     /// `None`: as the environment says; `Some(None)`: no proxy.
     proxy: Option<Option<Result<Proxy, Status>>>,
+    picker: Option<Arc<dyn Picker>>,
+    /// Keepalive's time and timeout, if on.
+    keepalive: Option<(Duration, Duration)>,
+    keepalive_without_calls: bool,
     #[cfg(feature = "tls")]
     tls: Option<crate::ClientTls>,
+}
+
+impl std::fmt::Debug for ChannelBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelBuilder")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChannelBuilder {
@@ -108,11 +117,42 @@ impl ChannelBuilder {
         });
         self.target = match (self.target, parsed) {
             (Ok(mut target), Ok(authority)) => {
-                target.authority = authority;
+                target.authority = Some(authority);
                 Ok(target)
             }
             (Err(status), _) | (_, Err(status)) => Err(status),
         };
+        self
+    }
+
+    /// Spreads calls over the target's servers as `picker` says, instead of [`PickFirst`];
+    /// see [`balance`](crate::balance).
+    pub fn picker(mut self, picker: impl Picker) -> ChannelBuilder {
+        self.picker = Some(Arc::new(picker));
+        self
+    }
+
+    /// Pings each connection after `time` without news from the server while calls are open,
+    /// and closes it when the answer takes longer than `timeout` (gRFC A8's client keepalive;
+    /// off by default): calls on a connection that died silently (a crashed host, a dropped
+    /// NAT entry) then fail with `UNAVAILABLE` instead of hanging, and new calls go elsewhere.
+    /// Servers refuse pings more frequent than they allow (grpc-go: every 5 minutes by
+    /// default) with a GOAWAY, so agree on `time` with the server's operators.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = protoless::Channel::builder("http://127.0.0.1:50051")
+    ///     .keepalive(Duration::from_secs(60), Duration::from_secs(20));
+    /// ```
+    pub fn keepalive(mut self, time: Duration, timeout: Duration) -> ChannelBuilder {
+        self.keepalive = Some((time, timeout));
+        self
+    }
+
+    /// With [`keepalive`](Self::keepalive), pings also while no call is open
+    /// (`KEEPALIVE_WITHOUT_CALLS`), so that a dead connection is noticed before the next call.
+    pub fn keepalive_without_calls(mut self) -> ChannelBuilder {
+        self.keepalive_without_calls = true;
         self
     }
 
@@ -122,24 +162,23 @@ impl ChannelBuilder {
         self
     }
 
-    /// Connects now: fails with `UNAVAILABLE` when the server cannot be reached (the TLS
+    /// Connects now: fails with `UNAVAILABLE` when no server can be reached (the TLS
     /// handshake included).
     pub async fn connect(self) -> Result<Channel, Status> {
         let channel = self.lazy()?;
-        channel.sender().await?;
+        channel.pick(false).await?;
         Ok(channel)
     }
 
-    /// A channel that dials on its first call.
+    /// A channel that resolves its target and connects on its first call.
     pub fn lazy(self) -> Result<Channel, Status> {
         let target = self.target?;
         let proxy = match self.proxy {
-            Some(Some(proxy)) => Some(proxy?),
-            Some(None) => None,
-            None => match &target.address {
-                Address::Tcp(_) => Proxy::from_environment(target.host()),
-                Address::Unix(_) | Address::InProcess(_) => None,
-            },
+            Some(Some(proxy)) => Some(Some(proxy?)),
+            Some(None) => Some(None),
+            // A target naming a host: the environment's proxy for that name; else each
+            // address's own.
+            None => target.host().map(Proxy::from_environment),
         };
         #[cfg(feature = "tls")]
         let tls = self.tls.or_else(|| target.tls.then(crate::ClientTls::new));
@@ -149,21 +188,31 @@ impl ChannelBuilder {
                 "{target} needs TLS: enable the `tls` feature of protoless"
             )));
         }
+        let connector = Connector {
+            proxy,
+            #[cfg(feature = "tls")]
+            host: target.host().map(str::to_owned),
+            #[cfg(feature = "tls")]
+            tls,
+            keepalive: self.keepalive.map(|(time, timeout)| Keepalive {
+                time,
+                timeout,
+                without_calls: self.keepalive_without_calls,
+            }),
+        };
+        let picker = self.picker.unwrap_or_else(|| Arc::new(PickFirst));
         Ok(Channel {
             inner: Arc::new(Inner {
                 target_text: target.to_string().into(),
-                target,
-                proxy,
-                #[cfg(feature = "tls")]
-                tls,
-                connection: Mutex::new(None),
-                dialling: tokio::sync::Mutex::new(()),
+                scheme: target.scheme.clone(),
+                balancer: Balancer::new(target, connector, picker),
             }),
             options: Options {
                 codec: Codec::Protobuf,
                 compression: None,
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
                 max_send_message_size: usize::MAX,
+                wait_for_ready: false,
             },
             interceptors: Chain::default(),
             retry: None,
@@ -215,20 +264,68 @@ impl Channel {
         let channel = ChannelBuilder {
             target: Ok(Target::in_process(server.in_process())),
             proxy: Some(None),
+            picker: None,
+            keepalive: None,
+            keepalive_without_calls: false,
             #[cfg(feature = "tls")]
             tls: None,
         };
         channel.lazy().expect("an in-process target is valid")
     }
 
-    /// A channel to `target` with more settings than the target says, such as TLS.
+    /// A channel to `target` with more settings than the target says, such as TLS or a
+    /// [`Picker`].
     pub fn builder(target: &str) -> ChannelBuilder {
         ChannelBuilder {
             target: Target::parse(target),
             proxy: None,
+            picker: None,
+            keepalive: None,
+            keepalive_without_calls: false,
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// A channel to the addresses `resolver` reports (see [`resolve`](crate::resolve)); each
+    /// call's `:authority` is the address it goes to, unless [`ChannelBuilder::authority`]
+    /// sets one.
+    pub fn resolving(resolver: impl crate::resolve::Resolver) -> ChannelBuilder {
+        ChannelBuilder {
+            target: Ok(Target::custom(Arc::new(resolver))),
+            proxy: None,
+            picker: None,
+            keepalive: None,
+            keepalive_without_calls: false,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// The channel's connectivity state: `Ready` when any connection is, else `Connecting`
+    /// when any is being made, else `Idle` (nothing tried yet), else `TransientFailure`.
+    pub fn connectivity_state(&self) -> ConnectivityState {
+        self.inner.balancer.state()
+    }
+
+    /// Resolves the target and tries to connect to every address it names, once, whatever the
+    /// picker: returns when each is ready or has failed, with each address's state. For a
+    /// client that wants every replica in play before its first call.
+    pub async fn try_every_address(&self) -> Vec<(String, ConnectivityState)> {
+        self.inner.balancer.try_every_address().await;
+        self.inner.balancer.endpoints()
+    }
+
+    /// This channel (sharing its connections) with its calls waiting for a ready connection,
+    /// up to their deadline, instead of failing with `UNAVAILABLE` while no server can be
+    /// reached (gRPC's wait-for-ready). For one call, see [`Call::wait_for_ready`].
+    pub fn with_wait_for_ready(mut self) -> Channel {
+        self.options.wait_for_ready = true;
+        self
+    }
+
+    pub(super) fn wait_for_ready(&self) -> bool {
+        self.options.wait_for_ready
     }
 
     /// This channel (sharing its connection) running `interceptor` around its calls, after
@@ -406,11 +503,12 @@ impl Channel {
         Call::new(self.clone(), method, None)
     }
 
-    /// The request URI for `path`, built from parts rather than parsed: this runs per call.
-    pub(super) fn uri(&self, path: &'static str) -> Uri {
+    /// The request URI for `path` on a connection whose `:authority` is `authority`, built
+    /// from parts rather than parsed: this runs per call.
+    pub(super) fn uri(&self, authority: &Authority, path: &'static str) -> Uri {
         let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.inner.target.scheme.clone());
-        parts.authority = Some(self.inner.target.authority.clone());
+        parts.scheme = Some(self.inner.scheme.clone());
+        parts.authority = Some(authority.clone());
         parts.path_and_query = Some(http::uri::PathAndQuery::from_static(path));
         Uri::from_parts(parts).expect("scheme, authority and a static path make a valid URI")
     }
@@ -423,120 +521,16 @@ impl Channel {
         self.options.max_send_message_size
     }
 
-    /// A handle on the live connection, dialling first if there is none, and ready for a stream.
-    pub(super) async fn sender(&self) -> Result<SendRequest<Bytes>, Status> {
-        let existing = self.lock().clone();
-        let sender = match existing {
-            Some(sender) => sender,
-            None => self.dial().await?,
-        };
-        match sender.ready().await {
-            Ok(sender) => Ok(sender),
-            Err(error) => {
-                self.forget_connection();
-                Err(Status::unavailable(format!("connection failed: {error}")))
-            }
-        }
-    }
-
-    /// Drops a connection that failed, so that the next call dials a new one.
-    pub(super) fn forget_connection(&self) {
-        *self.lock() = None;
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<SendRequest<Bytes>>> {
-        // A panic while holding this lock cannot leave the Option half-written.
-        self.inner
-            .connection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    async fn dial(&self) -> Result<SendRequest<Bytes>, Status> {
-        let _dialling = self.inner.dialling.lock().await;
-        if let Some(sender) = self.lock().clone() {
-            return Ok(sender);
-        }
-        let target = &self.inner.target;
-        let unavailable = |error: &dyn std::fmt::Display| {
-            Status::unavailable(format!("failed to connect to {target}: {error}"))
-        };
-        let sender = match &target.address {
-            Address::Tcp(address) => match &self.inner.proxy {
-                Some(proxy) => self.secure(proxy.connect(address).await?).await?,
-                None => {
-                    let stream = TcpStream::connect(address)
-                        .await
-                        .map_err(|error| unavailable(&error))?;
-                    let _ = stream.set_nodelay(true);
-                    self.secure(stream).await?
-                }
-            },
-            Address::Unix(path) => {
-                let stream = UnixStream::connect(path)
-                    .await
-                    .map_err(|error| unavailable(&error))?;
-                self.secure(stream).await?
-            }
-            Address::InProcess(connect) => self.handshake(connect()).await?,
-        };
-        *self.lock() = Some(sender.clone());
-        Ok(sender)
-    }
-
-    /// Runs the TLS handshake on `stream` when this channel speaks TLS, then HTTP/2's.
-    async fn secure<IO: Io>(&self, stream: IO) -> Result<SendRequest<Bytes>, Status> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.inner.tls {
-            let target = &self.inner.target;
-            let failed = |what: String| {
-                Status::unavailable(format!("TLS handshake with {target} failed: {what}"))
-            };
-            let connector = tls
-                .connector()
-                .map_err(|error| Status::invalid_argument(error.to_string()))?;
-            let name = tls
-                .name_for(target.host())
-                .map_err(|error| Status::invalid_argument(error.to_string()))?;
-            let stream = connector
-                .connect(name, stream)
-                .await
-                .map_err(|error| failed(crate::transport::tls::describe(&error)))?;
-            return self.handshake(stream).await;
-        }
-        self.handshake(stream).await
-    }
-
-    /// HTTP/2's handshake on an established connection, whose task then runs in the background.
-    async fn handshake<IO: Io>(&self, stream: IO) -> Result<SendRequest<Bytes>, Status> {
-        let (sender, connection) = h2::client::Builder::new()
-            // Until the server's SETTINGS arrive, assume the 100 streams every server should
-            // allow rather than h2's unlimited default, or a burst of calls gets refused.
-            .initial_max_send_streams(100)
-            .initial_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .data_frame_budget(crate::flow::data_frame_budget(CONNECTION_WINDOW))
-            .handshake::<_, Bytes>(stream)
-            .await
-            .map_err(|error| {
-                Status::unavailable(format!(
-                    "HTTP/2 handshake with {} failed: {error}",
-                    self.inner.target
-                ))
-            })?;
-        // Ends when the connection closes; the next call notices and dials again. Run once per
-        // round of ready calls, so that their requests go out together.
-        tokio::spawn(crate::batch::Batched::new(async move {
-            let _ = connection.await;
-        }));
-        Ok(sender)
+    /// A ready connection for the next attempt, as the picker chooses.
+    pub(super) async fn pick(&self, wait_for_ready: bool) -> Result<Picked, Status> {
+        self.inner.balancer.pick(wait_for_ready).await
     }
 }
 
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Channel")
-            .field("target", &format_args!("{}", self.inner.target))
+            .field("target", &self.inner.target_text)
             .finish_non_exhaustive()
     }
 }

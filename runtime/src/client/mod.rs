@@ -1,10 +1,15 @@
-//! The gRPC client: a [`Channel`] to one server, and [`Call`]s on it.
+//! The gRPC client: a [`Channel`] to one server or many, and [`Call`]s on it.
 
+pub mod balance;
 mod call;
 mod channel;
 mod response;
 mod retry;
 mod streams;
+mod subchannel;
+
+pub(crate) use retry::random_fraction;
+pub(crate) use subchannel::Load;
 
 pub use call::{
     kind, BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall, UnaryCall,

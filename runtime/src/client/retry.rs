@@ -466,7 +466,7 @@ impl Backoff {
 }
 
 /// A number in [0, 1) from the standard library's randomly keyed hasher: jitter needs no more.
-fn random_fraction() -> f64 {
+pub(crate) fn random_fraction() -> f64 {
     let bits = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();

@@ -158,6 +158,8 @@ impl<Req> std::fmt::Debug for RequestSink<Req> {
 /// on the first read, not when the call opens: a client can send first without blocking.
 pub struct Responses<Resp> {
     state: ResponsesState<Resp>,
+    /// Counts the call on its connection (for balancing) while the responses are read.
+    _load: Option<super::Load>,
 }
 
 // `Open` is where a call spends its life, and the state is not moved once the call is open:
@@ -182,6 +184,7 @@ impl<Resp: Message> Responses<Resp> {
         max_message_size: usize,
         deadline: Option<Instant>,
         intercepted: Option<Arc<Intercepted>>,
+        load: Option<super::Load>,
     ) -> Self {
         Responses {
             state: ResponsesState::Waiting {
@@ -191,6 +194,7 @@ impl<Resp: Message> Responses<Resp> {
                 deadline,
                 intercepted,
             },
+            _load: load,
         }
     }
 

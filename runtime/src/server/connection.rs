@@ -104,6 +104,20 @@ async fn serve_h2<IO: Io>(
     let mut phase_changed = Box::pin(next_phase(shutdown));
     // gRFC A9's MAX_CONNECTION_IDLE, when configured: restarted by each call.
     let mut idle = config.max_connection_idle.map(IdleTimer::new);
+    // gRFC A9's MAX_CONNECTION_AGE, then its grace, when configured.
+    let mut age = config
+        .max_connection_age
+        .map(|age| Box::pin(tokio::time::sleep(jittered(age))));
+    let mut aged = false;
+    // gRFC A8's server keepalive, when configured: completes when a PING goes unanswered.
+    let pings = config.keepalive.and_then(|_| connection.ping_pong());
+    let keepalive = config.keepalive;
+    let mut unanswered = Box::pin(async move {
+        match (keepalive, pings) {
+            (Some(keepalive), Some(pings)) => keepalive.until_unanswered(pings, || true).await,
+            _ => std::future::pending().await,
+        }
+    });
     loop {
         tokio::select! {
             // In this order: new requests first, so that the calls start in batches.
@@ -146,8 +160,44 @@ async fn serve_h2<IO: Io>(
                     idle.restart();
                 }
             }
+            () = &mut unanswered => {
+                tracing::info!(
+                    peer = ?peer.addr,
+                    "keepalive PING unanswered: connection closed, its calls cancelled"
+                );
+                calls.start(&mut starting);
+                calls.abort_all();
+                break;
+            }
+            () = fires(&mut age) => {
+                if aged {
+                    // The grace is over: calls still running end UNAVAILABLE, as on halting.
+                    calls.start(&mut starting);
+                    calls.abort_all();
+                    age = None;
+                } else {
+                    connection.graceful_shutdown();
+                    aged = true;
+                    age = config
+                        .max_connection_age_grace
+                        .map(|grace| Box::pin(tokio::time::sleep(grace)));
+                }
+            }
             () = std::future::ready(()), if !starting.is_empty() => calls.start(&mut starting),
         }
+    }
+}
+
+/// `age` randomised by ±10 %, as gRFC A9 asks of connection ages.
+fn jittered(age: std::time::Duration) -> std::time::Duration {
+    age.mul_f64(0.9 + 0.2 * crate::client::random_fraction())
+}
+
+/// Completes when `timer` fires; never without one.
+async fn fires(timer: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -55,6 +55,12 @@ pub(crate) struct ServerConfig {
     pub(crate) max_concurrent_calls: Option<usize>,
     /// A connection without calls for this long is closed with GOAWAY (gRFC A9).
     pub(crate) max_connection_idle: Option<Duration>,
+    /// A connection this old (±10 %) is closed with GOAWAY (gRFC A9)...
+    pub(crate) max_connection_age: Option<Duration>,
+    /// ... its calls cancelled if they run this much longer.
+    pub(crate) max_connection_age_grace: Option<Duration>,
+    /// Keepalive pings (gRFC A8), when configured.
+    pub(crate) keepalive: Option<crate::keepalive::Keepalive>,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +82,9 @@ impl Default for ServerConfig {
             max_connections: None,
             max_concurrent_calls: None,
             max_connection_idle: None,
+            max_connection_age: None,
+            max_connection_age_grace: None,
+            keepalive: None,
         }
     }
 }
@@ -306,6 +315,44 @@ impl Server {
     /// gRFC A9's `MAX_CONNECTION_IDLE` says; clients reconnect when they next call.
     pub fn max_connection_idle(mut self, idle: Duration) -> Server {
         self.config.max_connection_idle = Some(idle);
+        self
+    }
+
+    /// Closes each connection once it has been open for about `age` (default: never), with a
+    /// GOAWAY, as gRFC A9's `MAX_CONNECTION_AGE` says: clients move their new calls to a fresh
+    /// connection, which a balancing client may open to another replica, so that replicas
+    /// started later get their share. Each connection's age is randomised by ±10 %, so that
+    /// clients do not all reconnect at once. Calls in flight finish; with `grace`
+    /// (`MAX_CONNECTION_AGE_GRACE`), those still running that much later are cancelled.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let server = protoless::Server::builder()
+    ///     .max_connection_age(Duration::from_secs(30 * 60), Some(Duration::from_secs(60)));
+    /// ```
+    pub fn max_connection_age(mut self, age: Duration, grace: Option<Duration>) -> Server {
+        self.config.max_connection_age = Some(age);
+        self.config.max_connection_age_grace = grace;
+        self
+    }
+
+    /// Pings each connection after `time` without news from the client, and closes it,
+    /// cancelling its calls, when the answer takes longer than `timeout` (gRFC A8's server
+    /// keepalive; off by default, gRPC's default is two hours): a stream to a client that
+    /// vanished without closing its connection (a crashed host, a dropped NAT entry) ends
+    /// instead of living for ever.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let server = protoless::Server::builder()
+    ///     .keepalive(Duration::from_secs(2 * 60 * 60), Duration::from_secs(20));
+    /// ```
+    pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Server {
+        self.config.keepalive = Some(crate::keepalive::Keepalive {
+            time,
+            timeout,
+            without_calls: true,
+        });
         self
     }
 

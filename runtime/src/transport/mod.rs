@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use listener::Listener;
 pub(crate) use proxy::Proxy;
-pub(crate) use target::{Address, Target};
+pub(crate) use target::{Address, Resolution, Target};
 
 /// What a connection carries: any byte stream tokio can read and write.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}

@@ -1,0 +1,425 @@
+//! Subchannels: one connection to one address each, with gRPC's connectivity states (idle,
+//! connecting, ready, transient failure) and its connection backoff between failed attempts
+//! (gRPC's `connection-backoff.md`).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use http::uri::Authority;
+use tokio::net::{TcpStream, UnixStream};
+
+use super::balance::Balancer;
+use crate::keepalive::Keepalive;
+use crate::transport::{Address, Io, Proxy};
+use crate::Status;
+
+/// How many bytes the server may send on one call before this side reads them.
+const STREAM_WINDOW: u32 = 1024 * 1024;
+/// How many bytes the server may send on all calls before this side reads them.
+const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
+
+/// gRPC's connection backoff: the first wait after a failed connection attempt.
+const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// ... multiplied by this after each further failure ...
+const BACKOFF_MULTIPLIER: f64 = 1.6;
+/// ... up to this ...
+const MAX_BACKOFF: Duration = Duration::from_secs(120);
+/// ... each wait randomised by ± this fraction.
+const BACKOFF_JITTER: f64 = 0.2;
+/// The least time a connection attempt gets before it counts as failed.
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A subchannel's (or a channel's) connectivity state, as gRPC names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectivityState {
+    /// No connection, and none being made: the next call (or the balancer) starts one.
+    Idle,
+    /// A connection is being made.
+    Connecting,
+    /// Connected: calls go out.
+    Ready,
+    /// The last connection attempt failed; the next waits for the backoff to pass.
+    TransientFailure,
+}
+
+/// How every subchannel of a channel dials: the proxy, TLS, and the h2 settings.
+pub(crate) struct Connector {
+    /// The proxy TCP connections go through: `None` as the environment says for each address,
+    /// `Some(None)` never.
+    pub(crate) proxy: Option<Option<Proxy>>,
+    /// The name TLS verifies, when the target names a host; else each address's own.
+    #[cfg(feature = "tls")]
+    pub(crate) host: Option<String>,
+    /// TLS for every connection, when the target or the builder asked for it.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::ClientTls>,
+    /// Keepalive pings, when configured.
+    pub(crate) keepalive: Option<Keepalive>,
+}
+
+/// What a connection's background task reports to its subchannel.
+pub(crate) struct Watcher {
+    /// Whether calls are open on the connection (keepalive pings only then, by default).
+    busy: Box<dyn Fn() -> bool + Send>,
+    /// Called once when the connection has ended.
+    closed: Box<dyn FnOnce() + Send>,
+}
+
+impl Connector {
+    /// An HTTP/2 connection to `address`, its connection task running in the background; the
+    /// task calls `closed` when the connection ends.
+    async fn connect(
+        &self,
+        address: &Address,
+        watcher: Watcher,
+    ) -> Result<SendRequest<Bytes>, Status> {
+        let unavailable = |error: &dyn std::fmt::Display| {
+            Status::unavailable(format!("failed to connect to {address}: {error}"))
+        };
+        match address {
+            Address::Tcp(host_port) => {
+                let proxy = match &self.proxy {
+                    Some(proxy) => proxy.clone(),
+                    None => Proxy::from_environment(address.host()),
+                };
+                match proxy {
+                    Some(proxy) => {
+                        let stream = proxy.connect(host_port).await?;
+                        self.secure(address, stream, watcher).await
+                    }
+                    None => {
+                        let stream = TcpStream::connect(host_port)
+                            .await
+                            .map_err(|error| unavailable(&error))?;
+                        let _ = stream.set_nodelay(true);
+                        self.secure(address, stream, watcher).await
+                    }
+                }
+            }
+            Address::Unix(path) => {
+                let stream = UnixStream::connect(path)
+                    .await
+                    .map_err(|error| unavailable(&error))?;
+                self.secure(address, stream, watcher).await
+            }
+            Address::InProcess(connect) => {
+                handshake(address, connect(), self.keepalive, watcher).await
+            }
+        }
+    }
+
+    /// Runs the TLS handshake on `stream` when this channel speaks TLS, then HTTP/2's.
+    async fn secure<IO: Io>(
+        &self,
+        address: &Address,
+        stream: IO,
+        watcher: Watcher,
+    ) -> Result<SendRequest<Bytes>, Status> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let failed = |what: String| {
+                Status::unavailable(format!("TLS handshake with {address} failed: {what}"))
+            };
+            let connector = tls
+                .connector()
+                .map_err(|error| Status::invalid_argument(error.to_string()))?;
+            let host = self.host.as_deref().unwrap_or_else(|| address.host());
+            let name = tls
+                .name_for(host)
+                .map_err(|error| Status::invalid_argument(error.to_string()))?;
+            let stream = connector
+                .connect(name, stream)
+                .await
+                .map_err(|error| failed(crate::transport::tls::describe(&error)))?;
+            return handshake(address, stream, self.keepalive, watcher).await;
+        }
+        handshake(address, stream, self.keepalive, watcher).await
+    }
+}
+
+/// HTTP/2's handshake on an established connection, whose task then runs in the background.
+async fn handshake<IO: Io>(
+    address: &Address,
+    stream: IO,
+    keepalive: Option<Keepalive>,
+    watcher: Watcher,
+) -> Result<SendRequest<Bytes>, Status> {
+    let (sender, mut connection) = h2::client::Builder::new()
+        // Until the server's SETTINGS arrive, assume the 100 streams every server should
+        // allow rather than h2's unlimited default, or a burst of calls gets refused.
+        .initial_max_send_streams(100)
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .data_frame_budget(crate::flow::data_frame_budget(CONNECTION_WINDOW))
+        .handshake::<_, Bytes>(stream)
+        .await
+        .map_err(|error| {
+            Status::unavailable(format!("HTTP/2 handshake with {address} failed: {error}"))
+        })?;
+    let mut pings = connection
+        .ping_pong()
+        .expect("a new connection's pings are taken once, here");
+    let (keepalive_pings, pings_for_keepalive) = tokio::sync::oneshot::channel();
+    // Runs once per round of ready calls, so that their requests go out together.
+    tokio::spawn(crate::batch::Batched::new(async move {
+        match keepalive {
+            Some(keepalive) => {
+                let keep_alive = async {
+                    match pings_for_keepalive.await {
+                        Ok(pings) => keepalive.until_unanswered(pings, watcher.busy).await,
+                        // The connection never became ready.
+                        Err(_) => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = &mut connection => {}
+                    () = keep_alive => {
+                        // Dropping the connection fails its calls with UNAVAILABLE.
+                        tracing::debug!("keepalive PING unanswered: connection closed");
+                    }
+                }
+            }
+            None => {
+                let _ = connection.await;
+            }
+        }
+        (watcher.closed)();
+    }));
+    // Ready once the server has answered, as gRPC counts a connection ready once the server's
+    // preface arrived: a server that refuses this client (a TLS 1.3 client certificate it
+    // rejects after the handshake, a protocol it does not speak) closes first, and the
+    // attempt counts as failed, with backoff, rather than as a connection that broke.
+    pings.ping(h2::Ping::opaque()).await.map_err(|error| {
+        Status::unavailable(format!(
+            "{address} closed the connection before answering: {error}"
+        ))
+    })?;
+    if keepalive.is_some() {
+        let _ = keepalive_pings.send(pings);
+    }
+    Ok(sender)
+}
+
+/// One address a channel may send calls to, and its connection.
+pub(crate) struct Subchannel {
+    pub(crate) address: Address,
+    /// The `:authority` of calls sent here.
+    pub(crate) authority: Authority,
+    /// Calls started here and not yet ended (for pickers that balance by load).
+    pub(crate) outstanding: AtomicUsize,
+    connection: Mutex<Connection>,
+    /// The channel's balancer, told of every change of state.
+    balancer: Weak<Balancer>,
+}
+
+/// A subchannel's state and what goes with it.
+struct Connection {
+    state: ConnectivityState,
+    /// The live connection, when ready.
+    sender: Option<SendRequest<Bytes>>,
+    /// Counts connections, so that news of an old one's end does not end a new one.
+    generation: u64,
+    /// The wait after the next failed attempt; `None` until one fails.
+    backoff: Option<Duration>,
+    /// Why the last attempt failed, while in transient failure.
+    failure: Option<Status>,
+}
+
+impl Subchannel {
+    pub(crate) fn new(
+        address: Address,
+        authority: Authority,
+        balancer: Weak<Balancer>,
+    ) -> Arc<Subchannel> {
+        Arc::new(Subchannel {
+            address,
+            authority,
+            outstanding: AtomicUsize::new(0),
+            connection: Mutex::new(Connection {
+                state: ConnectivityState::Idle,
+                sender: None,
+                generation: 0,
+                backoff: None,
+                failure: None,
+            }),
+            balancer,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // Every update leaves the state whole, so a panic elsewhere cannot half-write it.
+        self.connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn state(&self) -> ConnectivityState {
+        self.lock().state
+    }
+
+    /// The live connection and its generation, when ready.
+    pub(crate) fn sender(&self) -> Option<(SendRequest<Bytes>, u64)> {
+        let connection = self.lock();
+        connection
+            .sender
+            .clone()
+            .map(|sender| (sender, connection.generation))
+    }
+
+    /// Why the last connection attempt failed, in transient failure.
+    pub(crate) fn failure(&self) -> Option<Status> {
+        self.lock().failure.clone()
+    }
+
+    /// Starts connecting in the background, if idle. The caller refreshes the balancer.
+    pub(crate) fn connect(self: &Arc<Self>, connector: Arc<Connector>) {
+        let (generation, timeout) = {
+            let mut connection = self.lock();
+            if connection.state != ConnectivityState::Idle {
+                return;
+            }
+            connection.state = ConnectivityState::Connecting;
+            connection.generation += 1;
+            let backoff = connection.backoff.unwrap_or(INITIAL_BACKOFF);
+            (connection.generation, backoff)
+        };
+        let subchannel = Arc::downgrade(self);
+        let address = self.address.clone();
+        tokio::spawn(async move {
+            let (lost, counted) = (subchannel.clone(), subchannel.clone());
+            let watcher = Watcher {
+                busy: Box::new(move || {
+                    counted
+                        .upgrade()
+                        .is_some_and(|s| s.outstanding.load(Ordering::Relaxed) > 0)
+                }),
+                closed: Box::new(move || {
+                    if let Some(subchannel) = lost.upgrade() {
+                        subchannel.lost(generation);
+                    }
+                }),
+            };
+            let attempt = connector.connect(&address, watcher);
+            let result = match tokio::time::timeout(timeout.max(MIN_CONNECT_TIMEOUT), attempt).await
+            {
+                Ok(result) => result,
+                Err(_) => Err(Status::unavailable(format!(
+                    "failed to connect to {address}: timed out"
+                ))),
+            };
+            if let Some(subchannel) = subchannel.upgrade() {
+                subchannel.connected(generation, result);
+            }
+        });
+    }
+
+    /// The outcome of connection attempt `generation`.
+    fn connected(self: &Arc<Self>, generation: u64, result: Result<SendRequest<Bytes>, Status>) {
+        let wait = {
+            let mut connection = self.lock();
+            if connection.generation != generation {
+                return;
+            }
+            match result {
+                Ok(sender) => {
+                    connection.state = ConnectivityState::Ready;
+                    connection.sender = Some(sender);
+                    connection.backoff = None;
+                    connection.failure = None;
+                    None
+                }
+                Err(status) => {
+                    connection.state = ConnectivityState::TransientFailure;
+                    connection.failure = Some(status);
+                    let backoff = connection.backoff.unwrap_or(INITIAL_BACKOFF);
+                    connection.backoff = Some(backoff.mul_f64(BACKOFF_MULTIPLIER).min(MAX_BACKOFF));
+                    Some(jittered(backoff))
+                }
+            }
+        };
+        if let Some(wait) = wait {
+            // Back to idle once the backoff passes, when the balancer may connect again.
+            let subchannel = Arc::downgrade(self);
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                if let Some(subchannel) = subchannel.upgrade() {
+                    subchannel.backed_off(generation);
+                }
+            });
+            self.re_resolve();
+        }
+        self.changed();
+    }
+
+    fn backed_off(&self, generation: u64) {
+        {
+            let mut connection = self.lock();
+            if connection.generation != generation
+                || connection.state != ConnectivityState::TransientFailure
+            {
+                return;
+            }
+            connection.state = ConnectivityState::Idle;
+        }
+        self.changed();
+    }
+
+    /// Connection `generation` ended, or a call found it unusable: idle, so that the next call
+    /// (or the balancer) connects again, at once.
+    pub(crate) fn lost(&self, generation: u64) {
+        {
+            let mut connection = self.lock();
+            if connection.generation != generation || connection.state != ConnectivityState::Ready {
+                return;
+            }
+            connection.state = ConnectivityState::Idle;
+            connection.sender = None;
+        }
+        self.re_resolve();
+        self.changed();
+    }
+
+    /// Drops the connection: the subchannel left the channel's list.
+    pub(crate) fn shut_down(&self) {
+        let mut connection = self.lock();
+        connection.generation += 1;
+        connection.sender = None;
+        connection.state = ConnectivityState::Idle;
+    }
+
+    fn changed(&self) {
+        if let Some(balancer) = self.balancer.upgrade() {
+            balancer.refresh();
+        }
+    }
+
+    fn re_resolve(&self) {
+        if let Some(balancer) = self.balancer.upgrade() {
+            balancer.re_resolve();
+        }
+    }
+
+    /// Counts a call on this subchannel until the returned guard drops.
+    pub(crate) fn load(self: &Arc<Self>) -> Load {
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+        Load(self.clone())
+    }
+}
+
+/// A call in progress on a subchannel, counted until dropped.
+pub(crate) struct Load(Arc<Subchannel>);
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `backoff` randomised by ± [`BACKOFF_JITTER`].
+fn jittered(backoff: Duration) -> Duration {
+    let unit = super::retry::random_fraction();
+    backoff.mul_f64(1.0 + BACKOFF_JITTER * (2.0 * unit - 1.0))
+}
