@@ -408,3 +408,30 @@ async fn a_channel_policy_applies_to_every_method_either_way() {
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(faults.attempts("channel-off"), 1);
 }
+
+#[tokio::test]
+async fn with_round_robin_a_retry_goes_to_the_next_replica() {
+    let (mut servers, mut faults) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        let replica = std::sync::Arc::new(Faults::default());
+        let server = Server::builder().add_service(FlakyServer::new(replica.clone()));
+        servers.push(TestServer::start(server).await);
+        faults.push(replica);
+    }
+    let channel = Channel::builder(&format!("ipv4:{},{}", servers[0].addr, servers[1].addr))
+        .picker(protoless::balance::RoundRobin::default())
+        .lazy()
+        .unwrap();
+    channel.try_every_address().await;
+    let client = FlakyClient::new(channel);
+    // Each replica fails its first attempt: the first goes to one, the retry to the other,
+    // the third back to the first, which then answers.
+    let seen = client
+        .idempotent(ask("spread", 1, Code::Unavailable))
+        .await
+        .unwrap();
+    assert_eq!(seen.attempts, 2, "the answering replica's own count");
+    let mut attempts = [faults[0].attempts("spread"), faults[1].attempts("spread")];
+    attempts.sort();
+    assert_eq!(attempts, [1, 2], "three attempts, alternating replicas");
+}

@@ -605,3 +605,123 @@ async fn server_keepalive_ends_the_calls_of_a_client_that_went_silent() {
     assert_ne!(ended[0], Code::Ok);
     drop(chat);
 }
+
+#[tokio::test]
+async fn health_checking_keeps_calls_off_a_server_that_is_not_serving() {
+    use protoless::health::{HealthReporter, ServingStatus};
+
+    let health = HealthReporter::new();
+    let watched = TestServer::start(
+        protoless::Server::builder()
+            .health(health.clone())
+            .add_service(support::greeter::GreeterServer::new(
+                support::greeter::Greetings,
+            ))
+            .interceptor(ServerIdHeader("watched")),
+    )
+    .await;
+    // Without a health service: UNIMPLEMENTED counts as healthy.
+    let plain = TestServer::start(
+        protoless::Server::builder()
+            .add_service(support::greeter::GreeterServer::new(
+                support::greeter::Greetings,
+            ))
+            .interceptor(ServerIdHeader("plain")),
+    )
+    .await;
+    let channel = Channel::builder(&format!("ipv4:{},{}", watched.addr, plain.addr))
+        .picker(RoundRobin::default())
+        .health_check("")
+        .lazy()
+        .unwrap();
+    let states = channel.try_every_address().await;
+    assert!(
+        states.iter().all(|(_, s)| *s == ConnectivityState::Ready),
+        "{states:?}"
+    );
+    let client = GreeterClient::new(channel);
+    let seen = tally(&client, 10).await;
+    assert_eq!(seen.get("watched"), Some(&5), "{seen:?}");
+    assert_eq!(seen.get("plain"), Some(&5), "{seen:?}");
+
+    health.set_status("", ServingStatus::NotServing);
+    let changed = Instant::now();
+    loop {
+        let seen = tally(&client, 4).await;
+        if seen.keys().collect::<Vec<_>>() == ["plain"] {
+            break;
+        }
+        assert!(changed.elapsed() < Duration::from_secs(1), "{seen:?}");
+    }
+    // Only the healthy one, for as long as the other is not serving.
+    assert_eq!(tally(&client, 10).await.get("plain"), Some(&10));
+
+    health.set_status("", ServingStatus::Serving);
+    let changed = Instant::now();
+    while answered_by(&client).await != "watched" {
+        assert!(
+            changed.elapsed() < Duration::from_secs(1),
+            "back in rotation"
+        );
+    }
+}
+
+/// Names the server in a `server-id` response header.
+struct ServerIdHeader(&'static str);
+
+impl Interceptor for ServerIdHeader {
+    fn start<'a>(&'a self, call: &'a mut CallInfo) -> StartFuture<'a> {
+        let inserted = call.insert_response_header("server-id", self.0);
+        Box::pin(std::future::ready(
+            inserted.map_err(|error| protoless::Status::internal(error.to_string())),
+        ))
+    }
+}
+
+/// A raw HTTP/2 connection to `addr` that pings `times`, `every` apart, with no call open;
+/// how many PINGs were answered, and how the connection ended.
+async fn ping(addr: SocketAddr, times: usize, every: Duration) -> (usize, Result<(), h2::Error>) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, mut connection) = h2::client::handshake(stream).await.unwrap();
+    let mut pings = connection.ping_pong().unwrap();
+    let ended = tokio::spawn(connection);
+    let mut answered = 0;
+    for _ in 0..times {
+        match tokio::time::timeout(Duration::from_secs(2), pings.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_)) => answered += 1,
+            _ => break,
+        }
+        tokio::time::sleep(every).await;
+    }
+    drop((sender, pings));
+    (answered, ended.await.unwrap())
+}
+
+#[tokio::test]
+async fn a_client_pinging_too_often_gets_goaway_enhance_your_calm() {
+    let strict = replica_with(|server| server.ping_policy(Duration::from_secs(300), false)).await;
+    let (answered, ended) = ping(strict.addr, 6, Duration::ZERO).await;
+    let error = ended.expect_err("the server ends the connection");
+    assert!(error.is_go_away(), "{error:?}");
+    assert_eq!(
+        error.reason(),
+        Some(h2::Reason::ENHANCE_YOUR_CALM),
+        "{error:?}"
+    );
+    assert!(
+        answered <= 3,
+        "three strikes, then out: {answered} answered"
+    );
+
+    // Pings at the pace the policy allows (and permitted without calls) are all answered.
+    let relaxed = replica_with(|server| server.ping_policy(Duration::from_millis(50), true)).await;
+    let (answered, ended) = ping(relaxed.addr, 4, Duration::from_millis(80)).await;
+    assert_eq!(answered, 4);
+    assert!(ended.is_ok(), "{ended:?}");
+}
+
+async fn replica_with(
+    configure: impl FnOnce(protoless::Server) -> protoless::Server,
+) -> TestServer {
+    TestServer::start(configure(server_with_id("policed"))).await
+}

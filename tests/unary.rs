@@ -347,7 +347,7 @@ async fn an_unreachable_server_is_unavailable() {
 }
 
 #[tokio::test]
-async fn a_channel_dials_again_after_its_server_restarts() {
+async fn a_channel_connects_again_after_its_server_restarts() {
     let h = harness().await;
     let addr = h.server.addr;
     h.server.stop().await;
@@ -370,10 +370,15 @@ async fn a_channel_dials_again_after_its_server_restarts() {
                 let _ = stopped.await;
             }),
     );
-    assert_eq!(
-        h.client.echo(echo("up again")).await.unwrap().text,
-        "up again"
-    );
+    // The failed attempt put the channel in transient failure: calls fail at once until the
+    // connection backoff (about a second) passes, unless they wait for a ready connection.
+    let again = h
+        .client
+        .echo(echo("up again"))
+        .wait_for_ready()
+        .timeout(std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(again.unwrap().text, "up again");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }

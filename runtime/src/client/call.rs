@@ -315,8 +315,10 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
 
     /// Sends the one request message and waits for the response headers.
     ///
-    /// A stream the server refused before processing it (`REFUSED_STREAM`) is sent again, as
-    /// gRPC's transparent retry allows: the server did no work, so this is safe for any method.
+    /// A stream the server refused before processing it (`REFUSED_STREAM`, or above the last
+    /// stream a graceful GOAWAY let through) is sent again, on another connection if need be,
+    /// as gRPC's transparent retry allows: the server did no work, so this is safe for any
+    /// method.
     async fn send_single(
         &mut self,
         deadline: Option<Instant>,
@@ -337,10 +339,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             // 9113 §8.1). If there is no answer, the response's error says why.
             let _ = body.send_data(payload, true);
             match response.await {
-                Err(error)
-                    if error.reason() == Some(h2::Reason::REFUSED_STREAM)
-                        && attempt < TRANSPARENT_RETRIES =>
-                {
+                Err(error) if unprocessed(&error) && attempt < TRANSPARENT_RETRIES => {
                     attempt += 1;
                 }
                 other => return Head::read(other.map_err(|error| status_from_h2(&error))?),
@@ -487,6 +486,14 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             self.load.take(),
         )
     }
+}
+
+/// Whether the server provably never processed a stream that failed with `error`: it refused
+/// it, or a graceful GOAWAY (`NO_ERROR`) left it out. (h2 fails only the streams above the
+/// GOAWAY's last stream id with it; an abrupt GOAWAY's error code may end processed ones.)
+fn unprocessed(error: &h2::Error) -> bool {
+    error.reason() == Some(h2::Reason::REFUSED_STREAM)
+        || (error.is_go_away() && error.is_remote() && error.reason() == Some(h2::Reason::NO_ERROR))
 }
 
 /// How often a call the server refused unprocessed is sent again.

@@ -74,6 +74,8 @@ pub struct ChannelBuilder {
     /// Keepalive's time and timeout, if on.
     keepalive: Option<(Duration, Duration)>,
     keepalive_without_calls: bool,
+    /// The service whose health decides which connections get calls, if any.
+    health_check: Option<String>,
     #[cfg(feature = "tls")]
     tls: Option<crate::ClientTls>,
 }
@@ -156,6 +158,21 @@ impl ChannelBuilder {
         self
     }
 
+    /// Sends calls only to servers that report `service` (`""`: the whole server) as
+    /// `SERVING` through `grpc.health.v1.Health/Watch`, one stream per connection (gRFC A17;
+    /// off by default). A server whose status turns `NOT_SERVING` gets no new calls until it
+    /// serves again; one without the health service (`UNIMPLEMENTED`) counts as healthy.
+    ///
+    /// ```
+    /// let builder = protoless::Channel::builder("dns:///cache.internal:50051")
+    ///     .picker(protoless::balance::RoundRobin::default())
+    ///     .health_check("rpc.Cache");
+    /// ```
+    pub fn health_check(mut self, service: &str) -> ChannelBuilder {
+        self.health_check = Some(service.to_owned());
+        self
+    }
+
     /// Connects directly, whatever the environment says about proxies.
     pub fn no_proxy(mut self) -> ChannelBuilder {
         self.proxy = Some(None);
@@ -199,6 +216,8 @@ impl ChannelBuilder {
                 timeout,
                 without_calls: self.keepalive_without_calls,
             }),
+            health_check: self.health_check,
+            scheme: target.scheme.clone(),
         };
         let picker = self.picker.unwrap_or_else(|| Arc::new(PickFirst));
         Ok(Channel {
@@ -267,6 +286,7 @@ impl Channel {
             picker: None,
             keepalive: None,
             keepalive_without_calls: false,
+            health_check: None,
             #[cfg(feature = "tls")]
             tls: None,
         };
@@ -282,6 +302,7 @@ impl Channel {
             picker: None,
             keepalive: None,
             keepalive_without_calls: false,
+            health_check: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -297,6 +318,7 @@ impl Channel {
             picker: None,
             keepalive: None,
             keepalive_without_calls: false,
+            health_check: None,
             #[cfg(feature = "tls")]
             tls: None,
         }

@@ -3,6 +3,7 @@
 pub mod balance;
 mod call;
 mod channel;
+mod health_check;
 mod response;
 mod retry;
 mod streams;

@@ -12,6 +12,7 @@ use http::uri::Authority;
 use tokio::net::{TcpStream, UnixStream};
 
 use super::balance::Balancer;
+use super::health_check::{self, Health};
 use crate::keepalive::Keepalive;
 use crate::transport::{Address, Io, Proxy};
 use crate::Status;
@@ -58,6 +59,10 @@ pub(crate) struct Connector {
     pub(crate) tls: Option<crate::ClientTls>,
     /// Keepalive pings, when configured.
     pub(crate) keepalive: Option<Keepalive>,
+    /// The service whose health decides whether a connection gets calls (gRFC A17), if any.
+    pub(crate) health_check: Option<String>,
+    /// The request URIs' scheme.
+    pub(crate) scheme: http::uri::Scheme,
 }
 
 /// What a connection's background task reports to its subchannel.
@@ -226,6 +231,8 @@ struct Connection {
     backoff: Option<Duration>,
     /// Why the last attempt failed, while in transient failure.
     failure: Option<Status>,
+    /// What the server says of its health, when the channel checks it; else `Serving`.
+    health: Health,
 }
 
 impl Subchannel {
@@ -244,6 +251,7 @@ impl Subchannel {
                 generation: 0,
                 backoff: None,
                 failure: None,
+                health: Health::Serving,
             }),
             balancer,
         })
@@ -256,22 +264,54 @@ impl Subchannel {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The state calls see: a connection whose server is not (yet) known to be serving counts
+    /// as connecting, one whose server says it is not serving as in transient failure.
     pub(crate) fn state(&self) -> ConnectivityState {
-        self.lock().state
+        let connection = self.lock();
+        match (connection.state, connection.health) {
+            (ConnectivityState::Ready, Health::Unknown) => ConnectivityState::Connecting,
+            (ConnectivityState::Ready, Health::NotServing) => ConnectivityState::TransientFailure,
+            (state, _) => state,
+        }
     }
 
-    /// The live connection and its generation, when ready.
+    /// The live connection and its generation, when ready (and healthy).
     pub(crate) fn sender(&self) -> Option<(SendRequest<Bytes>, u64)> {
         let connection = self.lock();
+        if connection.health != Health::Serving {
+            return None;
+        }
         connection
             .sender
             .clone()
             .map(|sender| (sender, connection.generation))
     }
 
-    /// Why the last connection attempt failed, in transient failure.
+    /// Why calls cannot go here, in transient failure.
     pub(crate) fn failure(&self) -> Option<Status> {
-        self.lock().failure.clone()
+        let connection = self.lock();
+        match (connection.state, connection.health) {
+            (ConnectivityState::Ready, Health::NotServing) => Some(Status::unavailable(format!(
+                "{} reports that it is not serving",
+                self.address
+            ))),
+            _ => connection.failure.clone(),
+        }
+    }
+
+    /// What the health watch on connection `generation` says.
+    fn health_changed(&self, generation: u64, health: Health) {
+        {
+            let mut connection = self.lock();
+            if connection.generation != generation
+                || connection.state != ConnectivityState::Ready
+                || connection.health == health
+            {
+                return;
+            }
+            connection.health = health;
+        }
+        self.changed();
     }
 
     /// Starts connecting in the background, if idle. The caller refreshes the balancer.
@@ -310,14 +350,33 @@ impl Subchannel {
                     "failed to connect to {address}: timed out"
                 ))),
             };
-            if let Some(subchannel) = subchannel.upgrade() {
-                subchannel.connected(generation, result);
+            let Some(subchannel) = subchannel.upgrade() else {
+                return;
+            };
+            let ready = result.as_ref().ok().cloned();
+            let checked = connector.health_check.is_some();
+            subchannel.connected(generation, result, checked);
+            if let (Some(sender), Some(service)) = (ready, &connector.health_check) {
+                let uri = health_uri(&connector.scheme, &subchannel.authority);
+                let watched = Arc::downgrade(&subchannel);
+                drop(subchannel);
+                health_check::watch(sender, uri, service.clone(), move |health| {
+                    if let Some(subchannel) = watched.upgrade() {
+                        subchannel.health_changed(generation, health);
+                    }
+                })
+                .await;
             }
         });
     }
 
     /// The outcome of connection attempt `generation`.
-    fn connected(self: &Arc<Self>, generation: u64, result: Result<SendRequest<Bytes>, Status>) {
+    fn connected(
+        self: &Arc<Self>,
+        generation: u64,
+        result: Result<SendRequest<Bytes>, Status>,
+        health_checked: bool,
+    ) {
         let wait = {
             let mut connection = self.lock();
             if connection.generation != generation {
@@ -329,6 +388,11 @@ impl Subchannel {
                     connection.sender = Some(sender);
                     connection.backoff = None;
                     connection.failure = None;
+                    connection.health = if health_checked {
+                        Health::Unknown
+                    } else {
+                        Health::Serving
+                    };
                     None
                 }
                 Err(status) => {
@@ -407,6 +471,17 @@ impl Subchannel {
         self.outstanding.fetch_add(1, Ordering::Relaxed);
         Load(self.clone())
     }
+}
+
+/// The URI of the health service's `Watch` on a connection to `authority`.
+fn health_uri(scheme: &http::uri::Scheme, authority: &Authority) -> http::Uri {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(scheme.clone());
+    parts.authority = Some(authority.clone());
+    parts.path_and_query = Some(http::uri::PathAndQuery::from_static(
+        "/grpc.health.v1.Health/Watch",
+    ));
+    http::Uri::from_parts(parts).expect("scheme, authority and a static path make a URI")
 }
 
 /// A call in progress on a subchannel, counted until dropped.

@@ -78,6 +78,12 @@ async fn serve_h2<IO: Io>(
     mut shutdown: watch::Receiver<Phase>,
 ) {
     let config = &shared.config;
+    // Counts the client's PINGs on their way to h2, when a ping policy is set.
+    let client_pings = config
+        .ping_policy
+        .map(|_| Arc::new(super::ping_tap::Pings::default()));
+    let stream = super::ping_tap::PingTap::new(stream, client_pings.clone());
+    let mut police = config.ping_policy.map(PingPolice::new);
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(config.max_concurrent_streams)
         .max_header_list_size(config.max_header_list_size)
@@ -128,6 +134,9 @@ async fn serve_h2<IO: Io>(
                     if let Some(idle) = &mut idle {
                         idle.restart();
                     }
+                    if let Some(police) = &mut police {
+                        police.call_started();
+                    }
                     if let Some(call) = route(&shared, &peer, request, respond) {
                         starting.push(call);
                     }
@@ -160,6 +169,19 @@ async fn serve_h2<IO: Io>(
                     idle.restart();
                 }
             }
+            count = arrived(client_pings.as_deref()), if police.is_some() => {
+                let no_calls = calls.none_running() && starting.is_empty();
+                if police.as_mut().is_some_and(|police| police.too_many(count, no_calls)) {
+                    tracing::warn!(
+                        peer = ?peer.addr,
+                        "the client pings too often: GOAWAY ENHANCE_YOUR_CALM, calls cancelled"
+                    );
+                    connection.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                    calls.start(&mut starting);
+                    calls.abort_all();
+                    police = None;
+                }
+            }
             () = &mut unanswered => {
                 tracing::info!(
                     peer = ?peer.addr,
@@ -185,6 +207,55 @@ async fn serve_h2<IO: Io>(
             }
             () = std::future::ready(()), if !starting.is_empty() => calls.start(&mut starting),
         }
+    }
+}
+
+/// Waits for PINGs from the client; never without a tap.
+async fn arrived(pings: Option<&super::ping_tap::Pings>) -> u32 {
+    match pings {
+        Some(pings) => pings.arrived().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// gRFC A8's enforcement on one connection: strikes for PINGs that come too soon.
+struct PingPolice {
+    policy: super::PingPolicy,
+    last: Option<Instant>,
+    strikes: u32,
+}
+
+/// Bad PINGs tolerated before the connection ends (A8's `MAX_PING_STRIKES`).
+const MAX_PING_STRIKES: u32 = 2;
+
+impl PingPolice {
+    fn new(policy: super::PingPolicy) -> PingPolice {
+        PingPolice {
+            policy,
+            last: None,
+            strikes: 0,
+        }
+    }
+
+    /// A call started: the client is using the connection, pings before this are forgiven.
+    fn call_started(&mut self) {
+        self.strikes = 0;
+        self.last = None;
+    }
+
+    /// `count` PINGs arrived (at once); whether that makes too many.
+    fn too_many(&mut self, count: u32, no_calls: bool) -> bool {
+        let now = Instant::now();
+        for _ in 0..count {
+            let too_soon = self
+                .last
+                .is_some_and(|last| now.duration_since(last) < self.policy.min_time);
+            if (no_calls && !self.policy.permit_without_calls) || too_soon {
+                self.strikes += 1;
+            }
+            self.last = Some(now);
+        }
+        self.strikes > MAX_PING_STRIKES
     }
 }
 

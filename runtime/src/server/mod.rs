@@ -3,6 +3,7 @@
 mod call;
 mod connection;
 mod context;
+mod ping_tap;
 mod service;
 
 use std::future::Future;
@@ -61,6 +62,16 @@ pub(crate) struct ServerConfig {
     pub(crate) max_connection_age_grace: Option<Duration>,
     /// Keepalive pings (gRFC A8), when configured.
     pub(crate) keepalive: Option<crate::keepalive::Keepalive>,
+    /// How often clients may ping (gRFC A8's enforcement), when configured.
+    pub(crate) ping_policy: Option<PingPolicy>,
+}
+
+/// gRFC A8's enforcement: the least time between a client's PINGs, and whether it may ping
+/// with no call open.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PingPolicy {
+    pub(crate) min_time: Duration,
+    pub(crate) permit_without_calls: bool,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +96,7 @@ impl Default for ServerConfig {
             max_connection_age: None,
             max_connection_age_grace: None,
             keepalive: None,
+            ping_policy: None,
         }
     }
 }
@@ -352,6 +364,25 @@ impl Server {
             time,
             timeout,
             without_calls: true,
+        });
+        self
+    }
+
+    /// Refuses clients that ping more often than every `min_time` (or at all while they have
+    /// no call open, unless `permit_without_calls`): after the third such PING the connection
+    /// ends with a GOAWAY `ENHANCE_YOUR_CALM` and its calls are cancelled, as gRFC A8's
+    /// enforcement says (grpc-go's defaults are 5 minutes and `false`). Off by default: h2
+    /// answers every PING. A client that keeps its keepalive `time` at or above `min_time` is
+    /// never refused.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let server = protoless::Server::builder().ping_policy(Duration::from_secs(5 * 60), false);
+    /// ```
+    pub fn ping_policy(mut self, min_time: Duration, permit_without_calls: bool) -> Server {
+        self.config.ping_policy = Some(PingPolicy {
+            min_time,
+            permit_without_calls,
         });
         self
     }
