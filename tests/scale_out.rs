@@ -725,3 +725,25 @@ async fn replica_with(
 ) -> TestServer {
     TestServer::start(configure(server_with_id("policed"))).await
 }
+
+#[tokio::test]
+async fn several_connections_per_address_share_the_calls() {
+    let observed = Observed::default();
+    let server = TestServer::start(server_with_id("one").interceptor(observed.clone())).await;
+    let channel = Channel::builder(&server.url())
+        .picker(RoundRobin::default())
+        .connections_per_address(3)
+        .lazy()
+        .unwrap();
+    let states = channel.try_every_address().await;
+    assert_eq!(states.len(), 3, "{states:?}");
+    assert_eq!(
+        tally(&GreeterClient::new(channel), 30).await.get("one"),
+        Some(&30)
+    );
+    assert_eq!(
+        observed.peers.lock().unwrap().len(),
+        3,
+        "three connections used"
+    );
+}

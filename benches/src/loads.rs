@@ -28,7 +28,9 @@ fn check_greeting(message: &str) {
     );
 }
 
-/// `total` SayHello calls, `concurrency` at a time, over `connections` connections.
+/// `total` SayHello calls, `concurrency` at a time, over `connections` connections: one
+/// channel (client) per connection, or with `protoless-pooled` one channel keeping
+/// `connections` connections (`connections_per_address`, round-robin).
 pub async fn unary(
     client: &str,
     url: &str,
@@ -40,9 +42,18 @@ pub async fn unary(
     let mut tasks = Vec::new();
     let started = Instant::now();
     match client {
-        "protoless" | "protoless-intercepted" => {
+        "protoless" | "protoless-intercepted" | "protoless-pooled" => {
             let mut clients = Vec::new();
-            for _ in 0..connections {
+            if client == "protoless-pooled" {
+                let channel = protoless::Channel::builder(url)
+                    .picker(protoless::balance::RoundRobin::default())
+                    .connections_per_address(connections)
+                    .lazy()
+                    .expect("a valid target");
+                channel.try_every_address().await;
+                clients.push(GreeterClient::new(channel));
+            }
+            for _ in 0..connections * usize::from(client != "protoless-pooled") {
                 let channel = protoless::Channel::connect(url).await.expect("connect");
                 let channel = if client == "protoless" {
                     channel
@@ -55,7 +66,7 @@ pub async fn unary(
                 clients.push(GreeterClient::new(channel));
             }
             for task in 0..concurrency {
-                let client = clients[task % connections].clone();
+                let client = clients[task % clients.len()].clone();
                 tasks.push(tokio::spawn(async move {
                     let mut latencies = Vec::with_capacity(per_task as usize);
                     for _ in 0..per_task {

@@ -230,6 +230,8 @@ pub(crate) struct Balancer {
     picker: Arc<dyn Picker>,
     connector: Arc<Connector>,
     target: Target,
+    /// Connections kept to each address.
+    per_address: usize,
     subchannels: Mutex<Vec<Arc<Subchannel>>>,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Serialises snapshot rebuilds, so that an older one never replaces a newer.
@@ -260,12 +262,14 @@ impl Balancer {
         target: Target,
         connector: Connector,
         picker: Arc<dyn Picker>,
+        per_address: usize,
     ) -> Arc<Balancer> {
         Arc::new_cyclic(|me| Balancer {
             me: me.clone(),
             picker,
             connector: Arc::new(connector),
             target,
+            per_address: per_address.max(1),
             subchannels: Mutex::new(Vec::new()),
             snapshot: RwLock::new(Arc::new(Snapshot {
                 ready: Vec::new(),
@@ -413,16 +417,23 @@ impl Balancer {
         });
         {
             let mut subchannels = lock(&self.subchannels);
-            let mut next = Vec::with_capacity(addresses.len());
+            let mut next = Vec::with_capacity(addresses.len() * self.per_address);
             for address in addresses {
-                match subchannels.iter().find(|s| s.address == address) {
-                    Some(existing) => next.push(existing.clone()),
-                    None => {
-                        let authority = match &self.target.authority {
-                            Some(authority) => authority.clone(),
-                            None => address.authority(),
-                        };
-                        next.push(Subchannel::new(address, authority, self.me.clone()));
+                for slot in 0..self.per_address {
+                    let existing = subchannels
+                        .iter()
+                        .find(|s| s.address == address && s.slot == slot);
+                    match existing {
+                        Some(existing) => next.push(existing.clone()),
+                        None => {
+                            let authority = match &self.target.authority {
+                                Some(authority) => authority.clone(),
+                                None => address.authority(),
+                            };
+                            let subchannel =
+                                Subchannel::new(address.clone(), slot, authority, self.me.clone());
+                            next.push(subchannel);
+                        }
                     }
                 }
             }

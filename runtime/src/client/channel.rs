@@ -76,6 +76,8 @@ pub struct ChannelBuilder {
     keepalive_without_calls: bool,
     /// The service whose health decides which connections get calls, if any.
     health_check: Option<String>,
+    /// Connections kept to each address.
+    connections_per_address: usize,
     #[cfg(feature = "tls")]
     tls: Option<crate::ClientTls>,
 }
@@ -173,6 +175,22 @@ impl ChannelBuilder {
         self
     }
 
+    /// Keeps `connections` HTTP/2 connections to each address instead of one, for a picker
+    /// that connects to every address ([`RoundRobin`](crate::balance::RoundRobin),
+    /// [`LeastRequest`](crate::balance::LeastRequest)) to spread calls over: a server drives
+    /// each connection from one task, so one connection keeps about one of its cores busy,
+    /// and a single client calling a many-core server needs several. ([`PickFirst`] uses one.)
+    ///
+    /// ```
+    /// let builder = protoless::Channel::builder("http://127.0.0.1:50051")
+    ///     .picker(protoless::balance::RoundRobin::default())
+    ///     .connections_per_address(4);
+    /// ```
+    pub fn connections_per_address(mut self, connections: usize) -> ChannelBuilder {
+        self.connections_per_address = connections.max(1);
+        self
+    }
+
     /// Connects directly, whatever the environment says about proxies.
     pub fn no_proxy(mut self) -> ChannelBuilder {
         self.proxy = Some(None);
@@ -224,7 +242,7 @@ impl ChannelBuilder {
             inner: Arc::new(Inner {
                 target_text: target.to_string().into(),
                 scheme: target.scheme.clone(),
-                balancer: Balancer::new(target, connector, picker),
+                balancer: Balancer::new(target, connector, picker, self.connections_per_address),
             }),
             options: Options {
                 codec: Codec::Protobuf,
@@ -287,6 +305,7 @@ impl Channel {
             keepalive: None,
             keepalive_without_calls: false,
             health_check: None,
+            connections_per_address: 1,
             #[cfg(feature = "tls")]
             tls: None,
         };
@@ -303,6 +322,7 @@ impl Channel {
             keepalive: None,
             keepalive_without_calls: false,
             health_check: None,
+            connections_per_address: 1,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -319,6 +339,7 @@ impl Channel {
             keepalive: None,
             keepalive_without_calls: false,
             health_check: None,
+            connections_per_address: 1,
             #[cfg(feature = "tls")]
             tls: None,
         }

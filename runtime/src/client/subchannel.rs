@@ -211,6 +211,8 @@ async fn handshake<IO: Io>(
 /// One address a channel may send calls to, and its connection.
 pub(crate) struct Subchannel {
     pub(crate) address: Address,
+    /// Which of the address's connections this is, when a channel keeps several.
+    pub(crate) slot: usize,
     /// The `:authority` of calls sent here.
     pub(crate) authority: Authority,
     /// Calls started here and not yet ended (for pickers that balance by load).
@@ -238,11 +240,13 @@ struct Connection {
 impl Subchannel {
     pub(crate) fn new(
         address: Address,
+        slot: usize,
         authority: Authority,
         balancer: Weak<Balancer>,
     ) -> Arc<Subchannel> {
         Arc::new(Subchannel {
             address,
+            slot,
             authority,
             outstanding: AtomicUsize::new(0),
             connection: Mutex::new(Connection {
