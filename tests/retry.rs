@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use protoless::error_details::RetryInfo;
 use protoless::{
-    stream, Channel, Code, Context, Message, MetadataMap, RetryPolicy, Server, Status, Stream,
+    stream, Channel, Code, Context, HedgingPolicy, Message, MetadataMap, RetryPolicy, Server,
+    Status, Stream,
 };
 use support::TestServer;
 
@@ -26,6 +27,8 @@ struct Ask {
     retry_info_ms: u64,
     /// Counts attempts apart from other calls.
     key: String,
+    /// Hold the first attempt (of `hedged`) until it is cancelled.
+    stall_first: bool,
 }
 
 /// The server's count of attempts of the key, and the `grpc-previous-rpc-attempts` it saw.
@@ -42,6 +45,9 @@ trait Flaky {
     async fn idempotent(&self, req: Ask, ctx: Context) -> Result<Seen, Status>;
     /// Not safe to repeat: retried only transparently.
     async fn once(&self, req: Ask, ctx: Context) -> Result<Seen, Status>;
+    /// Safe to send many times at once: hedged when asked.
+    #[no_side_effects]
+    async fn hedged(&self, req: Ask, ctx: Context) -> Result<Seen, Status>;
     /// A stream of one answer, retried until it starts.
     #[no_side_effects]
     async fn watch(
@@ -54,6 +60,17 @@ trait Flaky {
 #[derive(Default)]
 struct Faults {
     attempts: Mutex<std::collections::HashMap<String, (u32, Vec<String>)>>,
+    /// Signalled when a stalled attempt is cancelled (its handler dropped).
+    cancelled: tokio::sync::Notify,
+}
+
+/// Signals `cancelled` when dropped before disarmed.
+struct Stalled<'a>(&'a Faults);
+
+impl Drop for Stalled<'_> {
+    fn drop(&mut self) {
+        self.0.cancelled.notify_one();
+    }
 }
 
 impl Faults {
@@ -107,6 +124,15 @@ impl Flaky for std::sync::Arc<Faults> {
         self.attempt(&req, &ctx)
     }
 
+    async fn hedged(&self, req: Ask, ctx: Context) -> Result<Seen, Status> {
+        let seen = self.attempt(&req, &ctx)?;
+        if req.stall_first && seen.attempts == 1 {
+            let _stalled = Stalled(self);
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        Ok(seen)
+    }
+
     async fn watch(
         &self,
         req: Ask,
@@ -132,6 +158,7 @@ fn ask(key: &str, fail: u32, code: Code) -> Ask {
         pushback: String::new(),
         retry_info_ms: 0,
         key: key.to_owned(),
+        stall_first: false,
     }
 }
 
@@ -434,4 +461,85 @@ async fn with_round_robin_a_retry_goes_to_the_next_replica() {
     let mut attempts = [faults[0].attempts("spread"), faults[1].attempts("spread")];
     attempts.sort();
     assert_eq!(attempts, [1, 2], "three attempts, alternating replicas");
+}
+
+#[tokio::test]
+async fn hedging_sends_another_attempt_after_the_delay_and_cancels_the_loser() {
+    let (_server, faults, client) = flaky().await;
+    let started = Instant::now();
+    let seen = client
+        .hedged(Ask {
+            stall_first: true,
+            ..ask("hedge", 0, Code::Ok)
+        })
+        .hedging(HedgingPolicy::new(3, Duration::from_millis(50)))
+        .await
+        .unwrap();
+    // The second attempt answered, 50 ms in, carrying grpc-previous-rpc-attempts: 1.
+    assert_eq!(seen.attempts, 2);
+    assert_eq!(seen.previous, ["-", "1"]);
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "did not wait for the stalled one"
+    );
+    // The first, still running, was cancelled.
+    tokio::time::timeout(Duration::from_secs(5), faults.cancelled.notified())
+        .await
+        .expect("the losing attempt is cancelled on the server");
+    assert_eq!(faults.attempts("hedge"), 2, "no third attempt");
+}
+
+#[tokio::test]
+async fn hedging_moves_on_at_once_after_a_non_fatal_failure_and_stops_at_a_fatal_one() {
+    let (_server, faults, client) = flaky().await;
+    let policy =
+        HedgingPolicy::new(3, Duration::from_secs(10)).non_fatal_codes([Code::Unavailable]);
+    let started = Instant::now();
+    let seen = client
+        .hedged(ask("non-fatal", 1, Code::Unavailable))
+        .hedging(policy.clone())
+        .await
+        .unwrap();
+    assert_eq!(seen.attempts, 2);
+    assert!(started.elapsed() < Duration::from_secs(5), "no 10 s delay");
+    let status = client
+        .hedged(ask("fatal", 1, Code::Internal))
+        .hedging(policy.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    assert_eq!(faults.attempts("fatal"), 1);
+    // Only methods without side effects can be hedged.
+    let status = client
+        .idempotent(ask("refused", 0, Code::Ok))
+        .hedging(policy)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(faults.attempts("refused"), 0);
+}
+
+#[tokio::test]
+async fn a_service_configs_hedging_policy_applies_to_its_methods() {
+    let faults = std::sync::Arc::new(Faults::default());
+    let server =
+        TestServer::start(Server::builder().add_service(FlakyServer::new(faults.clone()))).await;
+    let channel = Channel::lazy(&server.url())
+        .unwrap()
+        .with_service_config(
+            r#"{"methodConfig": [{"name": [{"service": "flaky.Flaky", "method": "Hedged"}],
+                "hedgingPolicy": {"maxAttempts": 2, "hedgingDelay": "0.05s",
+                                  "nonFatalStatusCodes": ["UNAVAILABLE"]}}]}"#,
+        )
+        .unwrap();
+    let client = FlakyClient::new(channel);
+    let seen = client
+        .hedged(Ask {
+            stall_first: true,
+            ..ask("configured", 0, Code::Ok)
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.attempts, 2);
 }

@@ -48,8 +48,8 @@ pub use blocking::{run_blocking, Cancellation};
 pub use client::balance;
 pub use client::{
     kind, service_config, BidiStream, BidiStreamingCall, Call, Channel, ChannelBuilder,
-    ClientStream, ClientStreamingCall, OnewayCall, RequestSink, Response, Responses, RetryPolicy,
-    ServerStreamingCall, ServiceConfigError, UnaryCall,
+    ClientStream, ClientStreamingCall, HedgingPolicy, OnewayCall, RequestSink, Response, Responses,
+    RetryPolicy, ServerStreamingCall, ServiceConfigError, UnaryCall,
 };
 pub use codec::{Codec, SerdeFormat};
 pub use compression::Compression;

@@ -15,7 +15,7 @@ use http::{HeaderValue, Request};
 use tokio::time::Instant;
 
 use super::response::{read_single_response, status_from_h2, Head, Response};
-use super::retry::{pushback, Backoff, RetryConfig, RetryPolicy, Throttle};
+use super::retry::{pushback, Backoff, HedgingPolicy, RetryConfig, RetryPolicy, Throttle};
 use super::streams::{BidiStream, ClientStream, RequestSink, Responses};
 use super::subchannel::Load;
 use super::Channel;
@@ -26,6 +26,7 @@ use crate::headers::{
 };
 use crate::intercept::{CallInfo, Intercepted, MethodInfo, Side};
 use crate::metadata::MetadataMap;
+use crate::schema::Idempotency;
 use crate::server::inherited_deadline;
 use crate::{timeout, Code, Codec, Message, Status, Streaming};
 
@@ -93,6 +94,8 @@ pub struct Call<Req, Resp, Kind> {
     previous_attempts: u32,
     /// Whether to wait for a ready connection rather than fail while there is none.
     wait_for_ready: bool,
+    /// This call's own hedging policy, if it has one.
+    hedging: Option<HedgingPolicy>,
     /// Counts the call on the connection it went to, for pickers that balance by load.
     load: Option<Load>,
     shape: PhantomData<fn(Kind) -> Resp>,
@@ -115,6 +118,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     pub(super) fn new(channel: Channel, method: MethodInfo, request: Option<Req>) -> Self {
         Call {
             wait_for_ready: channel.wait_for_ready(),
+            hedging: None,
             load: None,
             codec: channel.codec(),
             compression: channel.compression(),
@@ -136,6 +140,14 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     /// transparently.
     pub fn retry_policy(mut self, policy: Option<RetryPolicy>) -> Self {
         self.retry = Some(policy);
+        self
+    }
+
+    /// Hedges this call by `policy` (see [`HedgingPolicy`]), whatever the channel says: for a
+    /// unary `#[no_side_effects]` method, whose attempts the server may all run; on any other
+    /// the call fails with `INVALID_ARGUMENT` without being sent.
+    pub fn hedging(mut self, policy: HedgingPolicy) -> Self {
+        self.hedging = Some(policy);
         self
     }
 
@@ -181,7 +193,12 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         self
     }
 
-    fn request_head(&self, authority: &Authority, deadline: Option<Instant>) -> Request<()> {
+    fn request_head(
+        &self,
+        authority: &Authority,
+        deadline: Option<Instant>,
+        previous_attempts: u32,
+    ) -> Request<()> {
         let mut request = Request::new(());
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = self.channel.uri(authority, self.method.path);
@@ -210,10 +227,10 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             HeaderValue::from_static(ACCEPT_ENCODING),
         );
         self.metadata.write_to(headers);
-        if self.previous_attempts > 0 {
+        if previous_attempts > 0 {
             headers.insert(
                 GRPC_PREVIOUS_RPC_ATTEMPTS,
-                HeaderValue::from(self.previous_attempts),
+                HeaderValue::from(previous_attempts),
             );
         }
         // The trace of the call being handled goes on, as a new hop, unless set explicitly.
@@ -288,17 +305,29 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         &mut self,
         deadline: Option<Instant>,
     ) -> Result<(SendStream<Bytes>, ResponseFuture), Status> {
+        let (body, response, load) = self.open_attempt(deadline, self.previous_attempts).await?;
+        self.load = Some(load);
+        Ok((body, response))
+    }
+
+    /// Opens the stream of the attempt after `previous_attempts` others, as [`open`] does, with
+    /// the guard that counts it on its connection.
+    ///
+    /// [`open`]: Self::open
+    async fn open_attempt(
+        &self,
+        deadline: Option<Instant>,
+        previous_attempts: u32,
+    ) -> Result<(SendStream<Bytes>, ResponseFuture, Load), Status> {
         let mut failures = 0;
         loop {
             let picked = self.channel.pick(self.wait_for_ready).await?;
             let failed = match picked.sender.clone().ready().await {
                 Ok(mut sender) => {
-                    let head = self.request_head(&picked.subchannel.authority, deadline);
+                    let authority = &picked.subchannel.authority;
+                    let head = self.request_head(authority, deadline, previous_attempts);
                     match sender.send_request(head, false) {
-                        Ok((response, body)) => {
-                            self.load = Some(picked.load());
-                            return Ok((body, response));
-                        }
+                        Ok((response, body)) => return Ok((body, response, picked.load())),
                         Err(error) => status_from_h2(&error),
                     }
                 }
@@ -410,6 +439,123 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             }
             None => Some(backoff.delay(policy)),
         }
+    }
+
+    /// The hedging policy in force: this call's own, else the channel's (for unary
+    /// `#[no_side_effects]` methods only).
+    fn hedging_in_force(&self) -> Result<Option<HedgingPolicy>, Status> {
+        match &self.hedging {
+            Some(_) if self.method.idempotency != Idempotency::NoSideEffects => {
+                Err(Status::invalid_argument(format!(
+                    "{} cannot be hedged: only #[no_side_effects] methods can, as the server \
+                     may run every attempt",
+                    self.method.path
+                )))
+            }
+            Some(policy) => Ok(Some(policy.clone())),
+            None => Ok(RetryConfig::hedging(self.channel.retry_config(), &self.method).cloned()),
+        }
+    }
+
+    /// One hedged attempt, the one after `previous` others: its answer's head, and the guard
+    /// counting it on its connection.
+    async fn hedged_attempt(
+        &self,
+        deadline: Option<Instant>,
+        previous: u32,
+        payload: Bytes,
+    ) -> Result<(Head, Load), Status> {
+        let (mut body, response, load) = self.open_attempt(deadline, previous).await?;
+        let _ = body.send_data(payload, true);
+        let response = response.await.map_err(|error| status_from_h2(&error))?;
+        Ok((Head::read(response)?, load))
+    }
+
+    /// Sends the request as `policy` says (gRFC A6's hedging): an attempt now, another every
+    /// delay (or at once after a non-fatal failure) while none has answered. The first answer
+    /// wins; dropping the other attempts resets their streams (`CANCEL`).
+    async fn send_hedged(
+        &mut self,
+        deadline: Option<Instant>,
+        policy: &HedgingPolicy,
+        intercepted: Option<&Intercepted>,
+    ) -> Result<Head, Status> {
+        type Attempt<'a> = Pin<Box<dyn Future<Output = Result<(Head, Load), Status>> + Send + 'a>>;
+        let payload = self.encode_request()?;
+        if let (Some(intercepted), Some(request)) = (intercepted, &self.request) {
+            intercepted.message(request, true, payload.len() - crate::frame::PREFIX_LEN);
+        }
+        let throttle = self.throttle();
+        let mut attempts: Vec<Attempt<'_>> = Vec::new();
+        let mut sent = 0;
+        let mut next = Some(Instant::now());
+        let mut timer = Box::pin(tokio::time::sleep_until(Instant::now()));
+        let mut last_failure = None;
+        let (head, load) = loop {
+            if let Some(at) = next {
+                if at <= Instant::now() {
+                    attempts.push(Box::pin(self.hedged_attempt(
+                        deadline,
+                        sent,
+                        payload.clone(),
+                    )));
+                    sent += 1;
+                    next = (sent < policy.max_attempts()).then(|| Instant::now() + policy.delay());
+                    continue;
+                }
+                timer.as_mut().reset(at);
+            }
+            if attempts.is_empty() && next.is_none() {
+                return Err(last_failure
+                    .unwrap_or_else(|| Status::unavailable("every hedged attempt failed")));
+            }
+            // The first attempt to finish, or `None` when the next is due.
+            let finished = std::future::poll_fn(|cx| {
+                for (index, attempt) in attempts.iter_mut().enumerate() {
+                    if let std::task::Poll::Ready(outcome) = attempt.as_mut().poll(cx) {
+                        return std::task::Poll::Ready(Some((index, outcome)));
+                    }
+                }
+                if next.is_some() && timer.as_mut().poll(cx).is_ready() {
+                    return std::task::Poll::Ready(None);
+                }
+                std::task::Poll::Pending
+            })
+            .await;
+            let Some((index, outcome)) = finished else {
+                continue;
+            };
+            drop(attempts.swap_remove(index));
+            let failure = match outcome {
+                Ok((Head::Ended(status), _)) if status.code() != Code::Ok => status,
+                Err(status) => status,
+                // Response headers, or a trailers-only success: this attempt is the answer.
+                Ok(answer) => break answer,
+            };
+            if !policy.non_fatal(failure.code()) {
+                return Err(failure);
+            }
+            if let Some(throttle) = throttle {
+                throttle.failed();
+                if !throttle.allows_retry() {
+                    next = None;
+                }
+            }
+            if sent < policy.max_attempts() && next.is_some() {
+                next = match pushback(&failure) {
+                    Some(None) => None,
+                    Some(Some(delay)) => Some(Instant::now() + delay),
+                    None => Some(Instant::now()),
+                };
+            }
+            last_failure = Some(failure);
+        };
+        // The other attempts are cancelled as they drop.
+        drop(attempts);
+        self.previous_attempts = sent - 1;
+        self.load = Some(load);
+        self.request = None;
+        Ok(head)
     }
 
     /// The retry policy in force: this call's own, else the channel's, else the trait's.
@@ -567,7 +713,11 @@ impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
         intercepted: Option<&Intercepted>,
     ) -> Result<(Response<Resp>, usize), Status> {
         within(deadline, async {
-            match self.send_until_committed(deadline, intercepted).await? {
+            let head = match self.hedging_in_force()? {
+                Some(policy) => self.send_hedged(deadline, &policy, intercepted).await?,
+                None => self.send_until_committed(deadline, intercepted).await?,
+            };
+            match head {
                 Head::Body {
                     body,
                     headers,

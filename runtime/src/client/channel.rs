@@ -8,7 +8,7 @@ use http::uri::{Authority, Scheme};
 use http::Uri;
 
 use super::balance::{Balancer, ConnectivityState, PickFirst, Picked, Picker};
-use super::retry::{RetryConfig, RetryPolicy, ServiceConfigError};
+use super::retry::{HedgingPolicy, RetryConfig, RetryPolicy, ServiceConfigError};
 use super::subchannel::Connector;
 use super::{
     BidiStreamingCall, Call, ClientStreamingCall, OnewayCall, ServerStreamingCall, UnaryCall,
@@ -434,9 +434,10 @@ impl Channel {
 
     /// This channel (sharing its connection) retrying as a gRPC service config says: each
     /// `methodConfig` entry's `retryPolicy` for the methods and services it names (an entry
-    /// without one turns retries off for them), and `retryThrottling`. The JSON
+    /// without one turns retries off for them), its `hedgingPolicy` for the `#[no_side_effects]`
+    /// methods it names, and `retryThrottling`. The JSON
     /// [`service_config`](crate::service_config) renders is accepted, as is what grpc-go,
-    /// grpcio and grpc-js accept; `hedgingPolicy` entries are refused.
+    /// grpcio and grpc-js accept.
     ///
     /// ```
     /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -451,6 +452,28 @@ impl Channel {
     pub fn with_service_config(mut self, json: &str) -> Result<Channel, ServiceConfigError> {
         self.retry = Some(Arc::new(RetryConfig::parse(json)?));
         Ok(self)
+    }
+
+    /// This channel (sharing its connections) hedging every unary `#[no_side_effects]` method
+    /// by `policy` (see [`HedgingPolicy`]); methods a service config set with
+    /// [`with_service_config`](Self::with_service_config) keep theirs. For one call, see
+    /// [`Call::hedging`](crate::Call::hedging).
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), protoless::Status> {
+    /// use std::time::Duration;
+    /// use protoless::{Channel, HedgingPolicy};
+    ///
+    /// let channel = Channel::lazy("dns:///cache.internal:50051")?
+    ///     .with_hedging_policy(HedgingPolicy::new(2, Duration::from_millis(20)));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_hedging_policy(mut self, policy: HedgingPolicy) -> Channel {
+        self.retry = Some(Arc::new(RetryConfig::with_hedging(
+            self.retry.as_deref(),
+            policy,
+        )));
+        self
     }
 
     pub(super) fn retry_config(&self) -> Option<&RetryConfig> {

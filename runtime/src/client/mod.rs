@@ -18,5 +18,5 @@ pub use call::{
 pub use channel::{Channel, ChannelBuilder};
 pub use response::Response;
 pub(crate) use response::{end_of_call, status_from_h2};
-pub use retry::{service_config, RetryPolicy, ServiceConfigError};
+pub use retry::{service_config, HedgingPolicy, RetryPolicy, ServiceConfigError};
 pub use streams::{BidiStream, ClientStream, RequestSink, Responses};

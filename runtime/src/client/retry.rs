@@ -180,6 +180,92 @@ impl RetryPolicy {
     }
 }
 
+/// How a call is hedged, as gRFC A6's `hedgingPolicy` says: the first attempt at once, then
+/// another every `delay` while none has answered, up to `max_attempts` in all (at most 5); an
+/// attempt that fails with one of the non-fatal codes lets the next go at once. The first
+/// answer wins, and the attempts still running are cancelled. Opt-in, and only for
+/// `#[no_side_effects]` methods, as the server may run every attempt; unary calls only.
+///
+/// ```
+/// use std::time::Duration;
+/// use protoless::{Code, HedgingPolicy};
+///
+/// // A second attempt if the first has not answered within 20 ms, a third after 40 ms.
+/// let policy = HedgingPolicy::new(3, Duration::from_millis(20)).non_fatal_codes([Code::Unavailable]);
+/// assert_eq!(policy.max_attempts(), 3);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct HedgingPolicy {
+    max_attempts: u32,
+    delay: Duration,
+    non_fatal_codes: Vec<Code>,
+}
+
+impl HedgingPolicy {
+    /// Up to `max_attempts` attempts (2 to 5), `delay` apart; no code non-fatal.
+    pub fn new(max_attempts: u32, delay: Duration) -> HedgingPolicy {
+        HedgingPolicy {
+            max_attempts: max_attempts.clamp(2, MAX_ATTEMPTS),
+            delay,
+            non_fatal_codes: Vec::new(),
+        }
+    }
+
+    /// This policy sending the next attempt at once when one fails with any of `codes` (other
+    /// failures end the call).
+    pub fn non_fatal_codes(mut self, codes: impl IntoIterator<Item = Code>) -> HedgingPolicy {
+        self.non_fatal_codes = codes.into_iter().filter(|code| *code != Code::Ok).collect();
+        self
+    }
+
+    /// Attempts in all, the first included.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The wait before each further attempt.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// Whether a failure with `code` lets the next attempt go at once.
+    pub(crate) fn non_fatal(&self, code: Code) -> bool {
+        self.non_fatal_codes.contains(&code)
+    }
+
+    fn from_json(value: &serde_json::Value) -> Result<HedgingPolicy, ServiceConfigError> {
+        let max_attempts = value
+            .get("maxAttempts")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|attempts| *attempts >= 2)
+            .ok_or_else(|| {
+                ServiceConfigError("hedgingPolicy.maxAttempts must be 2 or more".into())
+            })?;
+        let delay = match value.get("hedgingDelay") {
+            None => Duration::ZERO,
+            Some(delay) => delay
+                .as_str()
+                .and_then(parse_json_duration)
+                .ok_or_else(|| {
+                    ServiceConfigError("hedgingDelay must be a duration like \"0.05s\"".into())
+                })?,
+        };
+        let codes = match value.get("nonFatalStatusCodes") {
+            None => Vec::new(),
+            Some(codes) => codes
+                .as_array()
+                .ok_or_else(|| ServiceConfigError("nonFatalStatusCodes must be a list".into()))?
+                .iter()
+                .map(code_from_json)
+                .collect::<Result<Vec<Code>, _>>()?,
+        };
+        Ok(
+            HedgingPolicy::new(max_attempts.min(u64::from(MAX_ATTEMPTS)) as u32, delay)
+                .non_fatal_codes(codes),
+        )
+    }
+}
+
 /// A code in a service config: its name (any case) or its number.
 fn code_from_json(value: &serde_json::Value) -> Result<Code, ServiceConfigError> {
     let code = match value {
@@ -271,12 +357,16 @@ impl Throttle {
 
 /// What a channel says about retries: per-method policies from a service config, a policy for
 /// every method, and the throttle. Absent, the trait's defaults apply.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct RetryConfig {
     /// By `/package.Service/Method` or `package.Service`: `None` means "never retry".
     methods: HashMap<String, Option<RetryPolicy>>,
     /// For every method not named above.
     all: Option<Option<RetryPolicy>>,
+    /// Hedging, by method or service name as above, and for every `#[no_side_effects]`
+    /// method not named.
+    hedged: HashMap<String, HedgingPolicy>,
+    hedge_all: Option<HedgingPolicy>,
     pub(crate) throttle: Option<Arc<Throttle>>,
 }
 
@@ -301,15 +391,34 @@ impl RetryConfig {
         RetryPolicy::implied_by(method.idempotency)
     }
 
+    /// The hedging policy for `method`, if it has one: only `#[no_side_effects]` methods do.
+    pub(crate) fn hedging<'a>(
+        config: Option<&'a RetryConfig>,
+        method: &MethodInfo,
+    ) -> Option<&'a HedgingPolicy> {
+        let config = config?;
+        if method.idempotency != Idempotency::NoSideEffects {
+            return None;
+        }
+        config
+            .hedged
+            .get(method.path)
+            .or_else(|| config.hedged.get(method.service))
+            .or(config.hedge_all.as_ref())
+    }
+
     /// This configuration with `policy` for every method it does not name.
     pub(crate) fn with_all(config: Option<&RetryConfig>, policy: Option<RetryPolicy>) -> Self {
-        RetryConfig {
-            methods: config
-                .map(|config| config.methods.clone())
-                .unwrap_or_default(),
-            all: Some(policy),
-            throttle: config.and_then(|config| config.throttle.clone()),
-        }
+        let mut next = config.cloned().unwrap_or_default();
+        next.all = Some(policy);
+        next
+    }
+
+    /// This configuration hedging every `#[no_side_effects]` method it does not name.
+    pub(crate) fn with_hedging(config: Option<&RetryConfig>, policy: HedgingPolicy) -> Self {
+        let mut next = config.cloned().unwrap_or_default();
+        next.hedge_all = Some(policy);
+        next
     }
 
     /// Reads a gRPC service config (its `methodConfig` retry policies and `retryThrottling`).
@@ -346,6 +455,10 @@ impl RetryConfig {
                 .get("retryPolicy")
                 .map(RetryPolicy::from_json)
                 .transpose()?;
+            let hedging = entry
+                .get("hedgingPolicy")
+                .map(HedgingPolicy::from_json)
+                .transpose()?;
             let names = entry
                 .get("name")
                 .and_then(serde_json::Value::as_array)
@@ -361,9 +474,15 @@ impl RetryConfig {
                     // A name without a service is the default for every method.
                     _ => {
                         config.all = Some(policy.clone());
+                        if let Some(hedging) = &hedging {
+                            config.hedge_all = Some(hedging.clone());
+                        }
                         continue;
                     }
                 };
+                if let Some(hedging) = &hedging {
+                    config.hedged.insert(key.clone(), hedging.clone());
+                }
                 config.methods.insert(key, policy.clone());
             }
         }
