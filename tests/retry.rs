@@ -543,3 +543,149 @@ async fn a_service_configs_hedging_policy_applies_to_its_methods() {
         .unwrap();
     assert_eq!(seen.attempts, 2);
 }
+
+/// What the fake server below does with the next request, once it has read all of it.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Resets the stream with this reason.
+    Reset(h2::Reason),
+    /// Closes the whole connection, unanswered.
+    Close,
+}
+
+/// An HTTP/2 server that reads each request whole, then does the next scripted fault, or
+/// (with none left) answers trailers-only `NOT_FOUND`; it counts the requests it read, by path.
+struct FaultyServer {
+    addr: std::net::SocketAddr,
+    script: std::sync::Arc<Mutex<std::collections::VecDeque<Fault>>>,
+    read: std::sync::Arc<Mutex<std::collections::HashMap<String, u32>>>,
+}
+
+impl FaultyServer {
+    async fn start(script: impl IntoIterator<Item = Fault>) -> FaultyServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = FaultyServer {
+            addr: listener.local_addr().unwrap(),
+            script: std::sync::Arc::new(Mutex::new(script.into_iter().collect())),
+            read: std::sync::Arc::default(),
+        };
+        let (script, read) = (server.script.clone(), server.read.clone());
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                tokio::spawn(serve_faulty(socket, script.clone(), read.clone()));
+            }
+        });
+        server
+    }
+
+    fn read(&self, path: &str) -> u32 {
+        self.read.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+async fn serve_faulty(
+    socket: tokio::net::TcpStream,
+    script: std::sync::Arc<Mutex<std::collections::VecDeque<Fault>>>,
+    read: std::sync::Arc<Mutex<std::collections::HashMap<String, u32>>>,
+) {
+    let Ok(mut connection) = h2::server::handshake(socket).await else {
+        return;
+    };
+    let close = std::sync::Arc::new(tokio::sync::Notify::new());
+    loop {
+        let accepted = tokio::select! {
+            accepted = connection.accept() => accepted,
+            () = close.notified() => return,
+        };
+        let Some(Ok((request, mut respond))) = accepted else {
+            return;
+        };
+        let (script, read, close) = (script.clone(), read.clone(), close.clone());
+        tokio::spawn(async move {
+            let path = request.uri().path().to_owned();
+            let mut body = request.into_body();
+            while let Some(chunk) = body.data().await {
+                let Ok(chunk) = chunk else { return };
+                let _ = body.flow_control().release_capacity(chunk.len());
+            }
+            *read.lock().unwrap().entry(path).or_default() += 1;
+            let fault = script.lock().unwrap().pop_front();
+            match fault {
+                Some(Fault::Reset(reason)) => respond.send_reset(reason),
+                Some(Fault::Close) => close.notify_one(),
+                None => {
+                    let response = http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .header("grpc-status", "5")
+                        .header("grpc-message", "answered")
+                        .body(())
+                        .unwrap();
+                    let _ = respond.send_response(response, true);
+                }
+            }
+        });
+    }
+}
+
+fn faulty_client(server: &FaultyServer) -> FlakyClient {
+    FlakyClient::new(Channel::lazy(&format!("http://{}", server.addr)).unwrap())
+}
+
+#[tokio::test]
+async fn a_stream_refused_after_the_request_was_read_is_sent_again_whatever_the_method() {
+    let server = FaultyServer::start([Fault::Reset(h2::Reason::REFUSED_STREAM)]).await;
+    let status = faulty_client(&server)
+        .once(ask("refused", 0, Code::Ok))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::NotFound, "answered")
+    );
+    assert_eq!(server.read("/flaky.Flaky/Once"), 2, "a transparent retry");
+}
+
+#[tokio::test]
+async fn a_stream_reset_after_the_request_was_read_is_not_retried() {
+    let server = FaultyServer::start([
+        Fault::Reset(h2::Reason::INTERNAL_ERROR),
+        Fault::Reset(h2::Reason::CANCEL),
+    ])
+    .await;
+    let client = faulty_client(&server);
+    let status = client
+        .idempotent(ask("reset", 0, Code::Ok))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    let status = client
+        .once(ask("cancelled", 0, Code::Ok))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+    assert_eq!(server.read("/flaky.Flaky/Idempotent"), 1);
+    assert_eq!(server.read("/flaky.Flaky/Once"), 1);
+}
+
+#[tokio::test]
+async fn a_connection_closed_after_the_request_was_read_retries_only_what_may_run_twice() {
+    let server = FaultyServer::start([Fault::Close, Fault::Close]).await;
+    let client = faulty_client(&server);
+    // Not idempotent: the server may have run it, so it fails and is never sent again.
+    let status = client.once(ask("closed", 0, Code::Ok)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(server.read("/flaky.Flaky/Once"), 1, "never twice");
+    // Idempotent: sent again on a fresh connection, which answers.
+    let status = client
+        .idempotent(ask("closed", 0, Code::Ok))
+        .wait_for_ready()
+        .timeout(Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::NotFound, "answered")
+    );
+    assert_eq!(server.read("/flaky.Flaky/Idempotent"), 2);
+}
