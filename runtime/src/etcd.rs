@@ -228,10 +228,13 @@ fn parse_target(target: &str) -> Result<(String, String), Status> {
     }
 }
 
-/// A channel to the etcd at `endpoint` (`HOST:PORT`), with no proxy and etcd's defaults.
+/// A channel to the etcd at `endpoint` (`HOST:PORT`), with no proxy.
 fn etcd_channel(endpoint: &str) -> Result<Channel, Status> {
+    // Keepalive, so that a watch on a connection that died silently ends and starts over
+    // (etcd allows a ping every 5 s by default).
     Channel::builder(&format!("http://{endpoint}"))
         .no_proxy()
+        .keepalive(Duration::from_secs(10), Duration::from_secs(5))
         .lazy()
 }
 

@@ -50,8 +50,10 @@ use crate::client::balance::Balancer;
 use crate::transport::Address;
 use crate::Status;
 
-/// The least time between two DNS lookups of one target.
+/// The least time between two DNS lookups of one target that succeeded.
 const MIN_DNS_INTERVAL: Duration = Duration::from_secs(30);
+/// After a failed lookup, the wait before the next (doubling up to [`MIN_DNS_INTERVAL`]).
+const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// What [`Resolver::resolve`] returns: the resolver's work, for the channel to run.
 pub type ResolveFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -142,19 +144,28 @@ impl Resolver for Dns {
     fn resolve(&self, updates: ResolverUpdates) -> ResolveFuture {
         let (host, port, server) = (self.host.clone(), self.port, self.server);
         Box::pin(async move {
+            let mut retry = FIRST_RETRY;
             loop {
                 let looked_up = Instant::now();
                 match lookup(&host, port, server).await {
-                    Ok(addresses) => updates.update(
-                        addresses
-                            .into_iter()
-                            .map(|address| address.to_string())
-                            .collect(),
-                    ),
-                    Err(status) => updates.fail(status),
+                    Ok(addresses) => {
+                        retry = FIRST_RETRY;
+                        updates.update(
+                            addresses
+                                .into_iter()
+                                .map(|address| address.to_string())
+                                .collect(),
+                        );
+                        updates.re_resolution_requested().await;
+                        tokio::time::sleep_until(looked_up + MIN_DNS_INTERVAL).await;
+                    }
+                    Err(status) => {
+                        // With no addresses nothing asks again: look again after a backoff.
+                        updates.fail(status);
+                        tokio::time::sleep(retry).await;
+                        retry = (retry * 2).min(MIN_DNS_INTERVAL);
+                    }
                 }
-                updates.re_resolution_requested().await;
-                tokio::time::sleep_until(looked_up + MIN_DNS_INTERVAL).await;
             }
         })
     }

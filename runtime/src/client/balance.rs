@@ -240,6 +240,8 @@ pub(crate) struct Balancer {
     changed: Notify,
     /// Set by the first call: resolution and connections start then.
     active: AtomicBool,
+    /// The runtime of the first call, where connections are made.
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     /// Calls waiting for a ready connection.
     waiting: AtomicUsize,
     resolver: Mutex<ResolverState>,
@@ -279,6 +281,7 @@ impl Balancer {
             refreshing: Mutex::new(()),
             changed: Notify::new(),
             active: AtomicBool::new(false),
+            runtime: std::sync::OnceLock::new(),
             waiting: AtomicUsize::new(0),
             resolver: Mutex::new(ResolverState::default()),
         })
@@ -348,6 +351,9 @@ impl Balancer {
         if self.active.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Calls run on a runtime; resolvers may report from any thread, so connections are
+        // spawned on this one.
+        let _ = self.runtime.set(tokio::runtime::Handle::current());
         match &self.target.resolution {
             Resolution::Fixed(addresses) => self.set_addresses(addresses.clone()),
             resolution => {
@@ -361,11 +367,11 @@ impl Balancer {
                     ),
                     Resolution::Fixed(_) => unreachable!("handled above"),
                 };
-                let mut state = lock(&self.resolver);
-                let updates = ResolverUpdates::new(self.me.clone(), state.re_resolve.clone());
-                let task = tokio::spawn(resolver.resolve(updates));
-                state.task = Some(task.abort_handle());
-                drop(state);
+                // Not under the lock: a resolver may report before its future even starts.
+                let re_resolve = lock(&self.resolver).re_resolve.clone();
+                let resolving = resolver.resolve(ResolverUpdates::new(self.me.clone(), re_resolve));
+                let task = tokio::spawn(resolving);
+                lock(&self.resolver).task = Some(task.abort_handle());
                 self.refresh();
             }
         }
@@ -380,7 +386,7 @@ impl Balancer {
             let mut connecting = false;
             for subchannel in &subchannels {
                 if subchannel.state() == ConnectivityState::Idle {
-                    subchannel.connect(self.connector.clone());
+                    self.connect(subchannel);
                     connecting = true;
                 }
             }
@@ -403,6 +409,13 @@ impl Balancer {
                 return;
             }
             changed.await;
+        }
+    }
+
+    /// Starts connecting `subchannel`, if idle, on the channel's runtime.
+    fn connect(&self, subchannel: &Arc<Subchannel>) {
+        if let Some(runtime) = self.runtime.get() {
+            subchannel.connect(self.connector.clone(), runtime);
         }
     }
 
@@ -472,7 +485,7 @@ impl Balancer {
         if self.active.load(Ordering::Acquire) {
             if self.picker.connects_to_all() {
                 for subchannel in &subchannels {
-                    subchannel.connect(self.connector.clone());
+                    self.connect(subchannel);
                 }
             } else if self.waiting.load(Ordering::Acquire) > 0
                 && !subchannels.iter().any(|subchannel| {
@@ -486,7 +499,7 @@ impl Balancer {
                     .iter()
                     .find(|subchannel| subchannel.state() == ConnectivityState::Idle)
                 {
-                    first_idle.connect(self.connector.clone());
+                    self.connect(first_idle);
                 }
             }
         }
@@ -511,6 +524,20 @@ impl Balancer {
                 _ => {}
             }
             state = better(state, subchannel_state);
+        }
+        // Sticky transient failure (gRFC A62): while nothing is ready, a channel that was
+        // failing keeps failing calls fast, even as its subchannels try again.
+        if ready.is_empty()
+            && matches!(
+                state,
+                ConnectivityState::Idle | ConnectivityState::Connecting
+            )
+        {
+            let previous = read(&self.snapshot);
+            if previous.state == ConnectivityState::TransientFailure {
+                state = ConnectivityState::TransientFailure;
+                failure = failure.or_else(|| previous.failure.clone());
+            }
         }
         if subchannels.is_empty() {
             let resolver = lock(&self.resolver);

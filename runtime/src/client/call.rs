@@ -143,14 +143,6 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         self
     }
 
-    /// Hedges this call by `policy` (see [`HedgingPolicy`]), whatever the channel says: for a
-    /// unary `#[no_side_effects]` method, whose attempts the server may all run; on any other
-    /// the call fails with `INVALID_ARGUMENT` without being sent.
-    pub fn hedging(mut self, policy: HedgingPolicy) -> Self {
-        self.hedging = Some(policy);
-        self
-    }
-
     /// Waits for a ready connection, up to the call's deadline, instead of failing with
     /// `UNAVAILABLE` while no server can be reached (gRPC's wait-for-ready): for a call that
     /// should ride out a restart. [`Channel::with_wait_for_ready`] sets it for every call.
@@ -500,7 +492,14 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
                         payload.clone(),
                     )));
                     sent += 1;
-                    next = (sent < policy.max_attempts()).then(|| Instant::now() + policy.delay());
+                    next = if sent < policy.max_attempts()
+                        && throttle.is_none_or(|throttle| throttle.allows_retry())
+                    {
+                        // A delay too long to add is no further attempt.
+                        Instant::now().checked_add(policy.delay())
+                    } else {
+                        None
+                    };
                     continue;
                 }
                 timer.as_mut().reset(at);
@@ -544,7 +543,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             if sent < policy.max_attempts() && next.is_some() {
                 next = match pushback(&failure) {
                     Some(None) => None,
-                    Some(Some(delay)) => Some(Instant::now() + delay),
+                    Some(Some(delay)) => Instant::now().checked_add(delay),
                     None => Some(Instant::now()),
                 };
             }
@@ -693,6 +692,14 @@ fn ended<Resp: Message>(
 }
 
 impl<Req: Message, Resp: Message> UnaryCall<Req, Resp> {
+    /// Hedges this call by `policy` (see [`HedgingPolicy`]), whatever the channel says: for a
+    /// unary `#[no_side_effects]` method, whose attempts the server may all run; on any other
+    /// the call fails with `INVALID_ARGUMENT` without being sent.
+    pub fn hedging(mut self, policy: HedgingPolicy) -> Self {
+        self.hedging = Some(policy);
+        self
+    }
+
     /// Sends the call and returns the response with the server's response headers and
     /// trailers. (A failed call's metadata is in its [`Status::metadata`].)
     pub async fn into_response(mut self) -> Result<Response<Resp>, Status> {

@@ -63,6 +63,9 @@ struct Inner {
     balancer: Arc<Balancer>,
 }
 
+/// The shortest keepalive time a channel pings at.
+const MIN_KEEPALIVE_TIME: Duration = Duration::from_millis(10);
+
 /// How to reach a server: a target, and (with the `tls` feature) TLS settings. Made by
 /// [`Channel::builder`].
 #[must_use = "a builder does nothing until `connect` or `lazy`"]
@@ -148,8 +151,11 @@ impl ChannelBuilder {
     /// let builder = protoless::Channel::builder("http://127.0.0.1:50051")
     ///     .keepalive(Duration::from_secs(60), Duration::from_secs(20));
     /// ```
+    ///
+    /// gRPC's own clients raise `time` to at least 10 seconds; protoless takes what it is
+    /// given down to 10 ms (below that, 10 ms), for tests and private networks.
     pub fn keepalive(mut self, time: Duration, timeout: Duration) -> ChannelBuilder {
-        self.keepalive = Some((time, timeout));
+        self.keepalive = Some((time.max(MIN_KEEPALIVE_TIME), timeout));
         self
     }
 

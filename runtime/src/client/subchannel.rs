@@ -235,6 +235,10 @@ struct Connection {
     failure: Option<Status>,
     /// What the server says of its health, when the channel checks it; else `Serving`.
     health: Health,
+    /// Ends the health watch of the live connection when dropped.
+    health_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The connection being made ended before it was reported made.
+    closed_early: bool,
 }
 
 impl Subchannel {
@@ -256,6 +260,8 @@ impl Subchannel {
                 backoff: None,
                 failure: None,
                 health: Health::Serving,
+                health_stop: None,
+                closed_early: false,
             }),
             balancer,
         })
@@ -318,8 +324,12 @@ impl Subchannel {
         self.changed();
     }
 
-    /// Starts connecting in the background, if idle. The caller refreshes the balancer.
-    pub(crate) fn connect(self: &Arc<Self>, connector: Arc<Connector>) {
+    /// Starts connecting on `runtime`, if idle. The caller refreshes the balancer.
+    pub(crate) fn connect(
+        self: &Arc<Self>,
+        connector: Arc<Connector>,
+        runtime: &tokio::runtime::Handle,
+    ) {
         let (generation, timeout) = {
             let mut connection = self.lock();
             if connection.state != ConnectivityState::Idle {
@@ -327,12 +337,13 @@ impl Subchannel {
             }
             connection.state = ConnectivityState::Connecting;
             connection.generation += 1;
+            connection.closed_early = false;
             let backoff = connection.backoff.unwrap_or(INITIAL_BACKOFF);
             (connection.generation, backoff)
         };
         let subchannel = Arc::downgrade(self);
         let address = self.address.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let (lost, counted) = (subchannel.clone(), subchannel.clone());
             let watcher = Watcher {
                 busy: Box::new(move || {
@@ -359,32 +370,46 @@ impl Subchannel {
             };
             let ready = result.as_ref().ok().cloned();
             let checked = connector.health_check.is_some();
-            subchannel.connected(generation, result, checked);
-            if let (Some(sender), Some(service)) = (ready, &connector.health_check) {
+            let stop = subchannel.connected(generation, result, checked);
+            if let (Some(sender), Some(service), Some(stop)) =
+                (ready, &connector.health_check, stop)
+            {
                 let uri = health_uri(&connector.scheme, &subchannel.authority);
                 let watched = Arc::downgrade(&subchannel);
                 drop(subchannel);
-                health_check::watch(sender, uri, service.clone(), move |health| {
+                let watch = health_check::watch(sender, uri, service.clone(), move |health| {
                     if let Some(subchannel) = watched.upgrade() {
                         subchannel.health_changed(generation, health);
                     }
-                })
-                .await;
+                });
+                // Until the connection is lost or left, or the channel is gone.
+                tokio::select! {
+                    () = watch => {}
+                    _ = stop => {}
+                }
             }
         });
     }
 
-    /// The outcome of connection attempt `generation`.
+    /// The outcome of connection attempt `generation`; with `health_checked`, what ends the
+    /// health watch of the connection, if it is the live one.
     fn connected(
         self: &Arc<Self>,
         generation: u64,
-        result: Result<SendRequest<Bytes>, Status>,
+        mut result: Result<SendRequest<Bytes>, Status>,
         health_checked: bool,
-    ) {
+    ) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let mut stop = None;
         let wait = {
             let mut connection = self.lock();
             if connection.generation != generation {
-                return;
+                return None;
+            }
+            if connection.closed_early && result.is_ok() {
+                result = Err(Status::unavailable(format!(
+                    "{} closed the connection as soon as it was made",
+                    self.address
+                )));
             }
             match result {
                 Ok(sender) => {
@@ -393,6 +418,9 @@ impl Subchannel {
                     connection.backoff = None;
                     connection.failure = None;
                     connection.health = if health_checked {
+                        let (stopper, stopped) = tokio::sync::oneshot::channel();
+                        connection.health_stop = Some(stopper);
+                        stop = Some(stopped);
                         Health::Unknown
                     } else {
                         Health::Serving
@@ -420,6 +448,7 @@ impl Subchannel {
             self.re_resolve();
         }
         self.changed();
+        stop
     }
 
     fn backed_off(&self, generation: u64) {
@@ -440,11 +469,21 @@ impl Subchannel {
     pub(crate) fn lost(&self, generation: u64) {
         {
             let mut connection = self.lock();
-            if connection.generation != generation || connection.state != ConnectivityState::Ready {
+            if connection.generation != generation {
                 return;
+            }
+            match connection.state {
+                ConnectivityState::Ready => {}
+                // Ended before its attempt reported it made: that attempt fails.
+                ConnectivityState::Connecting => {
+                    connection.closed_early = true;
+                    return;
+                }
+                _ => return,
             }
             connection.state = ConnectivityState::Idle;
             connection.sender = None;
+            connection.health_stop = None;
         }
         self.re_resolve();
         self.changed();
@@ -455,6 +494,7 @@ impl Subchannel {
         let mut connection = self.lock();
         connection.generation += 1;
         connection.sender = None;
+        connection.health_stop = None;
         connection.state = ConnectivityState::Idle;
     }
 

@@ -171,7 +171,8 @@ async fn serve_h2<IO: Io>(
             }
             count = arrived(client_pings.as_deref()), if police.is_some() => {
                 let no_calls = calls.none_running() && starting.is_empty();
-                if police.as_mut().is_some_and(|police| police.too_many(count, no_calls)) {
+                let sent = client_pings.as_ref().map_or(0, |pings| pings.sent());
+                if police.as_mut().is_some_and(|police| police.too_many(count, no_calls, sent)) {
                     tracing::warn!(
                         peer = ?peer.addr,
                         "the client pings too often: GOAWAY ENHANCE_YOUR_CALM, calls cancelled"
@@ -223,7 +224,13 @@ struct PingPolice {
     policy: super::PingPolicy,
     last: Option<Instant>,
     strikes: u32,
+    /// The server's HEADERS and DATA frames written when last looked: more forgive.
+    sent: u64,
 }
+
+/// With no call open and no permission to ping then, the least time between PINGs (grpc-go's).
+const PING_INTERVAL_WITHOUT_CALLS: std::time::Duration =
+    std::time::Duration::from_secs(2 * 60 * 60);
 
 /// Bad PINGs tolerated before the connection ends (A8's `MAX_PING_STRIKES`).
 const MAX_PING_STRIKES: u32 = 2;
@@ -234,6 +241,7 @@ impl PingPolice {
             policy,
             last: None,
             strikes: 0,
+            sent: 0,
         }
     }
 
@@ -243,14 +251,25 @@ impl PingPolice {
         self.last = None;
     }
 
-    /// `count` PINGs arrived (at once); whether that makes too many.
-    fn too_many(&mut self, count: u32, no_calls: bool) -> bool {
+    /// `count` PINGs arrived (at once), the server having written `sent` HEADERS and DATA
+    /// frames so far; whether that makes too many.
+    fn too_many(&mut self, count: u32, no_calls: bool, sent: u64) -> bool {
+        if sent != self.sent {
+            // The server answered something since: the client is using the connection.
+            self.sent = sent;
+            self.call_started();
+        }
+        let interval = if no_calls && !self.policy.permit_without_calls {
+            PING_INTERVAL_WITHOUT_CALLS
+        } else {
+            self.policy.min_time
+        };
         let now = Instant::now();
         for _ in 0..count {
-            let too_soon = self
+            if self
                 .last
-                .is_some_and(|last| now.duration_since(last) < self.policy.min_time);
-            if (no_calls && !self.policy.permit_without_calls) || too_soon {
+                .is_some_and(|last| now.duration_since(last) < interval)
+            {
                 self.strikes += 1;
             }
             self.last = Some(now);
@@ -261,7 +280,10 @@ impl PingPolice {
 
 /// `age` randomised by ±10 %, as gRFC A9 asks of connection ages.
 fn jittered(age: std::time::Duration) -> std::time::Duration {
-    age.mul_f64(0.9 + 0.2 * crate::client::random_fraction())
+    // Ages past a century are "never" anyway; capped so that the jitter cannot overflow.
+    const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+    age.min(CENTURY)
+        .mul_f64(0.9 + 0.2 * crate::client::random_fraction())
 }
 
 /// Completes when `timer` fires; never without one.

@@ -361,7 +361,8 @@ impl Server {
     /// ```
     pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Server {
         self.config.keepalive = Some(crate::keepalive::Keepalive {
-            time,
+            // Not a busy loop, whatever is asked.
+            time: time.max(Duration::from_millis(10)),
             timeout,
             without_calls: true,
         });

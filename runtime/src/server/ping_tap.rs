@@ -1,6 +1,7 @@
 //! Counting the PINGs a client sends, for gRFC A8's ping policy. h2 answers PINGs itself and
 //! tells nobody, so this reads the HTTP/2 frame headers as the bytes pass on their way to h2
-//! (never changing them) and signals each PING that is not an acknowledgement.
+//! (never changing them) and signals each PING that is not an acknowledgement; it also counts
+//! the HEADERS and DATA frames the server writes, which forgive earlier PINGs (as in grpc-go).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,6 +16,8 @@ const PREFACE_LEN: usize = 24;
 /// An HTTP/2 frame header: length (3 bytes), type, flags, stream id (4 bytes).
 const HEADER_LEN: usize = 9;
 const PING: u8 = 0x6;
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
 const ACK: u8 = 0x1;
 
 /// The PINGs a peer sent that nobody looked at yet, and a wake-up for whoever looks.
@@ -22,6 +25,8 @@ const ACK: u8 = 0x1;
 pub(crate) struct Pings {
     count: AtomicU32,
     arrived: Notify,
+    /// HEADERS and DATA frames written so far.
+    sent: std::sync::atomic::AtomicU64,
 }
 
 impl Pings {
@@ -36,6 +41,11 @@ impl Pings {
         }
     }
 
+    /// HEADERS and DATA frames the server has written, in all.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Acquire)
+    }
+
     fn received(&self) {
         self.count.fetch_add(1, Ordering::AcqRel);
         self.arrived.notify_one();
@@ -48,6 +58,7 @@ pin_project_lite::pin_project! {
         #[pin]
         io: IO,
         scanner: Option<Scanner>,
+        written: Option<Scanner>,
     }
 }
 
@@ -56,6 +67,7 @@ impl<IO> PingTap<IO> {
     pub(crate) fn new(io: IO, pinged: Option<Arc<Pings>>) -> PingTap<IO> {
         PingTap {
             io,
+            written: pinged.clone().map(Scanner::outgoing),
             scanner: pinged.map(Scanner::new),
         }
     }
@@ -63,6 +75,8 @@ impl<IO> PingTap<IO> {
 
 /// Where the reader is in the frame stream.
 struct Scanner {
+    /// The server's own frames: HEADERS and DATA counted, no preface.
+    outgoing: bool,
     /// Preface bytes still to skip.
     preface: usize,
     /// The frame header being read.
@@ -76,6 +90,7 @@ struct Scanner {
 impl Scanner {
     fn new(pinged: Arc<Pings>) -> Scanner {
         Scanner {
+            outgoing: false,
             preface: PREFACE_LEN,
             header: [0; HEADER_LEN],
             filled: 0,
@@ -84,7 +99,15 @@ impl Scanner {
         }
     }
 
-    /// Reads `bytes`, the next the peer sent.
+    fn outgoing(pinged: Arc<Pings>) -> Scanner {
+        Scanner {
+            outgoing: true,
+            preface: 0,
+            ..Scanner::new(pinged)
+        }
+    }
+
+    /// Reads `bytes`, the next that passed.
     fn scan(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             if self.preface > 0 {
@@ -104,7 +127,11 @@ impl Scanner {
                     self.filled = 0;
                     let [a, b, c, kind, flags, ..] = self.header;
                     self.payload = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
-                    if kind == PING && flags & ACK == 0 {
+                    if self.outgoing {
+                        if kind == DATA || kind == HEADERS {
+                            self.pinged.sent.fetch_add(1, Ordering::AcqRel);
+                        }
+                    } else if kind == PING && flags & ACK == 0 {
                         self.pinged.received();
                     }
                 }
@@ -135,7 +162,12 @@ impl<IO: AsyncWrite> AsyncWrite for PingTap<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.project().io.poll_write(cx, buf)
+        let this = self.project();
+        let written = this.io.poll_write(cx, buf);
+        if let (Some(scanner), Poll::Ready(Ok(n))) = (this.written, &written) {
+            scanner.scan(&buf[..*n]);
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -151,7 +183,20 @@ impl<IO: AsyncWrite> AsyncWrite for PingTap<IO> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        self.project().io.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        let written = this.io.poll_write_vectored(cx, bufs);
+        if let (Some(scanner), Poll::Ready(Ok(n))) = (this.written, &written) {
+            let mut left = *n;
+            for buf in bufs {
+                let taken = left.min(buf.len());
+                scanner.scan(&buf[..taken]);
+                left -= taken;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -187,5 +232,16 @@ mod tests {
             }
             assert_eq!(pinged.arrived().await, 2, "split into pieces of {chunk}");
         }
+        // What the server writes: no preface, HEADERS and DATA counted.
+        let pinged = Arc::new(Pings::default());
+        let mut written = Scanner::outgoing(pinged.clone());
+        let mut out = frame(0x4, 0, &[0; 6]);
+        out.extend(frame(HEADERS, 0x4, &[0; 5]));
+        out.extend(frame(DATA, 0, &[HEADERS; 12]));
+        out.extend(frame(PING, ACK, &[0; 8]));
+        for piece in out.chunks(3) {
+            written.scan(piece);
+        }
+        assert_eq!(pinged.sent(), 2);
     }
 }
