@@ -613,7 +613,13 @@ async fn serve_faulty(
             let fault = script.lock().unwrap().pop_front();
             match fault {
                 Some(Fault::Reset(reason)) => respond.send_reset(reason),
-                Some(Fault::Close) => close.notify_one(),
+                Some(Fault::Close) => {
+                    close.notify_one();
+                    // Dropping `respond` would reset the stream (CANCEL) before the connection
+                    // closes: held, the client sees only the connection end.
+                    std::future::pending::<()>().await;
+                    drop(respond);
+                }
                 None => {
                     let response = http::Response::builder()
                         .header("content-type", "application/grpc")

@@ -578,11 +578,7 @@ impl Channel {
     /// The request URI for `path` on a connection whose `:authority` is `authority`, built
     /// from parts rather than parsed: this runs per call.
     pub(super) fn uri(&self, authority: &Authority, path: &'static str) -> Uri {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.inner.scheme.clone());
-        parts.authority = Some(authority.clone());
-        parts.path_and_query = Some(http::uri::PathAndQuery::from_static(path));
-        Uri::from_parts(parts).expect("scheme, authority and a static path make a valid URI")
+        super::subchannel::request_uri(&self.inner.scheme, authority, path)
     }
 
     pub(super) fn max_receive_message_size(&self) -> usize {

@@ -519,13 +519,21 @@ impl Subchannel {
 
 /// The URI of the health service's `Watch` on a connection to `authority`.
 fn health_uri(scheme: &http::uri::Scheme, authority: &Authority) -> http::Uri {
+    request_uri(scheme, authority, "/grpc.health.v1.Health/Watch")
+}
+
+/// The URI of a call to `path` over a connection to `authority`, built from parts rather than
+/// parsed: this runs per call.
+pub(super) fn request_uri(
+    scheme: &http::uri::Scheme,
+    authority: &Authority,
+    path: &'static str,
+) -> http::Uri {
     let mut parts = http::uri::Parts::default();
     parts.scheme = Some(scheme.clone());
     parts.authority = Some(authority.clone());
-    parts.path_and_query = Some(http::uri::PathAndQuery::from_static(
-        "/grpc.health.v1.Health/Watch",
-    ));
-    http::Uri::from_parts(parts).expect("scheme, authority and a static path make a URI")
+    parts.path_and_query = Some(http::uri::PathAndQuery::from_static(path));
+    http::Uri::from_parts(parts).expect("scheme, authority and a static path make a valid URI")
 }
 
 /// A call in progress on a subchannel, counted until dropped.
