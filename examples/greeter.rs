@@ -126,7 +126,7 @@ pub fn server_with_id(id: &str) -> Server {
 }
 
 /// Sends `server-id: ID` with every call's response headers.
-struct ServerId(String);
+pub struct ServerId(pub String);
 
 impl Interceptor for ServerId {
     fn start<'a>(&'a self, call: &'a mut CallInfo) -> StartFuture<'a> {

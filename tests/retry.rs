@@ -542,6 +542,18 @@ async fn a_service_configs_hedging_policy_applies_to_its_methods() {
         .await
         .unwrap();
     assert_eq!(seen.attempts, 2);
+    // And a channel-wide policy.
+    let channel = Channel::lazy(&server.url())
+        .unwrap()
+        .with_hedging_policy(HedgingPolicy::new(2, Duration::from_millis(50)));
+    let seen = FlakyClient::new(channel)
+        .hedged(Ask {
+            stall_first: true,
+            ..ask("channel-wide", 0, Code::Ok)
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen.attempts, 2);
 }
 
 /// What the fake server below does with the next request, once it has read all of it.

@@ -14,7 +14,7 @@ use protoless::balance::{PickFirst, RoundRobin};
 use protoless::etcd::{Registration, LEASE_TTL};
 use protoless::{CallInfo, Channel, Code, Interceptor, Outcome, StartFuture};
 use support::etcd::Etcd;
-use support::greeter::{server_with_id, GreeterClient, HelloRequest};
+use support::greeter::{server_with_id, GreeterClient, HelloRequest, ServerId};
 use support::{example, ServerProcess, TestServer};
 use tokio::net::TcpListener;
 use tokio::process::Command;
@@ -163,8 +163,9 @@ async fn wait_for_ready_rides_out_a_server_that_is_not_up_yet() {
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
 
-/// A DNS server on loopback answering every A query with `answers`.
-async fn dns_server(answers: Vec<Ipv4Addr>) -> SocketAddr {
+/// A DNS server on loopback answering every A query with `answers`, except the first
+/// `unanswered` A queries, which get no record.
+async fn dns_server(answers: Vec<Ipv4Addr>, mut unanswered: usize) -> SocketAddr {
     use hickory_proto::op::{Message, MessageType};
     use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
 
@@ -187,7 +188,9 @@ async fn dns_server(answers: Vec<Ipv4Addr>) -> SocketAddr {
                 .set_authoritative(true);
             response.add_queries(query.queries().to_vec());
             for question in query.queries() {
-                if question.query_type() == RecordType::A {
+                if question.query_type() == RecordType::A && unanswered > 0 {
+                    unanswered -= 1;
+                } else if question.query_type() == RecordType::A {
                     for ip in &answers {
                         response.add_answer(Record::from_rdata(
                             question.name().clone(),
@@ -224,7 +227,7 @@ async fn dns_resolves_every_record_and_round_robin_uses_them_all() {
             std::future::pending::<()>().await
         })));
     }
-    let dns = dns_server(ips.to_vec()).await;
+    let dns = dns_server(ips.to_vec(), 0).await;
     let channel = Channel::builder(&format!("dns://{dns}/svc.test:{port}"))
         .picker(RoundRobin::default())
         .lazy()
@@ -617,7 +620,7 @@ async fn health_checking_keeps_calls_off_a_server_that_is_not_serving() {
             .add_service(support::greeter::GreeterServer::new(
                 support::greeter::Greetings,
             ))
-            .interceptor(ServerIdHeader("watched")),
+            .interceptor(ServerId("watched".into())),
     )
     .await;
     // Without a health service: UNIMPLEMENTED counts as healthy.
@@ -626,7 +629,7 @@ async fn health_checking_keeps_calls_off_a_server_that_is_not_serving() {
             .add_service(support::greeter::GreeterServer::new(
                 support::greeter::Greetings,
             ))
-            .interceptor(ServerIdHeader("plain")),
+            .interceptor(ServerId("plain".into())),
     )
     .await;
     let channel = Channel::builder(&format!("ipv4:{},{}", watched.addr, plain.addr))
@@ -663,18 +666,6 @@ async fn health_checking_keeps_calls_off_a_server_that_is_not_serving() {
             changed.elapsed() < Duration::from_secs(1),
             "back in rotation"
         );
-    }
-}
-
-/// Names the server in a `server-id` response header.
-struct ServerIdHeader(&'static str);
-
-impl Interceptor for ServerIdHeader {
-    fn start<'a>(&'a self, call: &'a mut CallInfo) -> StartFuture<'a> {
-        let inserted = call.insert_response_header("server-id", self.0);
-        Box::pin(std::future::ready(
-            inserted.map_err(|error| protoless::Status::internal(error.to_string())),
-        ))
     }
 }
 
@@ -781,4 +772,96 @@ async fn a_custom_resolver_may_report_before_its_future_runs() {
         [2, 2],
         "{seen:?}"
     );
+}
+
+#[tokio::test]
+async fn a_failed_dns_lookup_is_tried_again_without_being_asked() {
+    let server = replica("found-later").await;
+    // The first lookup finds nothing; the resolver looks again about a second later.
+    let dns = dns_server(vec![Ipv4Addr::LOCALHOST], 1).await;
+    let channel = Channel::lazy(&format!("dns://{dns}/svc.test:{}", server.addr.port())).unwrap();
+    let client = GreeterClient::new(channel);
+    let status = client.say_hello(hello()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("svc.test"), "{status:?}");
+    let reply = client
+        .say_hello(hello())
+        .wait_for_ready()
+        .timeout(Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(reply.message, "Hello, scale!");
+}
+
+#[tokio::test]
+async fn keepalive_without_calls_notices_a_silent_connection_before_the_next_call() {
+    let server = replica("idle").await;
+    let (proxy, stall) = stalling_proxy(server.addr).await;
+    let channel = Channel::builder(&format!("http://{proxy}"))
+        .keepalive(Duration::from_millis(100), Duration::from_millis(200))
+        .keepalive_without_calls()
+        .lazy()
+        .unwrap();
+    channel.try_every_address().await;
+    assert_eq!(channel.connectivity_state(), ConnectivityState::Ready);
+    stall.send(true).unwrap();
+    let stalled = Instant::now();
+    while channel.connectivity_state() == ConnectivityState::Ready {
+        assert!(stalled.elapsed() < Duration::from_secs(2), "still ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Holds every call for `0` before it runs.
+struct Slow(Duration);
+
+impl Interceptor for Slow {
+    fn start<'a>(&'a self, _call: &'a mut CallInfo) -> StartFuture<'a> {
+        Box::pin(async move {
+            tokio::time::sleep(self.0).await;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn least_request_sends_fewer_calls_to_a_slow_replica_than_round_robin() {
+    let slow =
+        TestServer::start(server_with_id("slow").interceptor(Slow(Duration::from_millis(200))))
+            .await;
+    let fast = replica("fast").await;
+    let target = format!("ipv4:{},{}", slow.addr, fast.addr);
+    // 20 calls 5 ms apart: round_robin splits them evenly; least_request sees the slow
+    // replica's calls pile up (the fast one answers within the 5 ms) and sends it fewer.
+    async fn spread(channel: Channel) -> BTreeMap<String, usize> {
+        channel.try_every_address().await;
+        let client = GreeterClient::new(channel);
+        let mut calls = Vec::new();
+        for _ in 0..20 {
+            let client = client.clone();
+            calls.push(tokio::spawn(async move { answered_by(&client).await }));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut seen = BTreeMap::new();
+        for call in calls {
+            *seen.entry(call.await.unwrap()).or_default() += 1;
+        }
+        seen
+    }
+    let even = spread(
+        Channel::builder(&target)
+            .picker(RoundRobin::default())
+            .lazy()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(even.get("slow"), Some(&10), "{even:?}");
+    let uneven = spread(
+        Channel::builder(&target)
+            .picker(protoless::balance::LeastRequest::default())
+            .lazy()
+            .unwrap(),
+    )
+    .await;
+    assert!(uneven.get("slow").copied().unwrap_or(0) <= 3, "{uneven:?}");
 }

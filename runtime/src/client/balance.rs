@@ -140,7 +140,8 @@ impl Picker for RoundRobin {
 }
 
 /// A connection to every address, and each call to the one with fewer calls in flight of two
-/// ready ones chosen at random ("the power of two choices", as gRFC A48's `least_request`):
+/// different ready ones chosen at random ("the power of two choices", as gRFC A48's
+/// `least_request`):
 /// unlike [`RoundRobin`], it sends less to a replica that answers slowly.
 #[derive(Debug)]
 pub struct LeastRequest {
@@ -166,9 +167,10 @@ impl Picker for LeastRequest {
         x ^= x >> 7;
         x ^= x << 17;
         self.state.store(x, Ordering::Relaxed);
+        // Two different endpoints: with two, both are compared every time.
         let len = ready.len() as u64;
         let first = (x % len) as usize;
-        let second = ((x >> 32) % len) as usize;
+        let second = (first + 1 + ((x >> 32) % (len - 1)) as usize) % ready.len();
         if ready[second].outstanding() < ready[first].outstanding() {
             second
         } else {
@@ -603,7 +605,7 @@ fn better(a: ConnectivityState, b: ConnectivityState) -> ConnectivityState {
 
 /// Locks `mutex`; every update under these locks leaves the data whole, so a panic elsewhere
 /// cannot leave it half-written.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -94,6 +94,21 @@ impl std::fmt::Debug for ChannelBuilder {
 }
 
 impl ChannelBuilder {
+    /// A builder for `target` with every setting at its default.
+    fn new(target: Result<Target, Status>) -> ChannelBuilder {
+        ChannelBuilder {
+            target,
+            proxy: None,
+            picker: None,
+            keepalive: None,
+            keepalive_without_calls: false,
+            health_check: None,
+            connections_per_address: 1,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
     /// Speaks TLS with these settings: whatever the target's scheme, as gRPC keeps naming and
     /// credentials apart (an `https://` target without this uses [`ClientTls::new`]).
     ///
@@ -304,51 +319,23 @@ impl Channel {
     /// # });
     /// ```
     pub fn in_process(server: crate::Server) -> Channel {
-        let channel = ChannelBuilder {
-            target: Ok(Target::in_process(server.in_process())),
-            proxy: Some(None),
-            picker: None,
-            keepalive: None,
-            keepalive_without_calls: false,
-            health_check: None,
-            connections_per_address: 1,
-            #[cfg(feature = "tls")]
-            tls: None,
-        };
-        channel.lazy().expect("an in-process target is valid")
+        ChannelBuilder::new(Ok(Target::in_process(server.in_process())))
+            .no_proxy()
+            .lazy()
+            .expect("an in-process target is valid")
     }
 
     /// A channel to `target` with more settings than the target says, such as TLS or a
     /// [`Picker`].
     pub fn builder(target: &str) -> ChannelBuilder {
-        ChannelBuilder {
-            target: Target::parse(target),
-            proxy: None,
-            picker: None,
-            keepalive: None,
-            keepalive_without_calls: false,
-            health_check: None,
-            connections_per_address: 1,
-            #[cfg(feature = "tls")]
-            tls: None,
-        }
+        ChannelBuilder::new(Target::parse(target))
     }
 
     /// A channel to the addresses `resolver` reports (see [`resolve`](crate::resolve)); each
     /// call's `:authority` is the address it goes to, unless [`ChannelBuilder::authority`]
     /// sets one.
     pub fn resolving(resolver: impl crate::resolve::Resolver) -> ChannelBuilder {
-        ChannelBuilder {
-            target: Ok(Target::custom(Arc::new(resolver))),
-            proxy: None,
-            picker: None,
-            keepalive: None,
-            keepalive_without_calls: false,
-            health_check: None,
-            connections_per_address: 1,
-            #[cfg(feature = "tls")]
-            tls: None,
-        }
+        ChannelBuilder::new(Ok(Target::custom(Arc::new(resolver))))
     }
 
     /// The channel's connectivity state: `Ready` when any connection is, else `Connecting`

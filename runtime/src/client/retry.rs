@@ -397,7 +397,8 @@ impl RetryConfig {
         method: &MethodInfo,
     ) -> Option<&'a HedgingPolicy> {
         let config = config?;
-        if method.idempotency != Idempotency::NoSideEffects {
+        let none_configured = config.hedged.is_empty() && config.hedge_all.is_none();
+        if none_configured || method.idempotency != Idempotency::NoSideEffects {
             return None;
         }
         config

@@ -268,10 +268,7 @@ impl Subchannel {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // Every update leaves the state whole, so a panic elsewhere cannot half-write it.
-        self.connection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        super::balance::lock(&self.connection)
     }
 
     /// The state calls see: a connection whose server is not (yet) known to be serving counts
