@@ -245,7 +245,10 @@ fn key(prefix: &str, address: &str) -> String {
 
 /// The value etcd's Go naming package writes for `address`.
 fn value(address: &str) -> String {
-    serde_json::json!({"Op": 0, "Addr": address, "Metadata": null}).to_string()
+    // In the Go struct's field order, byte for byte what grpc-go writes (serde_json's own
+    // objects sort their keys).
+    let address = serde_json::Value::from(address);
+    format!(r#"{{"Op":0,"Addr":{address},"Metadata":null}}"#)
 }
 
 /// The address a registration's value names; `None` for a deletion (`"Op": 1`) or a value
@@ -545,6 +548,10 @@ mod tests {
     #[test]
     fn values_as_etcds_go_naming_package_writes_and_reads_them() {
         let written = value("127.0.0.1:50051");
+        assert_eq!(
+            written,
+            r#"{"Op":0,"Addr":"127.0.0.1:50051","Metadata":null}"#
+        );
         let parsed: serde_json::Value = serde_json::from_str(&written).unwrap();
         assert_eq!(
             parsed,
