@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use protoless::error_details::RetryInfo;
 use protoless::{
     stream, Channel, Code, Context, HedgingPolicy, Message, MetadataMap, RetryPolicy, Server,
-    Status, Stream,
+    Status, Stream, Streaming,
 };
 use support::TestServer;
 
@@ -29,6 +29,14 @@ struct Ask {
     key: String,
     /// Hold the first attempt (of `hedged`) until it is cancelled.
     stall_first: bool,
+    /// The request's place in a stream of requests.
+    seq: u32,
+    /// A streaming attempt that fails does so after reading this many requests (0: all).
+    fail_after_reading: u32,
+    /// A failing `chat` attempt answers each request it reads before failing.
+    answer_first: bool,
+    /// Padding, to make requests as large as a test needs.
+    padding: Vec<u8>,
 }
 
 /// The server's count of attempts of the key, and the `grpc-previous-rpc-attempts` it saw.
@@ -36,6 +44,8 @@ struct Ask {
 struct Seen {
     attempts: u32,
     previous: Vec<String>,
+    /// The `seq` of each request the attempt read, for streaming methods.
+    received: Vec<u32>,
 }
 
 #[protoless::service(package = "flaky")]
@@ -53,6 +63,19 @@ trait Flaky {
     async fn watch(
         &self,
         req: Ask,
+        ctx: Context,
+    ) -> Result<impl Stream<Item = Result<Seen, Status>>, Status>;
+    /// Streamed requests, safe to send again: retried, the requests sent again, until the
+    /// server answers.
+    #[idempotent]
+    async fn gather(&self, reqs: Streaming<Ask>, ctx: Context) -> Result<Seen, Status>;
+    /// Streamed requests, not safe to send again: retried only transparently.
+    async fn gather_once(&self, reqs: Streaming<Ask>, ctx: Context) -> Result<Seen, Status>;
+    /// Both ways, safe to send again: each request answered with its `seq`.
+    #[idempotent]
+    async fn chat(
+        &self,
+        reqs: Streaming<Ask>,
         ctx: Context,
     ) -> Result<impl Stream<Item = Result<Seen, Status>>, Status>;
 }
@@ -103,6 +126,7 @@ impl Faults {
         Ok(Seen {
             attempts: entry.0,
             previous: entry.1.clone(),
+            received: Vec::new(),
         })
     }
 
@@ -141,6 +165,70 @@ impl Flaky for std::sync::Arc<Faults> {
         let seen = self.attempt(&req, &ctx)?;
         Ok(stream::iter([seen]))
     }
+
+    async fn gather(&self, reqs: Streaming<Ask>, ctx: Context) -> Result<Seen, Status> {
+        self.gathered(reqs, &ctx).await
+    }
+
+    async fn gather_once(&self, reqs: Streaming<Ask>, ctx: Context) -> Result<Seen, Status> {
+        self.gathered(reqs, &ctx).await
+    }
+
+    async fn chat(
+        &self,
+        mut reqs: Streaming<Ask>,
+        ctx: Context,
+    ) -> Result<impl Stream<Item = Result<Seen, Status>>, Status> {
+        let Some(first) = reqs.message().await? else {
+            return Err(Status::invalid_argument("no request"));
+        };
+        let verdict = self.attempt(&first, &ctx);
+        let echo = |ask: &Ask| Seen {
+            attempts: 0,
+            previous: Vec::new(),
+            received: vec![ask.seq],
+        };
+        if let Err(status) = &verdict {
+            if !first.answer_first {
+                for _ in 1..first.fail_after_reading {
+                    reqs.message().await?;
+                }
+                return Err(status.clone());
+            }
+        }
+        // A failing attempt that answers first is committed when its failure comes.
+        Ok(stream::generate(move |mut out| async move {
+            out.send(echo(&first)).await;
+            verdict?;
+            while let Some(ask) = reqs.message().await? {
+                out.send(echo(&ask)).await;
+            }
+            Ok(())
+        }))
+    }
+}
+
+impl Faults {
+    /// Reads a stream of requests; the first one says how the attempt goes.
+    async fn gathered(&self, mut reqs: Streaming<Ask>, ctx: &Context) -> Result<Seen, Status> {
+        let Some(first) = reqs.message().await? else {
+            return Err(Status::invalid_argument("no request"));
+        };
+        let verdict = self.attempt(&first, ctx);
+        let mut received = vec![first.seq];
+        while verdict.is_ok()
+            || first.fail_after_reading == 0
+            || received.len() < first.fail_after_reading as usize
+        {
+            match reqs.message().await? {
+                Some(ask) => received.push(ask.seq),
+                None => break,
+            }
+        }
+        let mut seen = verdict?;
+        seen.received = received;
+        Ok(seen)
+    }
 }
 
 async fn flaky() -> (TestServer, std::sync::Arc<Faults>, FlakyClient) {
@@ -159,7 +247,20 @@ fn ask(key: &str, fail: u32, code: Code) -> Ask {
         retry_info_ms: 0,
         key: key.to_owned(),
         stall_first: false,
+        seq: 0,
+        fail_after_reading: 0,
+        answer_first: false,
+        padding: Vec::new(),
     }
+}
+
+/// `base`'s stream of `count` requests, numbered, `size` bytes of padding each.
+fn numbered(base: &Ask, count: u32, size: usize) -> impl Iterator<Item = Ask> + '_ {
+    (0..count).map(move |seq| Ask {
+        seq,
+        padding: vec![7; size],
+        ..base.clone()
+    })
 }
 
 #[tokio::test]
@@ -339,6 +440,8 @@ async fn grpcio_with_the_generated_service_config_retries_as_the_rust_client_doe
             "py-three: attempts 4 previous -,1,2,3",
             "py-four: UNAVAILABLE",
             "py-once: UNAVAILABLE",
+            "py-gather: attempts 3 received 0,1,2",
+            "py-gather-once: UNAVAILABLE",
         ]
     );
     // The Rust client, same calls: the same attempts on the server.
@@ -349,10 +452,29 @@ async fn grpcio_with_the_generated_service_config_retries_as_the_rust_client_doe
         .idempotent(ask("rs-four", 4, Code::Unavailable))
         .await;
     let once = client.once(ask("rs-once", 1, Code::Unavailable)).await;
+    let mut gather = client.gather().await.unwrap();
+    let mut gather_once = client.gather_once().await.unwrap();
+    for request in numbered(&ask("rs-gather", 2, Code::Unavailable), 3, 0) {
+        gather.send(request).await.unwrap();
+    }
+    for request in numbered(&ask("rs-gather-once", 1, Code::Unavailable), 3, 0) {
+        gather_once.send(request).await.unwrap();
+    }
+    let gathered = gather.finish().await.unwrap();
+    assert_eq!((gathered.attempts, gathered.received), (3, vec![0, 1, 2]));
+    assert_eq!(
+        gather_once.finish().await.unwrap_err().code(),
+        Code::Unavailable
+    );
     assert_eq!(three.unwrap().attempts, 4);
     assert_eq!(four.unwrap_err().code(), Code::Unavailable);
     assert_eq!(once.unwrap_err().code(), Code::Unavailable);
-    for (python, rust) in [("py-four", "rs-four"), ("py-once", "rs-once")] {
+    for (python, rust) in [
+        ("py-four", "rs-four"),
+        ("py-once", "rs-once"),
+        ("py-gather", "rs-gather"),
+        ("py-gather-once", "rs-gather-once"),
+    ] {
         assert_eq!(faults.attempts(python), faults.attempts(rust), "{python}");
     }
 }
@@ -706,4 +828,176 @@ async fn a_connection_closed_after_the_request_was_read_retries_only_what_may_ru
         (Code::NotFound, "answered")
     );
     assert_eq!(server.read("/flaky.Flaky/Idempotent"), 2);
+}
+
+#[tokio::test]
+async fn a_client_stream_failing_before_it_is_answered_is_sent_again_in_full() {
+    let (_server, faults, client) = flaky().await;
+    // Two attempts fail once every request is read: the retries happen as the answer is read.
+    let mut call = client.gather().await.unwrap();
+    let mut base = ask("at-the-end", 2, Code::Unavailable);
+    for request in numbered(&base, 5, 10) {
+        call.send(request).await.unwrap();
+    }
+    let seen = call.finish().await.unwrap();
+    assert_eq!(seen.attempts, 3);
+    assert_eq!(seen.previous, ["-", "1", "2"]);
+    assert_eq!(seen.received, [0, 1, 2, 3, 4], "every request, in order");
+    // A failure after the first request, while the client still sends: requests larger than
+    // the stream's flow-control window (1 MiB) make a send wait for the server, which fails
+    // the attempt instead, so the retry starts from that send.
+    let channel = Channel::builder(&_server.url())
+        .retry_buffer(8 << 20, 16 << 20)
+        .connect()
+        .await
+        .unwrap();
+    let client = FlakyClient::new(channel);
+    let mut call = client.gather().await.unwrap();
+    base.key = "while-sending".to_owned();
+    base.fail_after_reading = 1;
+    for request in numbered(&base, 8, 256 * 1024) {
+        call.send(request).await.unwrap();
+    }
+    let seen = call.finish().await.unwrap();
+    assert_eq!(seen.attempts, 3);
+    assert_eq!(seen.received, [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(faults.attempts("while-sending"), 3);
+}
+
+#[tokio::test]
+async fn a_client_stream_past_its_retry_buffer_is_committed_and_not_retried() {
+    let (server, faults, _client) = flaky().await;
+    let channel = Channel::builder(&server.url())
+        .retry_buffer(1000, 1 << 20)
+        .connect()
+        .await
+        .unwrap();
+    let client = FlakyClient::new(channel.clone());
+    // Two requests of about 600 bytes: the second passes the call's 1000.
+    let mut call = client.gather().await.unwrap();
+    for request in numbered(&ask("bounded", 1, Code::Unavailable), 2, 600) {
+        call.send(request).await.unwrap();
+    }
+    let status = call.finish().await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(faults.attempts("bounded"), 1);
+    // Within the bound, the same call is retried.
+    let mut call = client.gather().await.unwrap();
+    for request in numbered(&ask("within", 1, Code::Unavailable), 1, 600) {
+        call.send(request).await.unwrap();
+    }
+    assert_eq!(call.finish().await.unwrap().attempts, 2);
+    // The channel's bound counts every call's requests: two calls of 700 bytes against 1000.
+    let channel = Channel::builder(&server.url())
+        .retry_buffer(1000, 1000)
+        .connect()
+        .await
+        .unwrap();
+    let client = FlakyClient::new(channel);
+    let first = gather_one(&client, "first", 700).await;
+    let second = gather_one(&client, "second", 700).await;
+    assert_eq!(second.finish().await.unwrap_err().code(), Code::Unavailable);
+    assert_eq!(first.finish().await.unwrap().attempts, 2);
+    assert_eq!(faults.attempts("second"), 1);
+    // The first call's copies were given back: a third call is retried again.
+    let third = gather_one(&client, "third", 700).await;
+    assert_eq!(third.finish().await.unwrap().attempts, 2);
+}
+
+/// A `gather` call that sent one request of `size` bytes of padding, its first attempt to fail.
+async fn gather_one(
+    client: &FlakyClient,
+    key: &str,
+    size: usize,
+) -> protoless::ClientStream<Ask, Seen> {
+    let mut call = client.gather().await.unwrap();
+    let request = numbered(&ask(key, 1, Code::Unavailable), 1, size)
+        .next()
+        .unwrap();
+    call.send(request).await.unwrap();
+    call
+}
+
+#[tokio::test]
+async fn a_client_stream_that_is_not_idempotent_never_runs_twice() {
+    let (_server, faults, client) = flaky().await;
+    let mut call = client.gather_once().await.unwrap();
+    for request in numbered(&ask("once", 1, Code::Unavailable), 3, 10) {
+        call.send(request).await.unwrap();
+    }
+    assert_eq!(call.finish().await.unwrap_err().code(), Code::Unavailable);
+    assert_eq!(faults.attempts("once"), 1);
+}
+
+#[tokio::test]
+async fn a_bidi_call_retries_until_answered_and_not_after() {
+    let (_server, faults, client) = flaky().await;
+    // The first attempt fails after reading two requests, before answering.
+    let mut base = ask("bidi", 1, Code::Unavailable);
+    base.fail_after_reading = 2;
+    let mut requests = numbered(&base, 4, 10);
+    let mut call = client.chat().await.unwrap();
+    call.send(requests.next().unwrap()).await.unwrap();
+    call.send(requests.next().unwrap()).await.unwrap();
+    // Reading finds the failure, and the second attempt gets both requests again.
+    let mut received = Vec::new();
+    for _ in 0..2 {
+        received.extend(call.message().await.unwrap().unwrap().received);
+    }
+    assert_eq!(faults.attempts("bidi"), 2);
+    for request in requests {
+        call.send(request).await.unwrap();
+    }
+    call.close_send().unwrap();
+    while let Some(seen) = call.message().await.unwrap() {
+        received.extend(seen.received);
+    }
+    assert_eq!(received, [0, 1, 2, 3]);
+    // Answered, then failed: the call was committed by the answer, so the failure stands.
+    let mut late = ask("late", 1, Code::Unavailable);
+    late.answer_first = true;
+    let mut call = client.chat().await.unwrap();
+    call.send(late).await.unwrap();
+    assert_eq!(call.message().await.unwrap().unwrap().received, [0]);
+    assert_eq!(call.message().await.unwrap_err().code(), Code::Unavailable);
+    assert_eq!(faults.attempts("late"), 1);
+}
+
+#[tokio::test]
+async fn a_split_bidi_call_is_committed() {
+    let (_server, faults, client) = flaky().await;
+    let call = client.chat().await.unwrap();
+    let (mut requests, mut responses) = call.split();
+    requests
+        .send(ask("split", 1, Code::Unavailable))
+        .await
+        .unwrap();
+    assert_eq!(
+        responses.message().await.unwrap_err().code(),
+        Code::Unavailable
+    );
+    assert_eq!(faults.attempts("split"), 1);
+}
+
+#[tokio::test]
+async fn a_client_stream_retries_no_further_than_its_deadline() {
+    let (_server, faults, client) = flaky().await;
+    // Pushback of 10 s against a deadline of 300 ms: the call fails at its deadline.
+    let mut request = ask("deadline", 1, Code::Unavailable);
+    request.pushback = "10000".to_owned();
+    let started = Instant::now();
+    let mut call = client
+        .gather()
+        .timeout(Duration::from_millis(300))
+        .await
+        .unwrap();
+    call.send(request).await.unwrap();
+    let status = call.finish().await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(faults.attempts("deadline"), 1);
 }

@@ -4,7 +4,7 @@ generated from the trait, retries against the flaky Rust server.
     python retry.py HOST:PORT EXPORT_DIR
 
 EXPORT_DIR holds the exported .proto files and service-config.json. Prints one line per call:
-`KEY: attempts N previous P,...` or `KEY: CODE`.
+`KEY: attempts N previous P,...`, `KEY: attempts N received S,...` or `KEY: CODE`.
 """
 
 import os
@@ -33,6 +33,18 @@ def main(target, folder):
             try:
                 seen = method(pb.Ask(fail=fail, code=14, key=key), timeout=10)
                 print(f"{key}: attempts {seen.attempts} previous {','.join(seen.previous)}")
+            except grpc.RpcError as error:
+                print(f"{key}: {error.code().name}")
+        # Client streaming: grpcio keeps the requests and sends them again on each attempt.
+        for method, key, fail in [
+            (stub.Gather, "py-gather", 2),
+            (stub.GatherOnce, "py-gather-once", 1),
+        ]:
+            requests = [pb.Ask(fail=fail, code=14, key=key, seq=seq) for seq in range(3)]
+            try:
+                seen = method(iter(requests), timeout=10)
+                received = ",".join(str(seq) for seq in seen.received)
+                print(f"{key}: attempts {seen.attempts} received {received}")
             except grpc.RpcError as error:
                 print(f"{key}: {error.code().name}")
 

@@ -14,6 +14,7 @@ use http::uri::Authority;
 use http::{HeaderValue, Request};
 use tokio::time::Instant;
 
+use super::replay::Replay;
 use super::response::{read_single_response, status_from_h2, Head, Response};
 use super::retry::{pushback, Backoff, HedgingPolicy, RetryConfig, RetryPolicy, Throttle};
 use super::streams::{BidiStream, ClientStream, RequestSink, Responses};
@@ -135,9 +136,12 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     }
 
     /// Retries this call by `policy`, or (`None`) only transparently, whatever the channel
-    /// and the trait say (see [`RetryPolicy`]). Unary and server-streaming calls retry until
-    /// the server's response headers arrive; calls streaming requests retry only
-    /// transparently.
+    /// and the trait say (see [`RetryPolicy`]). A call retries until the server's response
+    /// headers arrive (it commits); one that streams requests also commits once the requests
+    /// it keeps to send again pass their bound ([`ChannelBuilder::retry_buffer`]) or it is
+    /// [split](crate::BidiStream::split).
+    ///
+    /// [`ChannelBuilder::retry_buffer`]: crate::ChannelBuilder::retry_buffer
     pub fn retry_policy(mut self, policy: Option<RetryPolicy>) -> Self {
         self.retry = Some(policy);
         self
@@ -290,6 +294,96 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         self.encoding().encode(request)
     }
 
+    pub(super) fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// Attempts made before the current one.
+    pub(super) fn previous_attempts(&self) -> u32 {
+        self.previous_attempts
+    }
+
+    /// Counts one more attempt made: the next is sent with one more
+    /// `grpc-previous-rpc-attempts`.
+    pub(super) fn count_attempt(&mut self) {
+        self.previous_attempts += 1;
+    }
+
+    /// The same call, as another shape.
+    fn into_kind<Other>(self) -> Call<Req, Resp, Other> {
+        Call {
+            channel: self.channel,
+            method: self.method,
+            request: self.request,
+            timeout: self.timeout,
+            inherit_deadline: self.inherit_deadline,
+            codec: self.codec,
+            compression: self.compression,
+            metadata: self.metadata,
+            retry: self.retry,
+            previous_attempts: self.previous_attempts,
+            wait_for_ready: self.wait_for_ready,
+            hedging: self.hedging,
+            load: self.load,
+            shape: PhantomData,
+        }
+    }
+
+    /// Opens the stream of a call that streams requests: again, while opening fails and the
+    /// retry policy allows (`backoff` goes on with the call's next attempts).
+    async fn open_retrying(
+        &mut self,
+        deadline: Option<Instant>,
+        backoff: &mut Option<Backoff>,
+    ) -> Result<(SendStream<Bytes>, ResponseFuture), Status> {
+        loop {
+            match self.open(deadline).await {
+                Ok(opened) => return Ok(opened),
+                Err(failure) => match self.retry_delay(&failure, backoff) {
+                    Some(delay) => {
+                        tokio::time::sleep(delay).await;
+                        self.previous_attempts += 1;
+                    }
+                    None => return Err(failure),
+                },
+            }
+        }
+    }
+
+    /// Opens a call that streams requests: its request sink, its responses, and (when a retry
+    /// policy is in force) what it needs to be retried.
+    async fn open_streaming(
+        mut self,
+    ) -> Result<
+        (
+            RequestSink<Req>,
+            Responses<Resp>,
+            Option<Box<Replay<Req, Resp>>>,
+        ),
+        Status,
+    > {
+        let deadline = self.deadline();
+        let intercepted = self.intercept(deadline).await?.map(Arc::new);
+        let mut backoff = None;
+        let (body, response) =
+            match within(deadline, self.open_retrying(deadline, &mut backoff)).await {
+                Ok(opened) => opened,
+                Err(status) => return Err(refused(intercepted, status)),
+            };
+        let requests = self.sink(body, deadline, intercepted.clone());
+        let load = self.load.take();
+        let responses = self.responses(response, deadline, intercepted.clone(), load);
+        let replay = self.retry_policy_in_force().is_some().then(|| {
+            Box::new(Replay::new(
+                self.into_kind(),
+                deadline,
+                intercepted,
+                backoff,
+            ))
+        });
+        Ok((requests, responses, replay))
+    }
+
     /// Opens the HTTP/2 stream on a connection the channel picks, leaving the request body
     /// open for messages. A connection found closed (or going away) before the request left
     /// is replaced, and the stream opened on another, as many times as it takes.
@@ -306,7 +400,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     /// the guard that counts it on its connection.
     ///
     /// [`open`]: Self::open
-    async fn open_attempt(
+    pub(super) async fn open_attempt(
         &self,
         deadline: Option<Instant>,
         previous_attempts: u32,
@@ -406,7 +500,11 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
     /// How long to wait before trying again after an uncommitted `failure`, or `None` when
     /// the call must fail: no policy, a code the policy does not retry, no attempts left, the
     /// channel's throttle, or the server's pushback saying no.
-    fn retry_delay(&self, failure: &Status, backoff: &mut Option<Backoff>) -> Option<Duration> {
+    pub(super) fn retry_delay(
+        &self,
+        failure: &Status,
+        backoff: &mut Option<Backoff>,
+    ) -> Option<Duration> {
         let policy = self.retry_policy_in_force()?;
         if !policy.retries(failure.code()) {
             return None;
@@ -616,11 +714,14 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
         RequestSink::new(body, self.encoding(), deadline, intercepted)
     }
 
-    fn responses(
-        &mut self,
+    /// The responses of a call that streams requests, read from `response`; `load` counts the
+    /// call on its connection while they are.
+    pub(super) fn responses(
+        &self,
         response: ResponseFuture,
         deadline: Option<Instant>,
         intercepted: Option<Arc<Intercepted>>,
+        load: Option<Load>,
     ) -> Responses<Resp> {
         Responses::waiting(
             response,
@@ -628,7 +729,7 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             self.channel.max_receive_message_size(),
             deadline,
             intercepted,
-            self.load.take(),
+            load,
         )
     }
 }
@@ -851,18 +952,10 @@ impl<Req: Message, Resp: Message> IntoFuture for ClientStreamingCall<Req, Resp> 
     type Output = Result<ClientStream<Req, Resp>, Status>;
     type IntoFuture = BoxedCall<ClientStream<Req, Resp>>;
 
-    fn into_future(mut self) -> Self::IntoFuture {
+    fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let deadline = self.deadline();
-            let intercepted = self.intercept(deadline).await?.map(Arc::new);
-            let (body, response) = match within(deadline, self.open(deadline)).await {
-                Ok(opened) => opened,
-                Err(status) => return Err(refused(intercepted, status)),
-            };
-            Ok(ClientStream {
-                requests: self.sink(body, deadline, intercepted.clone()),
-                responses: self.responses(response, deadline, intercepted),
-            })
+            let (requests, responses, replay) = self.open_streaming().await?;
+            Ok(ClientStream::new(requests, responses, replay))
         })
     }
 }
@@ -871,18 +964,10 @@ impl<Req: Message, Resp: Message> IntoFuture for BidiStreamingCall<Req, Resp> {
     type Output = Result<BidiStream<Req, Resp>, Status>;
     type IntoFuture = BoxedCall<BidiStream<Req, Resp>>;
 
-    fn into_future(mut self) -> Self::IntoFuture {
+    fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let deadline = self.deadline();
-            let intercepted = self.intercept(deadline).await?.map(Arc::new);
-            let (body, response) = match within(deadline, self.open(deadline)).await {
-                Ok(opened) => opened,
-                Err(status) => return Err(refused(intercepted, status)),
-            };
-            Ok(BidiStream {
-                requests: self.sink(body, deadline, intercepted.clone()),
-                responses: self.responses(response, deadline, intercepted),
-            })
+            let (requests, responses, replay) = self.open_streaming().await?;
+            Ok(BidiStream::new(requests, responses, replay))
         })
     }
 }

@@ -8,6 +8,7 @@ use http::uri::{Authority, Scheme};
 use http::Uri;
 
 use super::balance::{Balancer, ConnectivityState, PickFirst, Picked, Picker};
+use super::replay::{self, RetryBuffer};
 use super::retry::{HedgingPolicy, RetryConfig, RetryPolicy, ServiceConfigError};
 use super::subchannel::Connector;
 use super::{
@@ -61,6 +62,8 @@ struct Inner {
     scheme: Scheme,
     /// The connections, the resolver that lists them, and the picker that chooses.
     balancer: Arc<Balancer>,
+    /// What the channel's streaming calls keep for their retries.
+    retry_buffer: Arc<RetryBuffer>,
 }
 
 /// The shortest keepalive time a channel pings at.
@@ -81,6 +84,8 @@ pub struct ChannelBuilder {
     health_check: Option<String>,
     /// Connections kept to each address.
     connections_per_address: usize,
+    /// Bytes of requests kept for retries: by each call, by all the channel's calls.
+    retry_buffer: (usize, usize),
     #[cfg(feature = "tls")]
     tls: Option<crate::ClientTls>,
 }
@@ -104,6 +109,7 @@ impl ChannelBuilder {
             keepalive_without_calls: false,
             health_check: None,
             connections_per_address: 1,
+            retry_buffer: (replay::DEFAULT_PER_CALL, replay::DEFAULT_PER_CHANNEL),
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -212,6 +218,20 @@ impl ChannelBuilder {
         self
     }
 
+    /// How many bytes of requests a retryable call that streams requests keeps, so that its
+    /// next attempt can send them again (`per_call`; 1 MiB by default), and all of this
+    /// channel's calls together (`per_channel`; 16 MiB), as grpc-java bounds them. A call
+    /// that would pass either bound commits: it is not retried from then on.
+    ///
+    /// ```
+    /// let builder = protoless::Channel::builder("http://127.0.0.1:50051")
+    ///     .retry_buffer(64 * 1024, 4 << 20);
+    /// ```
+    pub fn retry_buffer(mut self, per_call: usize, per_channel: usize) -> ChannelBuilder {
+        self.retry_buffer = (per_call, per_channel);
+        self
+    }
+
     /// Connects directly, whatever the environment says about proxies.
     pub fn no_proxy(mut self) -> ChannelBuilder {
         self.proxy = Some(None);
@@ -264,6 +284,7 @@ impl ChannelBuilder {
                 target_text: target.to_string().into(),
                 scheme: target.scheme.clone(),
                 balancer: Balancer::new(target, connector, picker, self.connections_per_address),
+                retry_buffer: Arc::new(RetryBuffer::new(self.retry_buffer.0, self.retry_buffer.1)),
             }),
             options: Options {
                 codec: Codec::Protobuf,
@@ -471,6 +492,10 @@ impl Channel {
 
     pub(super) fn retry_config(&self) -> Option<&RetryConfig> {
         self.retry.as_deref()
+    }
+
+    pub(super) fn retry_buffer(&self) -> Arc<RetryBuffer> {
+        self.inner.retry_buffer.clone()
     }
 
     /// This channel (sharing its connection) with `codec` as the default of its calls.

@@ -4,6 +4,7 @@ pub mod balance;
 mod call;
 mod channel;
 mod health_check;
+mod replay;
 mod response;
 mod retry;
 mod streams;

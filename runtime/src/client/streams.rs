@@ -9,6 +9,7 @@ use h2::SendStream;
 use tokio::time::Instant;
 
 use super::call::within;
+use super::replay::Replay;
 use super::response::{status_from_h2, Head, Response};
 use std::sync::Arc;
 
@@ -168,13 +169,25 @@ pub struct Responses<Resp> {
 enum ResponsesState<Resp> {
     Waiting {
         response: ResponseFuture,
-        codec: Codec,
-        max_message_size: usize,
-        deadline: Option<Instant>,
-        intercepted: Option<Arc<Intercepted>>,
+        reading: Reading,
+    },
+    /// The attempt failed before response headers: the call is not committed, and a retry may
+    /// replace this attempt. [`settle`](Responses::settle) makes the failure the call's.
+    EndedEarly {
+        /// A Trailers-Only answer, or why there was none.
+        failure: Result<Head, Status>,
+        reading: Reading,
     },
     Open(Streaming<Resp>),
     Failed(Status),
+}
+
+/// How to read the responses, once their head has come.
+struct Reading {
+    codec: Codec,
+    max_message_size: usize,
+    deadline: Option<Instant>,
+    intercepted: Option<Arc<Intercepted>>,
 }
 
 impl<Resp: Message> Responses<Resp> {
@@ -189,10 +202,12 @@ impl<Resp: Message> Responses<Resp> {
         Responses {
             state: ResponsesState::Waiting {
                 response,
-                codec,
-                max_message_size,
-                deadline,
-                intercepted,
+                reading: Reading {
+                    codec,
+                    max_message_size,
+                    deadline,
+                    intercepted,
+                },
             },
             _load: load,
         }
@@ -238,7 +253,7 @@ impl<Resp: Message> Responses<Resp> {
         match &mut self.state {
             ResponsesState::Open(streaming) => streaming.message().await,
             ResponsesState::Failed(status) => Err(status.clone()),
-            ResponsesState::Waiting { .. } => unreachable!("opened just above"),
+            _ => unreachable!("opened just above"),
         }
     }
 
@@ -255,47 +270,95 @@ impl<Resp: Message> Responses<Resp> {
                 }
             }
             ResponsesState::Failed(status) => Err(status.clone()),
-            ResponsesState::Waiting { .. } => unreachable!("opened just above"),
+            _ => unreachable!("opened just above"),
         }
     }
 
-    /// Reads the response headers, if not yet done.
+    /// Reads the response headers, if not yet done, and makes an early failure the call's.
     async fn open(&mut self) {
-        if matches!(self.state, ResponsesState::Waiting { .. }) {
-            let placeholder = ResponsesState::Failed(Status::internal("response headers lost"));
-            let ResponsesState::Waiting {
-                response,
-                codec,
-                max_message_size,
-                deadline,
-                intercepted,
-            } = std::mem::replace(&mut self.state, placeholder)
-            else {
-                unreachable!("checked just above")
-            };
-            let head = within(deadline, async {
-                Head::read(response.await.map_err(|error| status_from_h2(&error))?)
-            })
-            .await;
-            self.state = match head {
-                Ok(head) => {
-                    let streaming = head
-                        .into_streaming(codec, max_message_size)
-                        .with_deadline(deadline);
-                    ResponsesState::Open(match intercepted {
-                        Some(intercepted) => streaming.observed_to_the_end(intercepted),
-                        None => streaming,
-                    })
+        self.read_head().await;
+        self.settle();
+    }
+
+    /// Reads the response headers, if not yet done. An attempt that failed before them is
+    /// left [`EndedEarly`](ResponsesState::EndedEarly), for a retry to replace.
+    async fn read_head(&mut self) {
+        if !matches!(self.state, ResponsesState::Waiting { .. }) {
+            return;
+        }
+        let placeholder = ResponsesState::Failed(Status::internal("response headers lost"));
+        let ResponsesState::Waiting { response, reading } =
+            std::mem::replace(&mut self.state, placeholder)
+        else {
+            unreachable!("checked just above")
+        };
+        let head = within(reading.deadline, async {
+            Head::read(response.await.map_err(|error| status_from_h2(&error))?)
+        })
+        .await;
+        self.state = match head {
+            Ok(Head::Ended(status)) if status.code() != crate::Code::Ok => {
+                ResponsesState::EndedEarly {
+                    failure: Ok(Head::Ended(status)),
+                    reading,
                 }
-                Err(status) => {
-                    // The call ended without a response head: its interceptors hear it here.
-                    let status = match intercepted {
-                        Some(intercepted) => intercepted.end_failed(status),
-                        None => status,
-                    };
-                    ResponsesState::Failed(status)
-                }
-            };
+            }
+            Ok(head) => ResponsesState::Open(reading.streaming(head)),
+            Err(status) => ResponsesState::EndedEarly {
+                failure: Err(status),
+                reading,
+            },
+        };
+    }
+
+    /// How the attempt failed, if it did before response headers.
+    fn early_failure(&self) -> Option<Status> {
+        match &self.state {
+            ResponsesState::EndedEarly {
+                failure: Ok(Head::Ended(status)) | Err(status),
+                ..
+            } => Some(status.clone()),
+            _ => None,
+        }
+    }
+
+    /// Makes an early failure the call's answer: a Trailers-Only one is read as a stream that
+    /// fails (its trailers kept); without an answer, its interceptors hear of it here.
+    fn settle(&mut self) {
+        if !matches!(self.state, ResponsesState::EndedEarly { .. }) {
+            return;
+        }
+        let placeholder = ResponsesState::Failed(Status::internal("response headers lost"));
+        let ResponsesState::EndedEarly { failure, reading } =
+            std::mem::replace(&mut self.state, placeholder)
+        else {
+            unreachable!("checked just above")
+        };
+        self.state = match failure {
+            Ok(head) => ResponsesState::Open(reading.streaming(head)),
+            Err(status) => ResponsesState::Failed(match reading.intercepted {
+                Some(intercepted) => intercepted.end_failed(status),
+                None => status,
+            }),
+        };
+    }
+
+    /// Ends the call with `status`, a retry having failed to start (before settling).
+    fn fail_early(&mut self, status: Status) {
+        if let ResponsesState::EndedEarly { failure, .. } = &mut self.state {
+            *failure = Err(status);
+        }
+    }
+}
+
+impl Reading {
+    fn streaming<Resp: Message>(self, head: Head) -> Streaming<Resp> {
+        let streaming = head
+            .into_streaming(self.codec, self.max_message_size)
+            .with_deadline(self.deadline);
+        match self.intercepted {
+            Some(intercepted) => streaming.observed_to_the_end(intercepted),
+            None => streaming,
         }
     }
 }
@@ -304,6 +367,7 @@ impl<Resp> std::fmt::Debug for Responses<Resp> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
             ResponsesState::Waiting { .. } => "waiting for headers",
+            ResponsesState::EndedEarly { .. } => "failed before headers",
             ResponsesState::Open(_) => "open",
             ResponsesState::Failed(_) => "failed",
         };
@@ -311,36 +375,151 @@ impl<Resp> std::fmt::Debug for Responses<Resp> {
     }
 }
 
+/// Both directions of a call that streams requests, and what it needs to be retried while
+/// it is not committed.
+struct Exchange<Req, Resp> {
+    requests: RequestSink<Req>,
+    responses: Responses<Resp>,
+    /// While a retry policy is in force and the call not committed.
+    replay: Option<Box<Replay<Req, Resp>>>,
+}
+
+impl<Req: Message, Resp: Message> Exchange<Req, Resp> {
+    /// Sends `request`; when that fails because the attempt ended, tries the next if the call
+    /// may be retried, and otherwise gives the call's outcome.
+    async fn send(&mut self, request: Req) -> Result<(), Status> {
+        // Failures of this side's own making, the deadline and a broken connection stand as
+        // they are; a stream the server ended gets its answer.
+        let message = self.requests.encode(&request)?;
+        if let Some(replay) = &mut self.replay {
+            if !replay.keep(&message) {
+                // Past the bound: what was sent cannot be sent again, so the call commits.
+                self.replay = None;
+            }
+        }
+        let failed = match self.requests.send_encoded(message).await {
+            Ok(()) => return Ok(()),
+            Err(failed) => failed,
+        };
+        if self.replay.is_some() {
+            // The message is kept: a new attempt sends it with the others.
+            if self.retry_early_failures(false).await {
+                return Ok(());
+            }
+        } else if let SendError::Status(status) = failed {
+            return Err(status);
+        }
+        self.responses.outcome_after_failed_send().await
+    }
+
+    /// Reads the head of the attempt; while it failed before the response headers and the
+    /// retry policy allows, opens the next attempt, sending again what was sent. With
+    /// `until_answered`, reads each new attempt's head too, until the call commits or fails;
+    /// without, returns `true` as soon as a new attempt is open.
+    async fn retry_early_failures(&mut self, until_answered: bool) -> bool {
+        while let Some(replay) = &mut self.replay {
+            self.responses.read_head().await;
+            let Some(failure) = self.responses.early_failure() else {
+                // Response headers came: the call is committed.
+                self.replay = None;
+                return false;
+            };
+            match replay.next_attempt(failure).await {
+                Ok((body, responses)) => {
+                    self.requests.body = body;
+                    self.responses = responses;
+                    if !until_answered {
+                        return true;
+                    }
+                }
+                Err(status) => {
+                    self.replay = None;
+                    self.responses.fail_early(status);
+                }
+            }
+        }
+        self.responses.settle();
+        false
+    }
+
+    /// The next response; first, while the call is not committed, its head, retrying as the
+    /// policy allows.
+    async fn message(&mut self) -> Result<Option<Resp>, Status> {
+        if self.replay.is_some() {
+            self.retry_early_failures(true).await;
+        }
+        self.responses.message().await
+    }
+
+    fn close(&mut self) -> Result<(), Status> {
+        if let Some(replay) = &mut self.replay {
+            replay.close();
+        }
+        self.requests.close()
+    }
+
+    fn cancel(&mut self) {
+        self.replay = None;
+        self.requests.cancel();
+        self.responses.cancel();
+    }
+}
+
+impl<Req, Resp> std::fmt::Debug for Exchange<Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("requests", &self.requests)
+            .field("responses", &self.responses)
+            .field("retryable", &self.replay.is_some())
+            .finish()
+    }
+}
+
 /// An open client-streaming call: [`send`](Self::send) the requests, then
 /// [`finish`](Self::finish) for the server's one response.
+///
+/// A call with a retry policy (see [`Call::retry_policy`](crate::Call::retry_policy)) is tried
+/// again, its requests sent again, when it fails before the server's response headers.
 ///
 /// Dropping it before `finish` cancels the call.
 #[derive(Debug)]
 pub struct ClientStream<Req, Resp> {
-    pub(super) requests: RequestSink<Req>,
-    pub(super) responses: Responses<Resp>,
+    call: Exchange<Req, Resp>,
 }
 
 impl<Req: Message, Resp: Message> ClientStream<Req, Resp> {
+    pub(super) fn new(
+        requests: RequestSink<Req>,
+        responses: Responses<Resp>,
+        replay: Option<Box<Replay<Req, Resp>>>,
+    ) -> Self {
+        ClientStream {
+            call: Exchange {
+                requests,
+                responses,
+                replay,
+            },
+        }
+    }
+
     /// Sends one request, waiting while the server's flow-control window is full.
     ///
     /// Once the server has ended the call, this gives its status if it failed the call, and
     /// `Ok` if it succeeded without reading on; [`finish`](Self::finish) gives its response.
     pub async fn send(&mut self, request: Req) -> Result<(), Status> {
-        send_or_outcome(&mut self.requests, &mut self.responses, request).await
+        self.call.send(request).await
     }
 
     /// Whether the requests sent from now on are compressed, when the call compresses; see
     /// [`RequestSink::set_message_compression`].
     pub fn set_message_compression(&mut self, enabled: bool) {
-        self.requests.set_message_compression(enabled);
+        self.call.requests.set_message_compression(enabled);
     }
 
     /// Cancels the call (`RST_STREAM(CANCEL)`): sends and [`finish`](Self::finish) fail with
     /// `CANCELLED` from now on. Dropping the stream cancels it too.
     pub fn cancel(&mut self) {
-        self.requests.cancel();
-        self.responses.cancel();
+        self.call.cancel();
     }
 
     /// Closes the request stream and waits for the response.
@@ -352,40 +531,25 @@ impl<Req: Message, Resp: Message> ClientStream<Req, Resp> {
     /// headers and trailers (as [`UnaryCall::into_response`](crate::Call::into_response)).
     pub async fn finish_into_response(mut self) -> Result<Response<Resp>, Status> {
         // A server that already answered may have closed its side: its answer is what counts.
-        let _ = self.requests.close();
+        let _ = self.call.close();
         let message = self
-            .responses
+            .call
             .message()
             .await?
             .ok_or_else(|| Status::internal("server sent no response message"))?;
-        let compressed = self.responses.last_message_compressed();
-        if self.responses.message().await?.is_some() {
+        let responses = &mut self.call.responses;
+        let compressed = responses.last_message_compressed();
+        if responses.message().await?.is_some() {
             return Err(Status::internal(
                 "server sent more than one response message",
             ));
         }
         Ok(Response {
             message,
-            headers: self.responses.headers().cloned().unwrap_or_default(),
-            trailers: self.responses.trailers().cloned().unwrap_or_default(),
+            headers: responses.headers().cloned().unwrap_or_default(),
+            trailers: responses.trailers().cloned().unwrap_or_default(),
             compressed,
         })
-    }
-}
-
-/// Sends `request`; when that fails because the server ended the call, its outcome instead.
-async fn send_or_outcome<Req: Message, Resp: Message>(
-    requests: &mut RequestSink<Req>,
-    responses: &mut Responses<Resp>,
-    request: Req,
-) -> Result<(), Status> {
-    // Failures of this side's own making, the deadline and a broken connection stand as they
-    // are; a stream the server ended gets its answer.
-    let message = requests.encode(&request)?;
-    match requests.send_encoded(message).await {
-        Ok(()) => Ok(()),
-        Err(SendError::Status(status)) => Err(status),
-        Err(SendError::Ended) => responses.outcome_after_failed_send().await,
     }
 }
 
@@ -393,62 +557,79 @@ async fn send_or_outcome<Req: Message, Resp: Message>(
 /// [`message`](Self::message)s in any order, or [`split`](Self::split) the two directions
 /// between tasks.
 ///
+/// A call with a retry policy (see [`Call::retry_policy`](crate::Call::retry_policy)) is tried
+/// again, the requests sent so far sent again, when it fails before the server's response
+/// headers, until it is split.
+///
 /// Dropping it before the server finishes cancels the call.
 #[derive(Debug)]
 pub struct BidiStream<Req, Resp> {
-    pub(super) requests: RequestSink<Req>,
-    pub(super) responses: Responses<Resp>,
+    call: Exchange<Req, Resp>,
 }
 
 impl<Req: Message, Resp: Message> BidiStream<Req, Resp> {
+    pub(super) fn new(
+        requests: RequestSink<Req>,
+        responses: Responses<Resp>,
+        replay: Option<Box<Replay<Req, Resp>>>,
+    ) -> Self {
+        BidiStream {
+            call: Exchange {
+                requests,
+                responses,
+                replay,
+            },
+        }
+    }
+
     /// Sends one request, waiting while the server's flow-control window is full.
     ///
     /// Once the server has ended the call, this gives its status if it failed the call, and
     /// `Ok` if it succeeded without reading on; [`message`](Self::message) reads what it sent.
     pub async fn send(&mut self, request: Req) -> Result<(), Status> {
-        send_or_outcome(&mut self.requests, &mut self.responses, request).await
+        self.call.send(request).await
     }
 
     /// Whether the requests sent from now on are compressed, when the call compresses; see
     /// [`RequestSink::set_message_compression`].
     pub fn set_message_compression(&mut self, enabled: bool) {
-        self.requests.set_message_compression(enabled);
+        self.call.requests.set_message_compression(enabled);
     }
 
     /// Cancels the call (`RST_STREAM(CANCEL)`): sends and reads fail with `CANCELLED` from
     /// now on. Dropping the stream cancels it too.
     pub fn cancel(&mut self) {
-        self.requests.cancel();
-        self.responses.cancel();
+        self.call.cancel();
     }
 
     /// The server's response headers, once the first [`message`](Self::message) read them.
     pub fn headers(&self) -> Option<&MetadataMap> {
-        self.responses.headers()
+        self.call.responses.headers()
     }
 
     /// The server's trailers, once the stream has ended.
     pub fn trailers(&self) -> Option<&MetadataMap> {
-        self.responses.trailers()
+        self.call.responses.trailers()
     }
 
     /// Whether the response [`message`](Self::message) returned last came compressed.
     pub fn last_message_compressed(&self) -> bool {
-        self.responses.last_message_compressed()
+        self.call.responses.last_message_compressed()
     }
 
     /// Tells the server no more requests follow.
     pub fn close_send(&mut self) -> Result<(), Status> {
-        self.requests.close()
+        self.call.close()
     }
 
     /// The next response; `Ok(None)` once the server has finished.
     pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
-        self.responses.message().await
+        self.call.message().await
     }
 
-    /// The two directions apart, to send from one task and read in another.
+    /// The two directions apart, to send from one task and read in another. The call commits
+    /// here: it is not retried from now on.
     pub fn split(self) -> (RequestSink<Req>, Responses<Resp>) {
-        (self.requests, self.responses)
+        (self.call.requests, self.call.responses)
     }
 }
