@@ -372,6 +372,80 @@ async fn an_unregistered_codec_is_http_415_and_a_per_call_codec_is_answered_in_k
     h.server.stop().await;
 }
 
+#[tokio::test]
+async fn protobuf_json_is_a_codec_where_the_server_accepts_it() {
+    let h = harness().await;
+    let status = h
+        .client
+        .echo(ping("json?"))
+        .codec(Codec::Json)
+        .await
+        .unwrap_err();
+    assert!(status.message().contains("415"), "{status:?}");
+    h.server.stop().await;
+    let h = harness_with(|server| server.accept_codec(Codec::Json)).await;
+    let reply = h
+        .client
+        .echo(ping("json"))
+        .codec(Codec::Json)
+        .into_response()
+        .await
+        .unwrap();
+    assert_eq!(reply.message, ping("json"));
+    // The same request, by hand: the JSON on the wire is protobuf's mapping.
+    let body = br#"{"text": "by hand", "unknown": 1}"#;
+    let mut framed = vec![0];
+    framed.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    framed.extend_from_slice(body);
+    let answer = raw_unary(
+        &h.server.url(),
+        "/semantics.Semantics/Echo",
+        "application/grpc+json",
+        framed,
+    )
+    .await;
+    assert_eq!(answer.0.as_deref(), Some("application/grpc+json"));
+    assert_eq!(
+        std::str::from_utf8(&answer.1[5..]).unwrap(),
+        r#"{"text":"by hand"}"#
+    );
+    h.server.stop().await;
+}
+
+/// One unary call over a plain h2 connection: the response's content type and its body.
+async fn raw_unary(
+    url: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (Option<String>, Vec<u8>) {
+    let addr = url.trim_start_matches("http://");
+    let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(socket).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", content_type)
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    send.send_data(body.into(), true).unwrap();
+    let response = response.await.unwrap();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|value| value.to_str().unwrap().to_owned());
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        received.extend_from_slice(&chunk);
+    }
+    (content_type, received)
+}
+
 /// The cache's Store asks Accounts over gRPC: with a slow Accounts, the caller's deadline must
 /// reach it (and cut it short), and a caller that gives up must cancel it too.
 #[tokio::test]

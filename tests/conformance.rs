@@ -103,6 +103,13 @@ struct Encoded {
     bytes: Vec<u8>,
 }
 
+/// A case's value as proto3 JSON.
+#[derive(Message, Clone, Debug, PartialEq)]
+struct JsonText {
+    name: String,
+    text: String,
+}
+
 /// Checks values that other stacks build.
 #[protoless::service(package = "conformance")]
 trait Conformance {
@@ -112,6 +119,13 @@ trait Conformance {
     /// This side's encoding of the named case.
     #[no_side_effects]
     async fn encode(&self, req: Case) -> Result<Encoded, Status>;
+    /// This side's proto3 JSON of the named case.
+    #[no_side_effects]
+    async fn to_json(&self, req: Case) -> Result<JsonText, Status>;
+    /// Fails with INVALID_ARGUMENT unless `text`, read as proto3 JSON, equals this side's
+    /// construction of the named case.
+    #[no_side_effects]
+    async fn check_json(&self, req: JsonText) -> Result<JsonText, Status>;
 }
 
 fn inner(id: i32, label: &str) -> Inner {
@@ -224,6 +238,26 @@ fn case(name: &str) -> Option<Everything> {
 
 struct Checker;
 
+/// Every case `case` builds.
+const CASES: [&str; 16] = [
+    "defaults",
+    "negatives",
+    "extremes",
+    "unicode",
+    "present_defaults",
+    "large_repeated",
+    "enums",
+    "all_map_keys",
+    "oneof_number",
+    "oneof_text",
+    "oneof_empty_text",
+    "oneof_nested",
+    "oneof_enum",
+    "well_known",
+    "before_1970",
+    "recursive",
+];
+
 impl Conformance for Checker {
     async fn check(&self, req: Case) -> Result<Case, Status> {
         let expected = case(&req.name)
@@ -243,6 +277,30 @@ impl Conformance for Checker {
         Ok(Encoded {
             bytes: value.encode_to_vec(),
         })
+    }
+
+    async fn to_json(&self, req: Case) -> Result<JsonText, Status> {
+        let value = case(&req.name)
+            .ok_or_else(|| Status::not_found(format!("no case named {:?}", req.name)))?;
+        let text = protoless::json::to_json(&value).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(JsonText {
+            name: req.name,
+            text,
+        })
+    }
+
+    async fn check_json(&self, req: JsonText) -> Result<JsonText, Status> {
+        let expected = case(&req.name)
+            .ok_or_else(|| Status::not_found(format!("no case named {:?}", req.name)))?;
+        let value: Everything = protoless::json::from_json(req.text.as_bytes())
+            .map_err(|e| Status::invalid_argument(format!("case {}: {e}", req.name)))?;
+        if value != expected {
+            return Err(Status::invalid_argument(format!(
+                "case {}: read\n{value:#?}\nexpected\n{expected:#?}",
+                req.name
+            )));
+        }
+        Ok(req)
     }
 }
 
@@ -289,6 +347,18 @@ async fn python_protobuf_values_round_trip_through_rust_field_by_field() {
         "recursive",
     ] {
         assert!(stdout.contains(&format!("same bytes: {name}")), "{stdout}");
+    }
+    for name in CASES {
+        for line in [
+            format!("same json: {name}"),
+            format!("python reads rust json: {name}"),
+            format!("rust reads python json: {name}"),
+        ] {
+            assert!(
+                stdout.lines().any(|printed| printed == line),
+                "{line}\n{stdout}"
+            );
+        }
     }
     server.stop().await;
 }
@@ -422,4 +492,86 @@ async fn buf_lint_passes_on_the_exported_files() {
         String::from_utf8_lossy(&output.stderr)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn json_reading_accepts_original_names_numeric_enums_and_strings_and_skips_unknown_fields() {
+    let json = r#"{
+        "int64_value": 5, "int32Value": "-7", "uint64Value": 1e3, "color": 5,
+        "colors": ["COLOR_RED", 0], "byBool": {"true": "t"}, "byInt64": {"-3": "4"},
+        "doubleValue": "Infinity", "floatValue": "NaN", "bytesValue": "_-8",
+        "elapsed": "1.5s", "at": "1970-01-01T01:00:00+01:00", "unknownField": {"deep": [1]},
+        "maybeInt": 0, "inner": null, "choice": {"shade": "COLOR_RED", "text": null}
+    }"#;
+    let value: Everything = protoless::json::from_json(json.as_bytes()).unwrap();
+    assert_eq!(value.int64_value, 5);
+    assert_eq!(value.int32_value, -7);
+    assert_eq!(value.uint64_value, 1000);
+    assert_eq!(value.color, Color::DeepBlue);
+    assert_eq!(value.colors, [Color::Red, Color::Unspecified]);
+    assert_eq!(value.by_bool[&true], "t");
+    assert_eq!(value.by_int64[&-3], 4);
+    assert_eq!(value.double_value, f64::INFINITY);
+    assert!(value.float_value.is_nan());
+    assert_eq!(
+        value.bytes_value,
+        [0xff, 0xef],
+        "URL-safe base64 without padding"
+    );
+    assert_eq!(value.elapsed, Duration::from_millis(1500));
+    assert_eq!(value.at, UNIX_EPOCH);
+    assert_eq!(value.maybe_int, Some(0), "presence kept");
+    assert_eq!(value.choice, Some(Choice::Shade(Color::Red)));
+    // Printed back: canonical names and forms, defaults without presence left out.
+    let printed: serde_json::Value =
+        serde_json::from_str(&protoless::json::to_json(&value).unwrap()).unwrap();
+    assert_eq!(printed["int64Value"], "5");
+    assert_eq!(
+        printed["colors"],
+        serde_json::json!(["COLOR_RED", "COLOR_UNSPECIFIED"])
+    );
+    assert_eq!(printed["floatValue"], "NaN");
+    assert_eq!(printed["maybeInt"], 0);
+    assert_eq!(printed["choice"], serde_json::json!({"shade": "COLOR_RED"}));
+    assert!(printed.get("stringValue").is_none());
+}
+
+#[test]
+fn json_reading_says_what_is_wrong() {
+    let error = |json: &str| {
+        protoless::json::from_json::<Everything>(json.as_bytes())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(error("{").starts_with("invalid JSON"), "{}", error("{"));
+    assert_eq!(
+        error(r#"{"int32Value": 2147483648}"#),
+        "field int32_value: 2147483648 is out of range"
+    );
+    assert_eq!(
+        error(r#"{"int32Value": 1.5}"#),
+        "field int32_value: 1.5 is not an integer"
+    );
+    assert_eq!(
+        error(r#"{"color": "PURPLE"}"#),
+        "field color: \"PURPLE\" is not a value of Color"
+    );
+    assert_eq!(
+        error(r#"{"choice": {"number": "1", "text": "x"}}"#),
+        "field choice: number and text are both set, but belong to one oneof choice"
+    );
+    assert_eq!(
+        error(r#"{"elapsed": "5m"}"#),
+        "field elapsed: \"5m\" is not a Duration such as \"1.5s\""
+    );
+    assert_eq!(error("[]"), "Everything must be an object, not an array");
+    // A negative Duration is valid JSON, but not a std::time::Duration.
+    assert!(error(r#"{"elapsed": "-1.5s"}"#).contains("nanos out of range"));
+    // Nesting past protobuf's limit is refused, not a stack overflow.
+    let deep = "{\"next\":".repeat(120) + "{}" + &"}".repeat(120);
+    assert!(
+        error(&deep).ends_with("messages nest deeper than 100"),
+        "{}",
+        error(&deep)
+    );
 }

@@ -31,6 +31,10 @@ pub enum Codec {
     Postcard,
     /// Another serde format, `application/grpc+<name>`: see [`SerdeFormat`].
     Serde(&'static dyn SerdeFormat),
+    /// Protocol Buffers' canonical JSON mapping (see [`json`](crate::json)),
+    /// `application/grpc+json`: what other stacks' JSON codecs speak. A server accepts it only
+    /// when given it with [`Server::accept_codec`](crate::Server::accept_codec).
+    Json,
 }
 
 /// A serde format as a gRPC codec, such as JSON; pass it as [`Codec::Serde`].
@@ -109,6 +113,7 @@ impl Codec {
             Codec::Protobuf => "",
             Codec::Postcard => "postcard",
             Codec::Serde(format) => subtype(format.content_type()).unwrap_or_default(),
+            Codec::Json => "json",
         }
     }
 
@@ -118,6 +123,7 @@ impl Codec {
             Codec::Protobuf => "application/grpc",
             Codec::Postcard => "application/grpc+postcard",
             Codec::Serde(format) => format.content_type(),
+            Codec::Json => "application/grpc+json",
         }
     }
 
@@ -140,6 +146,12 @@ impl Codec {
                     .map_err(|error| failed(&error))?;
                 let mut buf = buf;
                 buf.extend_from_slice(&out);
+                Ok(buf)
+            }
+            Codec::Json => {
+                let json = crate::json::to_json(message).map_err(|error| failed(&error))?;
+                let mut buf = buf;
+                buf.extend_from_slice(json.as_bytes());
                 Ok(buf)
             }
         }
@@ -166,6 +178,8 @@ impl Codec {
                         )
                     })
             }
+            Codec::Json => crate::json::from_json(&bytes)
+                .map_err(|error| format!("failed to decode JSON message: {error}")),
         };
         decoded.map_err(Status::internal)
     }
@@ -211,6 +225,7 @@ impl fmt::Debug for Codec {
             Codec::Protobuf => f.write_str("Protobuf"),
             Codec::Postcard => f.write_str("Postcard"),
             Codec::Serde(format) => write!(f, "Serde({:?})", format.content_type()),
+            Codec::Json => f.write_str("Json"),
         }
     }
 }
@@ -278,5 +293,10 @@ mod tests {
         assert_eq!(fake.content_type(), "application/grpc+fake");
         assert_eq!(negotiate("application/grpc+json"), None);
         assert_eq!(Codec::negotiate("application/grpc+fake", &[]), None);
+        // Protobuf's JSON mapping only where accepted.
+        assert_eq!(
+            Codec::negotiate("application/grpc+json", &[Codec::Json]),
+            Some(Codec::Json)
+        );
     }
 }

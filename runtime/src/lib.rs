@@ -27,6 +27,7 @@ mod frame;
 mod headers;
 pub mod health;
 mod intercept;
+pub mod json;
 mod keepalive;
 mod metadata;
 #[cfg(feature = "rate-limit")]

@@ -7,10 +7,12 @@ For every case: the Rust side must accept the value field by field (Check) and s
 value; and Rust's encoding of the case must equal this library's deterministic encoding.
 """
 
+import json
 import os
 import sys
 
 import grpc
+from google.protobuf import json_format
 
 # The examples' stub generator, pointed at the folder this test exported into.
 os.environ["PROTOLESS_PROTO_DIR"] = sys.argv[2]
@@ -124,6 +126,36 @@ CASES = ["defaults", "negatives", "extremes", "unicode", "present_defaults", "la
          "oneof_enum", "well_known", "before_1970", "recursive"]
 
 
+def check_json(stub, name):
+    """The case's proto3 JSON both ways: protobuf's json_format (default options) and Rust's
+    must print equal JSON values, and each must read the other's back to the same value."""
+    value = build(name)
+    ours = json_format.MessageToJson(value)
+    theirs = stub.ToJson(pb.Case(name=name), timeout=30).text
+    if json.loads(ours) != json.loads(theirs):
+        ours_value, theirs_value = json.loads(ours), json.loads(theirs)
+        keys = sorted(set(ours_value) | set(theirs_value))
+        differing = [k for k in keys if ours_value.get(k) != theirs_value.get(k)]
+        return [f"{name}: JSON differs in {differing}:\n  python: "
+                + ", ".join(f"{k}={ours_value.get(k)!r}" for k in differing)
+                + "\n  rust:   " + ", ".join(f"{k}={theirs_value.get(k)!r}" for k in differing)]
+    print(f"same json: {name}")
+    failures = []
+    try:
+        if json_format.Parse(theirs, pb.Everything()) != value:
+            failures.append(f"{name}: Rust's JSON reads as another value")
+        else:
+            print(f"python reads rust json: {name}")
+    except json_format.ParseError as error:
+        failures.append(f"{name}: Rust's JSON does not parse: {error}")
+    try:
+        stub.CheckJson(pb.JsonText(name=name, text=ours), timeout=30)
+        print(f"rust reads python json: {name}")
+    except grpc.RpcError as error:
+        failures.append(f"{name}: CheckJson failed: {error.code().name}: {error.details()}")
+    return failures
+
+
 def main(target):
     failures = []
     options = [("grpc.max_receive_message_length", 64 << 20)]
@@ -153,6 +185,8 @@ def main(target):
                     f"  python: ...{ours[start:at + 32].hex()}\n  rust:   ...{theirs[start:at + 32].hex()}")
                 continue
             print(f"same bytes: {name}")
+        for name in CASES:
+            failures.extend(check_json(stub, name))
     if failures:
         sys.exit("\n".join(failures))
     print("conformance: all cases passed")

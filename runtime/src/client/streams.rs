@@ -403,7 +403,8 @@ impl<Req: Message, Resp: Message> Exchange<Req, Resp> {
         };
         if self.replay.is_some() {
             // The message is kept: a new attempt sends it with the others.
-            if self.retry_early_failures(false).await {
+            // Boxed: the retry's state stays out of every send's future.
+            if Box::pin(self.retry_early_failures(false)).await {
                 return Ok(());
             }
         } else if let SendError::Status(status) = failed {
@@ -446,7 +447,7 @@ impl<Req: Message, Resp: Message> Exchange<Req, Resp> {
     /// policy allows.
     async fn message(&mut self) -> Result<Option<Resp>, Status> {
         if self.replay.is_some() {
-            self.retry_early_failures(true).await;
+            Box::pin(self.retry_early_failures(true)).await;
         }
         self.responses.message().await
     }

@@ -256,8 +256,14 @@ impl Server {
         self
     }
 
-    /// Accepts requests in `codec` too (protobuf and postcard always are): for a
-    /// [`Codec::Serde`](crate::Codec::Serde) format such as JSON.
+    /// Accepts requests in `codec` too (protobuf and postcard always are): protobuf's JSON
+    /// mapping ([`Codec::Json`](crate::Codec::Json), `application/grpc+json`) or a
+    /// [`Codec::Serde`](crate::Codec::Serde) format. A content type names one encoding: a
+    /// codec with the content type of one accepted before is ignored.
+    ///
+    /// ```
+    /// let server = protoless::Server::builder().accept_codec(protoless::Codec::Json);
+    /// ```
     pub fn accept_codec(mut self, codec: crate::Codec) -> Server {
         if !self.config.codecs.contains(&codec) {
             self.config.codecs.push(codec);
