@@ -27,7 +27,7 @@ use protoless::error_details::ErrorInfo;
 use protoless::health::HealthReporter;
 use protoless::{
     stream, CallInfo, Channel, Code, Context, Interceptor, Message, MetadataMap, Outcome,
-    RateLimit, Server, Status, Stream, Telemetry,
+    RateLimit, Server, Status, Stream, Telemetry, Web,
 };
 
 /// Stores a value under a key.
@@ -441,7 +441,10 @@ pub fn server(accounts: &[(String, i64)]) -> Server {
     let private =
         Server::builder().add_service(AccountsServer::new(AccountsService::new(accounts)));
     let channel = Channel::in_process(private);
+    // Native gRPC, gRPC-Web and Connect on one port; browsers from any origin may call it (a
+    // demo setting: a real service lists its pages' origins with `Web::allow_origin`).
     Server::builder()
+        .web(Web::new().allow_any_origin())
         .health(HealthReporter::new())
         .reflection()
         .interceptor(CallLog)

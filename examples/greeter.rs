@@ -27,7 +27,7 @@ use std::sync::Arc;
 use protoless::balance::Picker;
 use protoless::health::HealthReporter;
 use protoless::{
-    stream, CallInfo, Interceptor, Message, Server, StartFuture, Status, Stream, Streaming,
+    stream, CallInfo, Interceptor, Message, Server, StartFuture, Status, Stream, Streaming, Web,
 };
 
 /// The request message containing the user's name.
@@ -112,9 +112,13 @@ impl Greeter for Greetings {
     }
 }
 
-/// The example's server, ready to serve.
+/// The example's server, ready to serve: native gRPC, gRPC-Web and Connect on one port.
+///
+/// Browsers from any origin may call it (`Web::allow_any_origin`): a demo setting. A real
+/// service lists the origins of its own pages with `Web::allow_origin`.
 pub fn server() -> Server {
     Server::builder()
+        .web(Web::new().allow_any_origin())
         .health(HealthReporter::new())
         .reflection()
         .add_service(GreeterServer::new(Greetings))

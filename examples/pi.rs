@@ -12,7 +12,9 @@
 mod common;
 
 use protoless::health::HealthReporter;
-use protoless::{run_blocking, stream, Cancellation, Message, Server, Status, Stream, Streaming};
+use protoless::{
+    run_blocking, stream, Cancellation, Message, Server, Status, Stream, Streaming, Web,
+};
 
 /// Asks for a pi approximation.
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -121,9 +123,11 @@ impl PiCalculator for Calculator {
     }
 }
 
-/// The example's server, ready to serve.
+/// The example's server, ready to serve: native gRPC, gRPC-Web and Connect on one port
+/// (browsers from any origin may call it: a demo setting).
 pub fn server() -> Server {
     Server::builder()
+        .web(Web::new().allow_any_origin())
         .health(HealthReporter::new())
         .reflection()
         .add_service(PiCalculatorServer::new(Calculator))

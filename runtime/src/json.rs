@@ -87,6 +87,26 @@ pub fn from_value<M: Message>(value: &Value) -> Result<M, JsonError> {
     M::decode(out.freeze()).map_err(|cause| error(format!("invalid message: {cause}")))
 }
 
+/// The protobuf encoding of JSON `json`, read as a message of `schema`.
+pub(crate) fn schema_json_to_proto(
+    schema: &MessageSchema,
+    json: &[u8],
+) -> Result<Vec<u8>, JsonError> {
+    let value: Value =
+        serde_json::from_slice(json).map_err(|cause| error(format!("invalid JSON: {cause}")))?;
+    let mut out = BytesMut::new();
+    parse_message(schema, &value, &mut out, 0)?;
+    Ok(out.to_vec())
+}
+
+/// The JSON of `bytes`, encoded as a message of `schema`.
+pub(crate) fn schema_proto_to_json(
+    schema: &MessageSchema,
+    bytes: &[u8],
+) -> Result<String, JsonError> {
+    Ok(print_message(schema, bytes, 0)?.to_string())
+}
+
 /// A field's JSON name: its proto name in lowerCamelCase, as `protoc` derives `json_name`.
 pub fn json_name(proto_name: &str) -> String {
     let mut name = String::with_capacity(proto_name.len());

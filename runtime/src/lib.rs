@@ -63,7 +63,7 @@ pub use intercept::{
 pub use metadata::{InvalidMetadata, MetadataMap};
 #[cfg(feature = "rate-limit")]
 pub use rate_limit::RateLimit;
-pub use server::{shutdown_signal, Context, Server};
+pub use server::{shutdown_signal, Context, Server, Web};
 pub use status::{Code, Status};
 pub use stream::Stream;
 pub use streaming::Streaming;

@@ -889,7 +889,7 @@ impl Responder {
 const BATCH_BYTES: usize = 32 * 1024;
 
 /// Writes `grpc-status`, `grpc-message` and `grpc-status-details-bin` into `headers`.
-fn put_status(headers: &mut HeaderMap, status: &Status) {
+pub(super) fn put_status(headers: &mut HeaderMap, status: &Status) {
     headers.insert(GRPC_STATUS, status.code().header_value());
     if !status.message().is_empty() {
         let message = encode_message(status.message());

@@ -52,7 +52,7 @@ async fn serve_unbatched<IO: Io>(
                     identity: identity.map(Arc::new),
                     ..peer
                 };
-                return serve_h2(stream, peer, deadline, shared, shutdown).await;
+                return serve_http(stream, peer, deadline, shared, shutdown).await;
             }
             Ok(Err(error)) => tracing::warn!(
                 peer = %peer_text,
@@ -66,7 +66,172 @@ async fn serve_unbatched<IO: Io>(
         }
         return;
     }
-    serve_h2(stream, peer, deadline, shared, shutdown).await;
+    serve_http(stream, peer, deadline, shared, shutdown).await;
+}
+
+/// Serves a connection (past TLS, if any) in the HTTP version its first bytes show: HTTP/2 by
+/// its preface, else HTTP/1.1 when the web protocols are on.
+async fn serve_http<IO: Io>(
+    stream: IO,
+    peer: Peer,
+    deadline: Instant,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<Phase>,
+) {
+    if shared.config.web.is_none() {
+        return serve_h2(stream, peer, deadline, shared, shutdown).await;
+    }
+    let Some((h2, stream)) = sniff(stream, deadline).await else {
+        return;
+    };
+    if h2 {
+        serve_h2(stream, peer, deadline, shared, shutdown).await;
+    } else {
+        serve_http1(stream, peer, shared, shutdown).await;
+    }
+}
+
+/// HTTP/2's connection preface, which a client speaking it sends first.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Reads as much of the connection's start as tells HTTP/2 from HTTP/1.1 (at most the 24 bytes
+/// of HTTP/2's preface), within the handshake's deadline; whether it is HTTP/2, and the
+/// connection with those bytes put back.
+async fn sniff<IO: Io>(mut stream: IO, deadline: Instant) -> Option<(bool, Rewind<IO>)> {
+    use tokio::io::AsyncReadExt;
+    let mut start = Vec::with_capacity(PREFACE.len());
+    let mut chunk = [0u8; PREFACE.len()];
+    loop {
+        let wanted = PREFACE.len() - start.len();
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk[..wanted]));
+        let n = read.await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        start.extend_from_slice(&chunk[..n]);
+        if !PREFACE.starts_with(&start) {
+            return Some((false, Rewind::new(start, stream)));
+        }
+        if start.len() == PREFACE.len() {
+            return Some((true, Rewind::new(start, stream)));
+        }
+    }
+}
+
+/// A connection whose first bytes, read to sniff its protocol, are read again.
+pub(super) struct Rewind<IO> {
+    start: Bytes,
+    io: IO,
+}
+
+impl<IO> Rewind<IO> {
+    fn new(start: Vec<u8>, io: IO) -> Self {
+        Rewind {
+            start: Bytes::from(start),
+            io,
+        }
+    }
+}
+
+impl<IO: Io> tokio::io::AsyncRead for Rewind<IO> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if !self.start.is_empty() {
+            let n = self.start.len().min(buf.remaining());
+            buf.put_slice(&self.start.split_to(n));
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: Io> tokio::io::AsyncWrite for Rewind<IO> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// How long an HTTP/1.1 client may take to send a request's headers.
+const HTTP1_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves HTTP/1.1 through hyper: gRPC-Web and Connect requests, translated by the gateway.
+async fn serve_http1<IO: Io>(
+    stream: IO,
+    peer: Peer,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<Phase>,
+) {
+    let max_buf = (shared.config.max_header_list_size as usize).max(8192);
+    let gateway = Arc::new(super::web::Gateway::new(shared, peer, shutdown.clone()));
+    let service = hyper::service::service_fn(move |request| {
+        let gateway = gateway.clone();
+        async move { Ok::<_, std::convert::Infallible>(super::web::handle(gateway, request).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HTTP1_HEADER_READ_TIMEOUT)
+        .max_buf_size(max_buf);
+    let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    if *shutdown.borrow_and_update() != Phase::Serving {
+        connection.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            changed = shutdown.changed() => {
+                connection.as_mut().graceful_shutdown();
+                if changed.is_err() || *shutdown.borrow_and_update() == Phase::Halting {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Serves the in-memory HTTP/2 connection web calls go through (see [`super::web`]).
+pub(super) fn serve_inner<IO: Io>(
+    stream: IO,
+    peer: Peer,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<Phase>,
+) -> Batched<impl std::future::Future<Output = ()>> {
+    let deadline = Instant::now() + shared.config.handshake_timeout;
+    Batched::new(serve_h2(stream, peer, deadline, shared, shutdown))
 }
 
 /// Serves HTTP/2 on a connection (past TLS, if any).
@@ -102,6 +267,14 @@ async fn serve_h2<IO: Io>(
     if phase != Phase::Serving {
         connection.graceful_shutdown();
     }
+    // Web requests on this connection go through a gateway, when the web protocols are on.
+    let gateway = config.web.as_ref().map(|_| {
+        Arc::new(super::web::Gateway::new(
+            shared.clone(),
+            peer.clone(),
+            shutdown.clone(),
+        ))
+    });
     let mut calls = RunningCalls::default();
     // Calls accepted in this read, run once h2 has handed over every request of it (or a batch
     // is full): their answers then leave together, in one write.
@@ -137,7 +310,7 @@ async fn serve_h2<IO: Io>(
                     if let Some(police) = &mut police {
                         police.call_started();
                     }
-                    if let Some(call) = route(&shared, &peer, request, respond) {
+                    if let Some(call) = route(&shared, &peer, request, respond, gateway.as_ref()) {
                         starting.push(call);
                     }
                 }
@@ -382,17 +555,27 @@ fn route(
     peer: &Peer,
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
+    gateway: Option<&Arc<super::web::Gateway>>,
 ) -> Option<CallHandle> {
     let (head, body) = request.into_parts();
-    if head.method != Method::POST {
-        reply_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
-        return None;
-    }
     let headers = GrpcHeaders::scan(&head.headers);
     let content_type = headers.content_type.and_then(text);
-    let codec = content_type.and_then(|value| Codec::negotiate(value, &shared.config.codecs));
+    let codec = content_type
+        .filter(|_| head.method == Method::POST)
+        .and_then(|value| Codec::negotiate(value, &shared.config.codecs));
     let Some(codec) = codec else {
-        reply_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        if let Some(gateway) = gateway {
+            if super::web::is_web(&head.method, &head.headers) {
+                let request = Request::from_parts(head, body);
+                return Some(super::web::over_h2(gateway.clone(), request, respond));
+            }
+        }
+        let status = if head.method == Method::POST {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        } else {
+            StatusCode::METHOD_NOT_ALLOWED
+        };
+        reply_http(&mut respond, status);
         return None;
     };
     let request_compression = match headers.encoding.and_then(text) {

@@ -5,6 +5,7 @@ mod connection;
 mod context;
 mod ping_tap;
 mod service;
+mod web;
 
 use std::future::Future;
 use std::sync::atomic::AtomicUsize;
@@ -26,6 +27,7 @@ pub use call::{
 pub use context::Context;
 pub(crate) use context::{inherited, inherited_deadline};
 pub use service::{request_schema, response_schema, start_call, CallHandle, Method, Service};
+pub use web::Web;
 
 use crate::frame::DEFAULT_MAX_RECEIVE_MESSAGE_SIZE;
 
@@ -64,6 +66,8 @@ pub(crate) struct ServerConfig {
     pub(crate) keepalive: Option<crate::keepalive::Keepalive>,
     /// How often clients may ping (gRFC A8's enforcement), when configured.
     pub(crate) ping_policy: Option<PingPolicy>,
+    /// gRPC-Web and Connect beside native gRPC, when on.
+    pub(crate) web: Option<Arc<Web>>,
 }
 
 /// gRFC A8's enforcement: the least time between a client's PINGs, and whether it may ping
@@ -97,6 +101,7 @@ impl Default for ServerConfig {
             max_connection_age_grace: None,
             keepalive: None,
             ping_policy: None,
+            web: None,
         }
     }
 }
@@ -253,6 +258,22 @@ impl Server {
     /// The largest request header block accepted (default 16 KiB).
     pub fn max_header_list_size(mut self, bytes: u32) -> Server {
         self.config.max_header_list_size = bytes;
+        self
+    }
+
+    /// Serves browsers and HTTP/1.1 clients too, on the same port: gRPC-Web and the Connect
+    /// protocol, each call translated into a native one (see [`Web`]). A connection is told
+    /// apart by its first bytes (or, under TLS, by ALPN, which then offers `http/1.1` too):
+    /// HTTP/2's preface goes to the HTTP/2 server, which takes web requests by their content
+    /// type; anything else goes to hyper's HTTP/1.1 server. Off by default.
+    ///
+    /// ```
+    /// use protoless::{Server, Web};
+    ///
+    /// let server = Server::builder().web(Web::new().allow_any_origin());
+    /// ```
+    pub fn web(mut self, web: Web) -> Server {
+        self.config.web = Some(Arc::new(web));
         self
     }
 

@@ -1,0 +1,485 @@
+//! Browsers and HTTP/1.1 on the examples' one port: the Connect protocol from `curl` and
+//! `buf curl`, gRPC-Web from `buf curl` and by hand (binary and text), CORS, and what the
+//! HTTP/1.1 side does with hostile input. Native gRPC on the same port is what every other
+//! test uses.
+
+mod support;
+
+use std::process::Stdio;
+
+use base64::Engine;
+use support::{buf, example, ServerProcess};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+async fn serve(name: &str) -> ServerProcess {
+    ServerProcess::spawn_with_stderr(
+        Command::new(example(name)).args(["serve", "127.0.0.1:0"]),
+        Stdio::null(),
+    )
+    .await
+}
+
+/// What `curl` got: the HTTP status, the headers (lowercase names) and the body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("{error}: {:?}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Runs `curl -s -i ARGS` and splits its answer.
+async fn curl(args: &[&str]) -> Answer {
+    let output = Command::new("curl")
+        .args(["-s", "-i"])
+        .args(args)
+        .output()
+        .await
+        .expect("curl runs");
+    assert!(output.status.success(), "curl {args:?}: {output:?}");
+    let mut text = &output.stdout[..];
+    // Past any interim answer (`100 Continue`).
+    while text.starts_with(b"HTTP/1.1 1") {
+        let end = text.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        text = &text[end + 4..];
+    }
+    let split = text
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&text[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: text[split + 4..].to_vec(),
+    }
+}
+
+/// A Connect unary POST of `json` to `method`, over HTTP/1.1 unless `extra` says otherwise.
+async fn post_json(server: &ServerProcess, method: &str, json: &str, extra: &[&str]) -> Answer {
+    let url = format!("{}/{method}", server.url());
+    let mut args = vec![
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        json,
+    ];
+    args.extend_from_slice(extra);
+    args.push(&url);
+    curl(&args).await
+}
+
+#[tokio::test]
+async fn curl_calls_every_unary_method_of_greeter_and_cache_with_json() {
+    let greeter = serve("greeter").await;
+    let hello = post_json(
+        &greeter,
+        "helloworld.Greeter/SayHello",
+        r#"{"name":"curl"}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(hello.status, 200);
+    assert_eq!(hello.header("content-type"), Some("application/json"));
+    assert_eq!(hello.json(), serde_json::json!({"message": "Hello, curl!"}));
+    // The same over HTTP/2 (h2c, prior knowledge): the HTTP/2 server takes it by its content
+    // type, beside native gRPC.
+    let h2 = post_json(
+        &greeter,
+        "helloworld.Greeter/SayHello",
+        r#"{"name":"h2"}"#,
+        &["--http2-prior-knowledge"],
+    )
+    .await;
+    assert_eq!(h2.json(), serde_json::json!({"message": "Hello, h2!"}));
+    // Errors: Connect's JSON and HTTP status.
+    let bad = post_json(
+        &greeter,
+        "helloworld.Greeter/SayHello",
+        r#"{"name":1}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["code"], "invalid_argument");
+    let unknown = post_json(&greeter, "helloworld.Greeter/Nope", "{}", &[]).await;
+    assert_eq!(unknown.status, 501);
+    assert_eq!(unknown.json()["code"], "unimplemented");
+    let timeout = post_json(
+        &greeter,
+        "helloworld.Greeter/SayHello",
+        "{}",
+        &["-H", "connect-timeout-ms: soon"],
+    )
+    .await;
+    assert_eq!(timeout.status, 400);
+    let (clean, _) = greeter.terminate().await;
+    assert!(clean);
+
+    let cache = serve("cache").await;
+    let store = r#"{"key":"k","val":"dmFsdWU=","accountToken":"inconshreveable"}"#;
+    let stored = post_json(&cache, "rpc.Cache/Store", store, &[]).await;
+    assert_eq!((stored.status, stored.json()), (200, serde_json::json!({})));
+    let got = post_json(&cache, "rpc.Cache/Get", r#"{"key":"k"}"#, &[]).await;
+    assert_eq!(got.json(), serde_json::json!({"val": "dmFsdWU="}));
+    // A #[no_side_effects] method answers GET too, the message in the query.
+    let url = format!(
+        "{}/rpc.Cache/Get?connect=v1&encoding=json&message=%7B%22key%22%3A%22k%22%7D",
+        cache.url()
+    );
+    let by_get = curl(&[&url]).await;
+    assert_eq!(by_get.json(), serde_json::json!({"val": "dmFsdWU="}));
+    // ... and no other method does.
+    let url = format!(
+        "{}/rpc.Cache/Store?encoding=json&message=%7B%7D",
+        cache.url()
+    );
+    assert_eq!(curl(&[&url]).await.status, 405);
+    let missing = post_json(&cache, "rpc.Cache/Get", r#"{"key":"nope"}"#, &[]).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.json(),
+        serde_json::json!({"code": "not_found", "message": "Key not found nope"})
+    );
+    let stranger = r#"{"key":"k","val":"","accountToken":"who"}"#;
+    let refused = post_json(&cache, "rpc.Cache/Store", stranger, &[]).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.json()["code"], "unauthenticated");
+    // Past the small account's two keys: FAILED_PRECONDITION with an ErrorInfo detail.
+    for key in ["a", "b", "c"] {
+        let store = format!(r#"{{"key":"{key}","val":"","accountToken":"small"}}"#);
+        let answer = post_json(&cache, "rpc.Cache/Store", &store, &[]).await;
+        if key == "c" {
+            assert_eq!(answer.status, 400);
+            let error = answer.json();
+            assert_eq!(error["code"], "failed_precondition");
+            assert_eq!(error["details"][0]["type"], "google.rpc.ErrorInfo");
+            let value = base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(error["details"][0]["value"].as_str().unwrap())
+                .unwrap();
+            assert!(
+                value.windows(18).any(|w| w == b"KEY_LIMIT_EXCEEDED"),
+                "{error}"
+            );
+        } else {
+            assert_eq!(
+                answer.status,
+                200,
+                "{}",
+                String::from_utf8_lossy(&answer.body)
+            );
+        }
+    }
+    let account = post_json(
+        &cache,
+        "rpc.Accounts/GetByToken",
+        r#"{"token":"small"}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        account.json(),
+        serde_json::json!({"account": {"maxCacheKeys": "2"}})
+    );
+    // application/proto: the protobuf encoding, as is (GetReq{key: "k"}).
+    let url = format!("{}/rpc.Cache/Get", cache.url());
+    let proto = curl(&[
+        "-H",
+        "content-type: application/proto",
+        "--data-binary",
+        "\x0a\x01k",
+        &url,
+    ])
+    .await;
+    assert_eq!(
+        proto.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&proto.body)
+    );
+    assert_eq!(proto.header("content-type"), Some("application/proto"));
+    assert_eq!(proto.body, b"\x0a\x05value");
+    // Native gRPC needs HTTP/2; other content types are not for this server.
+    for content_type in ["application/grpc", "text/plain"] {
+        let header = format!("content-type: {content_type}");
+        let answer = curl(&["-H", &header, "--data-binary", "x", &url]).await;
+        assert_eq!(answer.status, 415, "{content_type}");
+    }
+    let (clean, _) = cache.terminate().await;
+    assert!(clean);
+}
+
+#[tokio::test]
+async fn buf_curl_speaks_connect_and_grpc_web_over_http1_and_http2() {
+    let buf = buf();
+    let greeter = serve("greeter").await;
+    for protocol in ["connect", "grpcweb"] {
+        for http2 in [false, true] {
+            let run = |method: &str, data: &str| {
+                let mut command = Command::new(&buf);
+                command.args(["curl", "--protocol", protocol, "--data", data]);
+                if http2 {
+                    command.arg("--http2-prior-knowledge");
+                }
+                command.arg(format!("{}/helloworld.Greeter/{method}", greeter.url()));
+                command.output()
+            };
+            let unary = run("SayHello", r#"{"name":"buf"}"#).await.unwrap();
+            let unary = support::succeeded("buf curl", &unary);
+            assert!(unary.contains(r#""message": "Hello, buf!""#), "{unary}");
+            let replies = run("LotsOfReplies", r#"{"name":"buf"}"#).await.unwrap();
+            let replies = support::succeeded("buf curl", &replies);
+            for n in 1..=4 {
+                assert!(
+                    replies.contains(&format!(r#""message": "Hello, buf! #{n}""#)),
+                    "{protocol} http2={http2}: {replies}"
+                );
+            }
+        }
+    }
+    let (clean, _) = greeter.terminate().await;
+    assert!(clean);
+    // An error reaches buf curl's status, over either protocol.
+    let cache = serve("cache").await;
+    for protocol in ["connect", "grpcweb"] {
+        let output = Command::new(&buf)
+            .args([
+                "curl",
+                "--protocol",
+                protocol,
+                "--data",
+                r#"{"key":"nope"}"#,
+            ])
+            .arg(format!("{}/rpc.Cache/Get", cache.url()))
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains("not_found"), "{protocol}: {stderr}");
+        assert!(
+            stderr.contains("Key not found nope"),
+            "{protocol}: {stderr}"
+        );
+    }
+    let (clean, _) = cache.terminate().await;
+    assert!(clean);
+}
+
+/// A framed gRPC(-Web) message.
+fn framed(flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![flags];
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Splits a gRPC-Web body into its messages and its trailer block.
+fn unframe(mut body: &[u8]) -> (Vec<Vec<u8>>, String) {
+    let mut messages = Vec::new();
+    let mut trailers = String::new();
+    while body.len() >= 5 {
+        let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+        let payload = &body[5..5 + len];
+        if body[0] & 0x80 != 0 {
+            trailers = String::from_utf8(payload.to_vec()).unwrap();
+        } else {
+            messages.push(payload.to_vec());
+        }
+        body = &body[5 + len..];
+    }
+    (messages, trailers)
+}
+
+#[tokio::test]
+async fn grpc_web_binary_and_text_carry_messages_and_trailers_in_the_body() {
+    let greeter = serve("greeter").await;
+    let url = format!("{}/helloworld.Greeter/LotsOfReplies", greeter.url());
+    // HelloRequest{name: "web"}.
+    let request = framed(0, b"\x0a\x03web");
+    let path = std::env::temp_dir().join(format!("protoless-web-{}", std::process::id()));
+    std::fs::write(&path, &request).unwrap();
+    let binary = curl(&[
+        "-H",
+        "content-type: application/grpc-web+proto",
+        "-H",
+        "x-grpc-web: 1",
+        "--data-binary",
+        &format!("@{}", path.display()),
+        &url,
+    ])
+    .await;
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(binary.status, 200);
+    assert_eq!(
+        binary.header("content-type"),
+        Some("application/grpc-web+proto")
+    );
+    let (messages, trailers) = unframe(&binary.body);
+    assert_eq!(messages.len(), 10);
+    assert_eq!(&messages[0][2..], b"Hello, web! #1");
+    assert!(trailers.contains("grpc-status: 0\r\n"), "{trailers:?}");
+    // The same as text: base64 both ways.
+    let text = base64::engine::general_purpose::STANDARD.encode(&request);
+    let answer = curl(&[
+        "-H",
+        "content-type: application/grpc-web-text",
+        "--data-binary",
+        &text,
+        &url,
+    ])
+    .await;
+    assert_eq!(
+        answer.header("content-type"),
+        Some("application/grpc-web-text+proto")
+    );
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&answer.body)
+        .unwrap();
+    assert_eq!(unframe(&decoded), (messages, trailers));
+    let (clean, _) = greeter.terminate().await;
+    assert!(clean);
+}
+
+#[tokio::test]
+async fn cors_lets_other_origins_call_and_read_the_status() {
+    let greeter = serve("greeter").await;
+    let url = format!("{}/helloworld.Greeter/SayHello", greeter.url());
+    let preflight = curl(&[
+        "-X",
+        "OPTIONS",
+        "-H",
+        "origin: http://pages.example",
+        "-H",
+        "access-control-request-method: POST",
+        "-H",
+        "access-control-request-headers: content-type,connect-protocol-version",
+        &url,
+    ])
+    .await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("http://pages.example")
+    );
+    assert!(preflight
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("connect-protocol-version"));
+    let call = curl(&[
+        "-H",
+        "origin: http://pages.example",
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        "{}",
+        &url,
+    ])
+    .await;
+    assert_eq!(call.status, 200);
+    assert_eq!(
+        call.header("access-control-allow-origin"),
+        Some("http://pages.example")
+    );
+    assert!(call
+        .header("access-control-expose-headers")
+        .unwrap()
+        .contains("grpc-status"));
+    let (clean, _) = greeter.terminate().await;
+    assert!(clean);
+}
+
+#[tokio::test]
+async fn http1_answers_oversized_headers_and_keeps_order_through_pipelining() {
+    let greeter = serve("greeter").await;
+    let mut socket = tokio::net::TcpStream::connect(&greeter.addr).await.unwrap();
+    // Fifty requests in one write: answered one after the other, in order.
+    let mut requests = Vec::new();
+    for n in 0..50 {
+        let body = format!(r#"{{"name":"n{n}"}}"#);
+        requests.extend_from_slice(
+            format!(
+                "POST /helloworld.Greeter/SayHello HTTP/1.1\r\nhost: x\r\ncontent-type: \
+                 application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    socket.write_all(&requests).await.unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while count(&received, b"Hello, n") < 50 {
+        let n = socket.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed after {}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&received);
+    let order: Vec<usize> = (0..50)
+        .map(|n| text.find(&format!("Hello, n{n}!")).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "out of order");
+    // A header block past the limit (16 KiB by default) is refused, not buffered.
+    let mut socket = tokio::net::TcpStream::connect(&greeter.addr).await.unwrap();
+    let huge = format!(
+        "POST /helloworld.Greeter/SayHello HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = socket.write_all(huge.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 431"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // A Connect body past the message limit (4 MiB) is refused once past it.
+    let url = format!("{}/helloworld.Greeter/SayHello", greeter.url());
+    let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(5 << 20));
+    let path = std::env::temp_dir().join(format!("protoless-web-big-{}", std::process::id()));
+    std::fs::write(&path, big).unwrap();
+    let data = format!("@{}", path.display());
+    let answer = curl(&[
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        &data,
+        &url,
+    ])
+    .await;
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(answer.status, 429);
+    assert_eq!(answer.json()["code"], "resource_exhausted");
+    let (clean, _) = greeter.terminate().await;
+    assert!(clean);
+}
+
+fn count(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
+}
