@@ -8,7 +8,7 @@ mod support;
 use std::process::Stdio;
 
 use base64::Engine;
-use support::{buf, example, ServerProcess};
+use support::{buf, example, greeter, ServerProcess, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
@@ -233,7 +233,7 @@ async fn curl_calls_every_unary_method_of_greeter_and_cache_with_json() {
 }
 
 #[tokio::test]
-async fn buf_curl_speaks_connect_and_grpc_web_over_http1_and_http2() {
+async fn buf_curl_speaks_connect_and_grpc_web_over_http1_and_http2_in_three_shapes() {
     let buf = buf();
     let greeter = serve("greeter").await;
     for protocol in ["connect", "grpcweb"] {
@@ -250,6 +250,15 @@ async fn buf_curl_speaks_connect_and_grpc_web_over_http1_and_http2() {
             let unary = run("SayHello", r#"{"name":"buf"}"#).await.unwrap();
             let unary = support::succeeded("buf curl", &unary);
             assert!(unary.contains(r#""message": "Hello, buf!""#), "{unary}");
+            // Client streaming: over HTTP/1.1 the requests go first, then the answer.
+            let gathered = run("LotsOfGreetings", r#"{"name":"a"} {"name":"b"}"#)
+                .await
+                .unwrap();
+            let gathered = support::succeeded("buf curl", &gathered);
+            assert!(
+                gathered.contains(r#""message": "Hello, a, b!""#),
+                "{gathered}"
+            );
             let replies = run("LotsOfReplies", r#"{"name":"buf"}"#).await.unwrap();
             let replies = support::succeeded("buf curl", &replies);
             for n in 1..=4 {
@@ -482,4 +491,119 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
         .windows(needle.len())
         .filter(|w| *w == needle)
         .count()
+}
+
+#[tokio::test]
+async fn under_tls_http1_and_http2_both_reach_the_web_protocols() {
+    let pki = support::certs::Pki::new("web");
+    let tls = protoless::ServerTls::new(pki.issue("server", &["127.0.0.1"]).identity());
+    let server = TestServer::start(greeter::server().tls(tls)).await;
+    let url = format!(
+        "https://127.0.0.1:{}/helloworld.Greeter/SayHello",
+        server.addr.port()
+    );
+    let ca = pki.ca();
+    for version in ["--http1.1", "--http2"] {
+        let answer = curl(&[
+            version,
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            r#"{"name":"tls"}"#,
+            &url,
+        ])
+        .await;
+        assert_eq!(
+            answer.json(),
+            serde_json::json!({"message": "Hello, tls!"}),
+            "{version}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn slow_http1_headers_and_bodies_get_the_handshake_timeout() {
+    let server = TestServer::start(
+        greeter::server().handshake_timeout(std::time::Duration::from_millis(300)),
+    )
+    .await;
+    // Headers that never finish: the connection is closed (with 408 at most).
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(b"POST /helloworld.Greeter/SayHello HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        socket.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server closes a connection whose headers stall");
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // A chunked body that never ends: answered DEADLINE_EXCEEDED once the time is up.
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /helloworld.Greeter/SayHello HTTP/1.1\r\nhost: x\r\ncontent-type: \
+              application/json\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{\"\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 504"), "{answer}");
+    assert!(answer.contains("deadline_exceeded"), "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn compressed_connect_requests_are_read() {
+    let server = TestServer::start(greeter::server()).await;
+    let url = format!("{}/helloworld.Greeter/SayHello", server.url());
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gzip, br#"{"name":"gzip"}"#).unwrap();
+    let path = std::env::temp_dir().join(format!("protoless-web-gz-{}", std::process::id()));
+    std::fs::write(&path, gzip.finish().unwrap()).unwrap();
+    let answer = curl(&[
+        "-H",
+        "content-type: application/json",
+        "-H",
+        "content-encoding: gzip",
+        "--data-binary",
+        &format!("@{}", path.display()),
+        &url,
+    ])
+    .await;
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        answer.json(),
+        serde_json::json!({"message": "Hello, gzip!"})
+    );
+    let answer = curl(&[
+        "-H",
+        "content-type: application/json",
+        "-H",
+        "content-encoding: br",
+        "--data-binary",
+        "{}",
+        &url,
+    ])
+    .await;
+    assert_eq!(answer.status, 501);
+    assert_eq!(answer.json()["code"], "unimplemented");
+    server.stop().await;
 }

@@ -184,9 +184,6 @@ impl<IO: Io> tokio::io::AsyncWrite for Rewind<IO> {
     }
 }
 
-/// How long an HTTP/1.1 client may take to send a request's headers.
-const HTTP1_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Serves HTTP/1.1 through hyper: gRPC-Web and Connect requests, translated by the gateway.
 async fn serve_http1<IO: Io>(
     stream: IO,
@@ -195,6 +192,8 @@ async fn serve_http1<IO: Io>(
     mut shutdown: watch::Receiver<Phase>,
 ) {
     let max_buf = (shared.config.max_header_list_size as usize).max(8192);
+    // A request's headers must arrive as fast as a connection's handshake.
+    let header_read_timeout = shared.config.handshake_timeout;
     let gateway = Arc::new(super::web::Gateway::new(shared, peer, shutdown.clone()));
     let service = hyper::service::service_fn(move |request| {
         let gateway = gateway.clone();
@@ -203,7 +202,7 @@ async fn serve_http1<IO: Io>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HTTP1_HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_read_timeout)
         .max_buf_size(max_buf);
     let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
     tokio::pin!(connection);

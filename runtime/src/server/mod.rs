@@ -459,6 +459,15 @@ impl Server {
                 tokio::time::sleep(pre_stop_delay).await;
             }
         };
+        // Browsers and HTTP/1.1 clients are told in ALPN that HTTP/1.1 is spoken here too.
+        #[cfg(feature = "tls")]
+        if self.config.web.is_some() {
+            self.config.tls = self
+                .config
+                .tls
+                .as_ref()
+                .map(crate::ServerTls::offering_http1);
+        }
         let connection_limit = self
             .config
             .max_connections

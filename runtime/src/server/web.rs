@@ -438,17 +438,16 @@ where
                     Err(status) => return connect_error(&status, HeaderMap::new()),
                 }
             } else {
-                if let Some(encoding) = head.headers.get("content-encoding") {
-                    if encoding != "identity" {
-                        return connect_error(
-                            &Status::unimplemented(format!(
-                                "content-encoding {encoding:?} is not supported; send identity"
-                            )),
-                            HeaderMap::new(),
-                        );
-                    }
-                }
-                match read_all(body, max).await {
+                let compression = match compression_of(head.headers.get("content-encoding")) {
+                    Ok(compression) => compression,
+                    Err(status) => return connect_error(&status, HeaderMap::new()),
+                };
+                let read = read_all(body, max, config.handshake_timeout).await;
+                let read = match (read, compression) {
+                    (Ok(bytes), Some(compression)) => compression.decompress(&bytes, max),
+                    (read, _) => read,
+                };
+                match read {
                     Ok(bytes) => (bytes, json),
                     Err(status) => return connect_error(&status, HeaderMap::new()),
                 }
@@ -461,33 +460,57 @@ where
                     "unknown method {path}"
                 )));
             };
-            if head
-                .headers
-                .get("connect-content-encoding")
-                .is_some_and(|encoding| encoding != "identity")
-            {
-                return connect_stream_error(Status::unimplemented(
-                    "connect-content-encoding is not supported; send identity",
-                ));
-            }
-            connect_stream(gateway, inner, &method, body, json, content_type).await
+            let compression = match compression_of(head.headers.get("connect-content-encoding")) {
+                Ok(compression) => compression,
+                Err(status) => return connect_stream_error(status),
+            };
+            connect_stream(
+                gateway,
+                inner,
+                &method,
+                body,
+                (json, compression),
+                content_type,
+            )
+            .await
         }
     }
 }
 
-/// Reads a whole request body, up to `max` bytes.
-async fn read_all<B>(body: B, max: usize) -> Result<Bytes, Status>
+/// Reads a whole request body, up to `max` bytes, within `time` (a body that trickles in
+/// forever would hold the connection).
+async fn read_all<B>(body: B, max: usize, time: std::time::Duration) -> Result<Bytes, Status>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let limited = http_body_util::Limited::new(body, max);
-    match limited.collect().await {
+    let Ok(collected) = tokio::time::timeout(time, limited.collect()).await else {
+        return Err(Status::deadline_exceeded(format!(
+            "the request body did not arrive within {time:?}"
+        )));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(
             Status::resource_exhausted(format!("request larger than the limit of {max} bytes")),
         ),
         Err(error) => Err(Status::cancelled(format!("request body failed: {error}"))),
+    }
+}
+
+/// The compression a `content-encoding` (or `connect-content-encoding`) names: gzip and
+/// deflate, as native gRPC; `unimplemented` for others.
+fn compression_of(encoding: Option<&HeaderValue>) -> Result<Option<crate::Compression>, Status> {
+    match encoding.map(|value| value.to_str().unwrap_or_default()) {
+        None | Some("identity") => Ok(None),
+        Some(name) => crate::Compression::from_name(name)
+            .map(Some)
+            .ok_or_else(|| {
+                Status::unimplemented(format!(
+                    "unsupported compression {name:?}; use gzip, deflate or identity"
+                ))
+            }),
     }
 }
 
@@ -1037,7 +1060,7 @@ async fn connect_stream<B>(
     inner: Request<()>,
     method: &MethodSchema,
     body: B,
-    json: bool,
+    (json, compression): (bool, Option<crate::Compression>),
     content_type: &str,
 ) -> Response<WebBody>
 where
@@ -1050,7 +1073,11 @@ where
     let max = gateway.shared.config.max_receive_message_size;
     let answered = call(gateway, inner, |stream| {
         Some(tokio::spawn(pump_connect_requests(
-            body, stream, input, json, max,
+            body,
+            stream,
+            input,
+            (json, compression),
+            max,
         )))
     })
     .await;
@@ -1143,7 +1170,7 @@ async fn pump_connect_requests<B>(
     mut body: B,
     mut stream: h2::SendStream<Bytes>,
     input: MessageSchema,
-    json: bool,
+    (json, compression): (bool, Option<crate::Compression>),
     max: usize,
 ) where
     B: Body<Data = Bytes> + Unpin,
@@ -1160,15 +1187,25 @@ async fn pump_connect_requests<B>(
         };
         envelopes.push(&chunk);
         loop {
-            let message = match envelopes.next() {
-                Ok(Some((0, message))) => message,
-                // The end of the requests (Connect's end-stream flag), or a flag not sent by
-                // a Connect client without compression.
-                Ok(Some(_)) | Err(_) => {
+            let message = match (envelopes.next(), compression) {
+                (Ok(Some((0, message))), _) => message,
+                // Compressed as `connect-content-encoding` said.
+                (Ok(Some((1, message))), Some(compression)) => {
+                    match compression.decompress(&message, max) {
+                        Ok(message) => message,
+                        Err(_) => {
+                            stream.send_reset(h2::Reason::PROTOCOL_ERROR);
+                            return;
+                        }
+                    }
+                }
+                // Any other flag (a request stream has no end-stream envelope) is a broken
+                // client.
+                (Ok(Some(_)), _) | (Err(_), _) => {
                     stream.send_reset(h2::Reason::PROTOCOL_ERROR);
                     return;
                 }
-                Ok(None) => break,
+                (Ok(None), _) => break,
             };
             let Ok(message) = to_proto(&input, &message, json) else {
                 stream.send_reset(h2::Reason::PROTOCOL_ERROR);

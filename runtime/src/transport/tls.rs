@@ -212,6 +212,17 @@ impl ServerTls {
         }
     }
 
+    /// The same TLS, offering HTTP/1.1 beside HTTP/2 in ALPN, for a server that speaks the web
+    /// protocols too; the identity stays shared, so reloading it reloads both.
+    pub(crate) fn offering_http1(&self) -> ServerTls {
+        let mut config = (**self.acceptor.config()).clone();
+        config.alpn_protocols = vec![H2.to_vec(), b"http/1.1".to_vec()];
+        ServerTls {
+            identity: self.identity.clone(),
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+        }
+    }
+
     /// Presents `identity` from now on, on new connections.
     pub fn reload(&self, identity: Identity) {
         let mut current = self
