@@ -607,3 +607,87 @@ async fn compressed_connect_requests_are_read() {
     assert_eq!(answer.json()["code"], "unimplemented");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_rust_client_speaks_connect_and_grpc_web_over_http1() {
+    use protoless::error_details::ErrorInfo;
+    use protoless::{Channel, Code, WebProtocol};
+    use support::cache::{CacheClient, GetReq, StoreReq};
+    use support::greeter::{GreeterClient, HelloRequest};
+
+    let greeter = TestServer::start(greeter::server_with_id("web-1")).await;
+    // An account of one key per protocol.
+    let accounts = [("Connect".to_owned(), 1), ("GrpcWeb".to_owned(), 1)];
+    let cache = TestServer::start(support::cache::server(&accounts)).await;
+    let hello = |name: &str| HelloRequest {
+        name: name.to_owned(),
+    };
+    for protocol in [WebProtocol::Connect, WebProtocol::GrpcWeb] {
+        let channel = Channel::builder(&greeter.url())
+            .web(protocol)
+            .connect()
+            .await
+            .unwrap();
+        let client = GreeterClient::new(channel);
+        let reply = client
+            .say_hello(hello("rust"))
+            .timeout(std::time::Duration::from_secs(5))
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(reply.message.message, "Hello, rust!", "{protocol:?}");
+        assert_eq!(
+            reply.headers.get("server-id"),
+            Some("web-1"),
+            "{protocol:?}"
+        );
+        let mut replies = client.lots_of_replies(hello("many")).await.unwrap();
+        let mut received = Vec::new();
+        while let Some(reply) = replies.message().await.unwrap() {
+            received.push(reply.message);
+        }
+        assert_eq!(received.len(), 10, "{protocol:?}");
+        assert_eq!(received[9], "Hello, many! #10");
+        let mut greetings = client.lots_of_greetings().await.unwrap();
+        greetings.send(hello("a")).await.unwrap();
+        greetings.send(hello("b")).await.unwrap();
+        assert_eq!(greetings.finish().await.unwrap().message, "Hello, a, b!");
+        // Bidi over HTTP/1.1: the requests go first, then the answers.
+        let mut chat = client.bidi_hello().await.unwrap();
+        chat.send(hello("x")).await.unwrap();
+        chat.send(hello("y")).await.unwrap();
+        chat.close_send().unwrap();
+        let mut answers = Vec::new();
+        while let Some(reply) = chat.message().await.unwrap() {
+            answers.push(reply.message);
+        }
+        assert_eq!(answers, ["Hello, x!", "Hello, y!"], "{protocol:?}");
+        // Errors keep their code, message and details.
+        let channel = Channel::builder(&cache.url())
+            .web(protocol)
+            .connect()
+            .await
+            .unwrap();
+        let client = CacheClient::new(channel);
+        let missing = client
+            .get(GetReq {
+                key: "nope".to_owned(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound, "{protocol:?}");
+        assert_eq!(missing.message(), "Key not found nope");
+        let store = |key: &str| StoreReq {
+            key: key.to_owned(),
+            val: Vec::new(),
+            account_token: format!("{protocol:?}"),
+        };
+        client.store(store("first")).await.unwrap();
+        let over = client.store(store("second")).await.unwrap_err();
+        assert_eq!(over.code(), Code::FailedPrecondition, "{protocol:?}");
+        let info: ErrorInfo = over.detail().expect("the ErrorInfo detail");
+        assert_eq!(info.reason, "KEY_LIMIT_EXCEEDED");
+    }
+    greeter.stop().await;
+    cache.stop().await;
+}

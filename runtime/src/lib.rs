@@ -50,7 +50,7 @@ pub use client::balance;
 pub use client::{
     kind, service_config, BidiStream, BidiStreamingCall, Call, Channel, ChannelBuilder,
     ClientStream, ClientStreamingCall, HedgingPolicy, OnewayCall, RequestSink, Response, Responses,
-    RetryPolicy, ServerStreamingCall, ServiceConfigError, UnaryCall,
+    RetryPolicy, ServerStreamingCall, ServiceConfigError, UnaryCall, WebProtocol,
 };
 pub use codec::{Codec, SerdeFormat};
 pub use compression::Compression;

@@ -223,6 +223,13 @@ impl<Req: Message, Resp: Message, Kind> Call<Req, Resp, Kind> {
             HeaderValue::from_static(ACCEPT_ENCODING),
         );
         self.metadata.write_to(headers);
+        if self.channel.tells_kind() {
+            let kind = match self.method.kind {
+                crate::intercept::CallKind::Unary => "unary",
+                _ => "stream",
+            };
+            headers.insert(super::web::KIND, HeaderValue::from_static(kind));
+        }
         if previous_attempts > 0 {
             headers.insert(
                 GRPC_PREVIOUS_RPC_ATTEMPTS,

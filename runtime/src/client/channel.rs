@@ -53,6 +53,8 @@ struct Options {
     max_receive_message_size: usize,
     max_send_message_size: usize,
     wait_for_ready: bool,
+    /// The web protocol calls go as, if any.
+    web: Option<super::WebProtocol>,
 }
 
 struct Inner {
@@ -86,6 +88,8 @@ pub struct ChannelBuilder {
     connections_per_address: usize,
     /// Bytes of requests kept for retries: by each call, by all the channel's calls.
     retry_buffer: (usize, usize),
+    /// The web protocol calls go as, instead of native gRPC.
+    web: Option<super::WebProtocol>,
     #[cfg(feature = "tls")]
     tls: Option<crate::ClientTls>,
 }
@@ -110,6 +114,7 @@ impl ChannelBuilder {
             health_check: None,
             connections_per_address: 1,
             retry_buffer: (replay::DEFAULT_PER_CALL, replay::DEFAULT_PER_CHANNEL),
+            web: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -232,6 +237,22 @@ impl ChannelBuilder {
         self
     }
 
+    /// Calls go as gRPC-Web or Connect requests over HTTP/1.1 (with TLS, ALPN `http/1.1`)
+    /// instead of native gRPC over HTTP/2: for a service that offers only those, such as one
+    /// behind a proxy that speaks only HTTP/1.1. Messages stay protobuf; deadlines, metadata,
+    /// errors (details included), interceptors and retries work as over native gRPC. Each call
+    /// in flight takes an HTTP/1.1 connection of its own (kept for the next call), and a
+    /// client or bidi stream sends all its requests before any answer can come (HTTP/1.1).
+    ///
+    /// ```
+    /// let builder = protoless::Channel::builder("http://127.0.0.1:8080")
+    ///     .web(protoless::WebProtocol::Connect);
+    /// ```
+    pub fn web(mut self, protocol: super::WebProtocol) -> ChannelBuilder {
+        self.web = Some(protocol);
+        self
+    }
+
     /// Connects directly, whatever the environment says about proxies.
     pub fn no_proxy(mut self) -> ChannelBuilder {
         self.proxy = Some(None);
@@ -277,6 +298,7 @@ impl ChannelBuilder {
             }),
             health_check: self.health_check,
             scheme: target.scheme.clone(),
+            web: self.web,
         };
         let picker = self.picker.unwrap_or_else(|| Arc::new(PickFirst));
         Ok(Channel {
@@ -292,6 +314,7 @@ impl ChannelBuilder {
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
                 max_send_message_size: usize::MAX,
                 wait_for_ready: false,
+                web: self.web,
             },
             interceptors: Chain::default(),
             retry: None,
@@ -379,6 +402,11 @@ impl Channel {
     pub fn with_wait_for_ready(mut self) -> Channel {
         self.options.wait_for_ready = true;
         self
+    }
+
+    /// Whether calls tell the gateway their shape (the Connect protocol needs it).
+    pub(super) fn tells_kind(&self) -> bool {
+        self.options.web == Some(super::WebProtocol::Connect)
     }
 
     pub(super) fn wait_for_ready(&self) -> bool {

@@ -9,6 +9,7 @@ mod response;
 mod retry;
 mod streams;
 mod subchannel;
+mod web;
 
 pub(crate) use retry::random_fraction;
 pub(crate) use subchannel::Load;
@@ -21,3 +22,4 @@ pub use response::Response;
 pub(crate) use response::{end_of_call, status_from_h2};
 pub use retry::{service_config, HedgingPolicy, RetryPolicy, ServiceConfigError};
 pub use streams::{BidiStream, ClientStream, RequestSink, Responses};
+pub use web::WebProtocol;

@@ -63,6 +63,8 @@ pub(crate) struct Connector {
     pub(crate) health_check: Option<String>,
     /// The request URIs' scheme.
     pub(crate) scheme: http::uri::Scheme,
+    /// The web protocol calls go as, instead of native gRPC, if any.
+    pub(crate) web: Option<super::WebProtocol>,
 }
 
 /// What a connection's background task reports to its subchannel.
@@ -75,12 +77,34 @@ pub(crate) struct Watcher {
 
 impl Connector {
     /// An HTTP/2 connection to `address`, its connection task running in the background; the
-    /// task calls `closed` when the connection ends.
+    /// task calls `closed` when the connection ends. With a web protocol, the HTTP/2
+    /// connection is in memory, to the gateway that makes each call a web request (see
+    /// [`web`](super::web)); the first of its HTTP/1.1 connections is made here, so that an
+    /// unreachable server fails the attempt as for native gRPC.
     async fn connect(
-        &self,
+        self: &Arc<Self>,
         address: &Address,
         watcher: Watcher,
     ) -> Result<SendRequest<Bytes>, Status> {
+        let stream = self.dial(address).await?;
+        match self.web {
+            None => handshake(address, stream, self.keepalive, watcher).await,
+            Some(protocol) => {
+                let (client, gateway) = tokio::io::duplex(super::web::BUFFER);
+                tokio::spawn(super::web::serve(
+                    gateway,
+                    stream,
+                    self.clone(),
+                    address.clone(),
+                    protocol,
+                ));
+                handshake(address, client, self.keepalive, watcher).await
+            }
+        }
+    }
+
+    /// A connection to `address` (through the proxy, and TLS, if any), before HTTP.
+    pub(super) async fn dial(&self, address: &Address) -> Result<Box<dyn Io>, Status> {
         let unavailable = |error: &dyn std::fmt::Display| {
             Status::unavailable(format!("failed to connect to {address}: {error}"))
         };
@@ -93,14 +117,14 @@ impl Connector {
                 match proxy {
                     Some(proxy) => {
                         let stream = proxy.connect(host_port).await?;
-                        self.secure(address, stream, watcher).await
+                        self.secure(address, stream).await
                     }
                     None => {
                         let stream = TcpStream::connect(host_port)
                             .await
                             .map_err(|error| unavailable(&error))?;
                         let _ = stream.set_nodelay(true);
-                        self.secure(address, stream, watcher).await
+                        self.secure(address, stream).await
                     }
                 }
             }
@@ -108,28 +132,23 @@ impl Connector {
                 let stream = UnixStream::connect(path)
                     .await
                     .map_err(|error| unavailable(&error))?;
-                self.secure(address, stream, watcher).await
+                self.secure(address, stream).await
             }
-            Address::InProcess(connect) => {
-                handshake(address, connect(), self.keepalive, watcher).await
-            }
+            // In memory there is nothing to encrypt.
+            Address::InProcess(connect) => Ok(Box::new(connect())),
         }
     }
 
-    /// Runs the TLS handshake on `stream` when this channel speaks TLS, then HTTP/2's.
-    async fn secure<IO: Io>(
-        &self,
-        address: &Address,
-        stream: IO,
-        watcher: Watcher,
-    ) -> Result<SendRequest<Bytes>, Status> {
+    /// Runs the TLS handshake on `stream` when this channel speaks TLS (offering HTTP/2 in
+    /// ALPN, or HTTP/1.1 for a web protocol).
+    async fn secure<IO: Io>(&self, address: &Address, stream: IO) -> Result<Box<dyn Io>, Status> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let failed = |what: String| {
                 Status::unavailable(format!("TLS handshake with {address} failed: {what}"))
             };
             let connector = tls
-                .connector()
+                .connector(self.web.is_some())
                 .map_err(|error| Status::invalid_argument(error.to_string()))?;
             let host = self.host.as_deref().unwrap_or_else(|| address.host());
             let name = tls
@@ -139,9 +158,10 @@ impl Connector {
                 .connect(name, stream)
                 .await
                 .map_err(|error| failed(crate::transport::tls::describe(&error)))?;
-            return handshake(address, stream, self.keepalive, watcher).await;
+            return Ok(Box::new(stream));
         }
-        handshake(address, stream, self.keepalive, watcher).await
+        let _ = address;
+        Ok(Box::new(stream))
     }
 }
 

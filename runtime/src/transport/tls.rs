@@ -350,7 +350,8 @@ impl ClientTls {
         self
     }
 
-    pub(crate) fn connector(&self) -> Result<TlsConnector, TlsError> {
+    /// A connector offering HTTP/2 in ALPN, or (`http1`) HTTP/1.1, for the web protocols.
+    pub(crate) fn connector(&self, http1: bool) -> Result<TlsConnector, TlsError> {
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
@@ -361,7 +362,11 @@ impl ClientTls {
                 .map_err(|error| TlsError::new(format!("the client identity: {error}")))?,
             None => builder.with_no_client_auth(),
         };
-        config.alpn_protocols = vec![H2.to_vec()];
+        config.alpn_protocols = if http1 {
+            vec![b"http/1.1".to_vec()]
+        } else {
+            vec![H2.to_vec()]
+        };
         Ok(TlsConnector::from(Arc::new(config)))
     }
 

@@ -1,0 +1,704 @@
+//! Calls to services that speak only gRPC-Web or the Connect protocol over HTTP/1.1
+//! ([`ChannelBuilder::web`](super::ChannelBuilder::web)).
+//!
+//! The mirror of the server's gateway: the channel's connection is an in-memory HTTP/2
+//! connection to a gateway that makes each native call a web request, over HTTP/1.1
+//! connections to the server (as many as calls run at once, kept for reuse), and writes the
+//! answer back as a native one. Everything above the connection (deadlines, metadata,
+//! interceptors, retries, balancing) is the native client's.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::header::{HeaderName, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+
+use super::subchannel::Connector;
+use crate::headers::{GRPC_MESSAGE, GRPC_STATUS};
+use crate::transport::{Address, Io};
+use crate::{Code, Status};
+
+/// The protocol a channel's calls go as when the server does not speak native gRPC (see
+/// [`ChannelBuilder::web`](super::ChannelBuilder::web)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebProtocol {
+    /// gRPC-Web (`application/grpc-web+proto`), trailers in the body.
+    GrpcWeb,
+    /// The Connect protocol: unary calls as plain POSTs (`application/proto`), streams as
+    /// `application/connect+proto`.
+    Connect,
+}
+
+/// The in-memory connection's buffer.
+pub(super) const BUFFER: usize = 256 * 1024;
+
+/// The header by which a call tells the gateway its shape (the Connect protocol sends unary
+/// calls unlike streams); it goes no further than the gateway.
+pub(super) const KIND: HeaderName = HeaderName::from_static("protoless-web-kind");
+
+type OutBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+type Sender = hyper::client::conn::http1::SendRequest<OutBody>;
+
+/// HTTP/1.1 connections to the server, kept for the next call once a call is done with one.
+struct Pool {
+    idle: Mutex<Vec<Sender>>,
+    connector: Arc<Connector>,
+    address: Address,
+}
+
+impl Pool {
+    async fn add(&self, io: Box<dyn Io>) -> Result<Sender, Status> {
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+                .await
+                .map_err(|error| Status::unavailable(format!("HTTP/1.1 handshake: {error}")))?;
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+
+    /// An idle connection, or a new one.
+    async fn take(&self) -> Result<Sender, Status> {
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match idle {
+                Some(mut sender) => {
+                    if sender.ready().await.is_ok() {
+                        return Ok(sender);
+                    }
+                }
+                None => break,
+            }
+        }
+        let io = self.connector.dial(&self.address).await?;
+        self.add(io).await
+    }
+
+    /// `sender`'s connection is free again (its last response read to the end).
+    fn give_back(&self, sender: Sender) {
+        if !sender.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(sender);
+        }
+    }
+}
+
+/// Serves the channel's in-memory HTTP/2 connection: each call becomes a web request.
+pub(super) async fn serve(
+    io: tokio::io::DuplexStream,
+    first: Box<dyn Io>,
+    connector: Arc<Connector>,
+    address: Address,
+    protocol: WebProtocol,
+) {
+    let pool = Arc::new(Pool {
+        idle: Mutex::new(Vec::new()),
+        connector,
+        address,
+    });
+    match pool.add(first).await {
+        Ok(sender) => pool.give_back(sender),
+        Err(_) => return,
+    }
+    let Ok(mut connection) = h2::server::handshake(io).await else {
+        return;
+    };
+    while let Some(Ok((request, respond))) = connection.accept().await {
+        tokio::spawn(forward(pool.clone(), protocol, request, respond));
+    }
+}
+
+/// A native request body, as an HTTP body.
+struct NativeBody(h2::RecvStream);
+
+impl http_body::Body for NativeBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        match std::task::ready!(self.0.poll_data(cx)) {
+            Some(Ok(chunk)) => {
+                let _ = self.0.flow_control().release_capacity(chunk.len());
+                std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+            }
+            Some(Err(error)) => std::task::Poll::Ready(Some(Err(error.into()))),
+            None => std::task::Poll::Ready(None),
+        }
+    }
+}
+
+/// Makes one native call a web request, and its answer a native one.
+async fn forward(
+    pool: Arc<Pool>,
+    protocol: WebProtocol,
+    request: Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+) {
+    let (head, body) = request.into_parts();
+    let unary = head.headers.get(KIND).is_some_and(|kind| kind == "unary");
+    let answer = async {
+        let mut sender = pool.take().await?;
+        let mut out = Request::builder()
+            .method(http::Method::POST)
+            .uri(head.uri.path_and_query().map_or("/", |p| p.as_str()));
+        if let Some(authority) = head.uri.authority() {
+            out = out.header(http::header::HOST, authority.as_str());
+        }
+        let headers = out.headers_mut().expect("a valid request so far");
+        for (name, value) in &head.headers {
+            if !matches!(
+                name.as_str(),
+                "te" | "content-type" | "grpc-timeout" | "grpc-encoding" | "grpc-accept-encoding"
+            ) && name != KIND
+            {
+                headers.append(name, value.clone());
+            }
+        }
+        let passed = |name: &str| head.headers.get(name).cloned();
+        let timeout_ms = passed("grpc-timeout")
+            .and_then(|value| crate::timeout::parse(value.as_bytes()))
+            .map(|timeout| timeout.as_millis().max(1).to_string());
+        let body = match (protocol, unary) {
+            (WebProtocol::GrpcWeb, _) => {
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/grpc-web+proto"),
+                );
+                headers.insert("x-grpc-web", HeaderValue::from_static("1"));
+                for name in ["grpc-timeout", "grpc-encoding", "grpc-accept-encoding"] {
+                    if let Some(value) = passed(name) {
+                        headers.insert(name, value);
+                    }
+                }
+                NativeBody(body).boxed_unsync()
+            }
+            (WebProtocol::Connect, true) => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/proto"));
+                headers.insert("connect-protocol-version", HeaderValue::from_static("1"));
+                if let Some(ms) = &timeout_ms {
+                    headers.insert(
+                        "connect-timeout-ms",
+                        HeaderValue::from_str(ms).expect("digits"),
+                    );
+                }
+                let framed = NativeBody(body)
+                    .collect()
+                    .await
+                    .map_err(|error| Status::cancelled(format!("request: {error}")))?
+                    .to_bytes();
+                let (flags, message) = unframe(framed)?;
+                if flags & 1 == 1 {
+                    if let Some(encoding) = passed("grpc-encoding") {
+                        headers.insert(http::header::CONTENT_ENCODING, encoding);
+                    }
+                }
+                Full::new(message)
+                    .map_err(|never| match never {})
+                    .boxed_unsync()
+            }
+            (WebProtocol::Connect, false) => {
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/connect+proto"),
+                );
+                headers.insert("connect-protocol-version", HeaderValue::from_static("1"));
+                if let Some(ms) = &timeout_ms {
+                    headers.insert(
+                        "connect-timeout-ms",
+                        HeaderValue::from_str(ms).expect("digits"),
+                    );
+                }
+                if let Some(value) = passed("grpc-encoding") {
+                    headers.insert("connect-content-encoding", value);
+                }
+                if let Some(value) = passed("grpc-accept-encoding") {
+                    headers.insert("connect-accept-encoding", value);
+                }
+                NativeBody(body).boxed_unsync()
+            }
+        };
+        let out = out
+            .body(body)
+            .map_err(|error| Status::internal(format!("request: {error}")))?;
+        let response = sender
+            .send_request(out)
+            .await
+            .map_err(|error| Status::unavailable(format!("HTTP/1.1 request failed: {error}")))?;
+        Ok::<_, Status>((sender, response))
+    };
+    let (sender, response) = match answer.await {
+        Ok(answered) => answered,
+        Err(status) => return trailers_only(&mut respond, &status, HeaderMap::new()),
+    };
+    let done = match (protocol, unary) {
+        (WebProtocol::GrpcWeb, _) => grpc_web_answer(response, &mut respond).await,
+        (WebProtocol::Connect, true) => connect_unary_answer(response, &mut respond).await,
+        (WebProtocol::Connect, false) => connect_stream_answer(response, &mut respond).await,
+    };
+    if done {
+        pool.give_back(sender);
+    }
+}
+
+/// One framed message: its flags and payload; anything else is not a unary request.
+fn unframe(mut framed: Bytes) -> Result<(u8, Bytes), Status> {
+    if framed.len() < 5 {
+        return Err(Status::internal("a unary call without its request"));
+    }
+    let flags = framed[0];
+    let len = u32::from_be_bytes([framed[1], framed[2], framed[3], framed[4]]) as usize;
+    framed.advance(5);
+    if framed.len() != len {
+        return Err(Status::internal("a unary call with more than one request"));
+    }
+    Ok((flags, framed))
+}
+
+fn framed(flags: u8, payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(5 + payload.len());
+    out.put_u8(flags);
+    out.put_u32(payload.len() as u32);
+    out.put_slice(payload);
+    out.freeze()
+}
+
+/// Answers the native call with `status` alone, `metadata` beside it.
+fn trailers_only(
+    respond: &mut h2::server::SendResponse<Bytes>,
+    status: &Status,
+    metadata: HeaderMap,
+) {
+    let mut response = Response::new(());
+    *response.headers_mut() = metadata;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    put_status(response.headers_mut(), status);
+    let _ = respond.send_response(response, true);
+}
+
+fn put_status(headers: &mut HeaderMap, status: &Status) {
+    headers.insert(GRPC_STATUS, status.code().header_value());
+    if let Ok(value) = HeaderValue::from_str(&crate::status::encode_message(status.message())) {
+        headers.insert(GRPC_MESSAGE, value);
+    }
+    if !status.details().is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&crate::base64::encode(status.details())) {
+            headers.insert("grpc-status-details-bin", value);
+        }
+    }
+}
+
+/// The headers of a web answer that are the call's metadata.
+fn metadata(headers: &HeaderMap) -> HeaderMap {
+    let mut metadata = HeaderMap::new();
+    for (name, value) in headers {
+        let protocol = matches!(
+            name.as_str(),
+            "content-type"
+                | "content-length"
+                | "content-encoding"
+                | "transfer-encoding"
+                | "connection"
+                | "keep-alive"
+                | "date"
+                | "vary"
+                | "grpc-status"
+                | "grpc-message"
+                | "grpc-status-details-bin"
+        ) || name.as_str().starts_with("access-control-")
+            || name.as_str().starts_with("trailer-")
+            || name.as_str().starts_with("connect-");
+        if !protocol {
+            metadata.append(name, value.clone());
+        }
+    }
+    metadata
+}
+
+/// A non-200 answer to a gRPC-Web request: the status its HTTP status maps to.
+fn http_failure(status: StatusCode) -> Status {
+    Status::new(
+        Code::from_http(status.as_u16()),
+        format!("unexpected HTTP status code {status}"),
+    )
+}
+
+/// Reads the next frame of `body` into `pending`; `false` at its end.
+async fn fill(body: &mut hyper::body::Incoming, pending: &mut BytesMut) -> Result<bool, Status> {
+    loop {
+        match body.frame().await {
+            None => return Ok(false),
+            Some(Err(error)) => {
+                return Err(Status::unavailable(format!(
+                    "the answer broke off: {error}"
+                )))
+            }
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    pending.extend_from_slice(&data);
+                    return Ok(true);
+                }
+            }
+        }
+    }
+}
+
+/// The next whole envelope in `pending`: flags and payload.
+fn next_envelope(pending: &mut BytesMut) -> Option<(u8, Bytes)> {
+    if pending.len() < 5 {
+        return None;
+    }
+    let len = u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]]) as usize;
+    if pending.len() < 5 + len {
+        return None;
+    }
+    let flags = pending[0];
+    pending.advance(5);
+    Some((flags, pending.split_to(len).freeze()))
+}
+
+/// Writes a gRPC-Web answer back as a native one; `true` once it was read to its end.
+async fn grpc_web_answer(
+    response: Response<hyper::body::Incoming>,
+    respond: &mut h2::server::SendResponse<Bytes>,
+) -> bool {
+    let (head, mut body) = response.into_parts();
+    if head.status != StatusCode::OK {
+        trailers_only(respond, &http_failure(head.status), metadata(&head.headers));
+        return false;
+    }
+    if head.headers.contains_key(GRPC_STATUS) {
+        // Trailers-Only.
+        let mut response = Response::new(());
+        *response.headers_mut() = head.headers;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        let _ = respond.send_response(response, true);
+        return body.frame().await.is_none();
+    }
+    let mut native = Response::new(());
+    *native.headers_mut() = metadata(&head.headers);
+    native
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    if let Some(encoding) = head.headers.get("grpc-encoding") {
+        native
+            .headers_mut()
+            .insert("grpc-encoding", encoding.clone());
+    }
+    let Ok(mut stream) = respond.send_response(native, false) else {
+        return false;
+    };
+    let mut pending = BytesMut::new();
+    loop {
+        while let Some((flags, payload)) = next_envelope(&mut pending) {
+            if flags & 0x80 != 0 {
+                let _ = stream.send_trailers(parse_trailers(&payload));
+                // Read on to the end, so that the connection may serve another call.
+                return matches!(fill(&mut body, &mut pending).await, Ok(false));
+            }
+            if crate::flow::send_flow_controlled(&mut stream, framed(flags, &payload))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        match fill(&mut body, &mut pending).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let mut trailers = HeaderMap::new();
+                put_status(
+                    &mut trailers,
+                    &Status::internal("the gRPC-Web answer ended without trailers"),
+                );
+                let _ = stream.send_trailers(trailers);
+                return false;
+            }
+            Err(status) => {
+                let mut trailers = HeaderMap::new();
+                put_status(&mut trailers, &status);
+                let _ = stream.send_trailers(trailers);
+                return false;
+            }
+        }
+    }
+}
+
+/// A gRPC-Web trailer block (`name: value` lines) as headers.
+fn parse_trailers(block: &[u8]) -> HeaderMap {
+    let mut trailers = HeaderMap::new();
+    for line in block.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line[..colon].to_ascii_lowercase();
+        let value = line[colon + 1..].trim_ascii();
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&name),
+            HeaderValue::from_bytes(value),
+        ) {
+            trailers.append(name, value);
+        }
+    }
+    if !trailers.contains_key(GRPC_STATUS) {
+        put_status(
+            &mut trailers,
+            &Status::internal("the gRPC-Web trailers have no grpc-status"),
+        );
+    }
+    trailers
+}
+
+/// Connect's error JSON as a status (its details as a `google.rpc.Status`).
+fn connect_error(error: &serde_json::Value, fallback: Code) -> Status {
+    let code = error
+        .get("code")
+        .and_then(|code| code.as_str())
+        .and_then(code_from_connect)
+        .unwrap_or(fallback);
+    let message = error
+        .get("message")
+        .and_then(|message| message.as_str())
+        .unwrap_or_default();
+    let mut status = Status::new(code, message);
+    let details: Vec<crate::error_details::Any> = error
+        .get("details")
+        .and_then(|details| details.as_array())
+        .map(|details| {
+            details
+                .iter()
+                .filter_map(|detail| {
+                    let type_name = detail.get("type")?.as_str()?;
+                    let value = detail.get("value")?.as_str()?;
+                    let value = decode_base64(value)?;
+                    Some(crate::error_details::Any {
+                        type_url: format!("type.googleapis.com/{type_name}"),
+                        value,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !details.is_empty() {
+        let rpc = crate::error_details::RpcStatus {
+            code: code.as_i32(),
+            message: message.to_owned(),
+            details,
+        };
+        status = status.with_details(crate::Message::encode_to_vec(&rpc));
+    }
+    status
+}
+
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+    use base64::engine::DecodePaddingMode;
+    use base64::Engine;
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&base64::alphabet::STANDARD, config)
+        .decode(text)
+        .or_else(|_| GeneralPurpose::new(&base64::alphabet::URL_SAFE, config).decode(text))
+        .ok()
+}
+
+/// The code Connect names `name`.
+fn code_from_connect(name: &str) -> Option<Code> {
+    Some(match name {
+        "canceled" => Code::Cancelled,
+        "unknown" => Code::Unknown,
+        "invalid_argument" => Code::InvalidArgument,
+        "deadline_exceeded" => Code::DeadlineExceeded,
+        "not_found" => Code::NotFound,
+        "already_exists" => Code::AlreadyExists,
+        "permission_denied" => Code::PermissionDenied,
+        "resource_exhausted" => Code::ResourceExhausted,
+        "failed_precondition" => Code::FailedPrecondition,
+        "aborted" => Code::Aborted,
+        "out_of_range" => Code::OutOfRange,
+        "unimplemented" => Code::Unimplemented,
+        "internal" => Code::Internal,
+        "unavailable" => Code::Unavailable,
+        "data_loss" => Code::DataLoss,
+        "unauthenticated" => Code::Unauthenticated,
+        _ => return None,
+    })
+}
+
+/// The most a Connect answer read whole (a unary answer, an error) may be.
+const MAX_WHOLE_ANSWER: usize = 4 << 20;
+
+async fn read_whole(body: hyper::body::Incoming) -> Result<Bytes, Status> {
+    match http_body_util::Limited::new(body, MAX_WHOLE_ANSWER)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) => Err(Status::unavailable(format!(
+            "the answer broke off: {error}"
+        ))),
+    }
+}
+
+/// Writes a Connect unary answer back as a native one; `true` once it was read to its end.
+async fn connect_unary_answer(
+    response: Response<hyper::body::Incoming>,
+    respond: &mut h2::server::SendResponse<Bytes>,
+) -> bool {
+    let (head, body) = response.into_parts();
+    let mut native_headers = metadata(&head.headers);
+    let mut trailers = HeaderMap::new();
+    for (name, value) in &head.headers {
+        if let Some(name) = name.as_str().strip_prefix("trailer-") {
+            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                trailers.append(name, value.clone());
+            }
+        }
+    }
+    let body = match read_whole(body).await {
+        Ok(body) => body,
+        Err(status) => {
+            trailers_only(respond, &status, native_headers);
+            return false;
+        }
+    };
+    if head.status != StatusCode::OK {
+        let fallback = Code::from_http(head.status.as_u16());
+        let status = match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(error) => connect_error(&error, fallback),
+            Err(_) => http_failure(head.status),
+        };
+        native_headers.extend(trailers);
+        trailers_only(respond, &status, native_headers);
+        return true;
+    }
+    native_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    let compressed = match head.headers.get(http::header::CONTENT_ENCODING) {
+        Some(encoding) if encoding != "identity" => {
+            native_headers.insert("grpc-encoding", encoding.clone());
+            1
+        }
+        _ => 0,
+    };
+    let Ok(mut stream) = respond.send_response(
+        Response::from_parts(
+            {
+                let mut parts = Response::new(()).into_parts().0;
+                parts.headers = native_headers;
+                parts
+            },
+            (),
+        ),
+        false,
+    ) else {
+        return true;
+    };
+    if crate::flow::send_flow_controlled(&mut stream, framed(compressed, &body))
+        .await
+        .is_err()
+    {
+        return true;
+    }
+    trailers.insert(GRPC_STATUS, Code::Ok.header_value());
+    let _ = stream.send_trailers(trailers);
+    true
+}
+
+/// Writes a Connect streaming answer back as a native one; `true` once it was read to its end.
+async fn connect_stream_answer(
+    response: Response<hyper::body::Incoming>,
+    respond: &mut h2::server::SendResponse<Bytes>,
+) -> bool {
+    let (head, mut body) = response.into_parts();
+    if head.status != StatusCode::OK {
+        let fallback = Code::from_http(head.status.as_u16());
+        let status = match read_whole(body).await {
+            Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(error) => connect_error(&error, fallback),
+                Err(_) => http_failure(head.status),
+            },
+            Err(status) => status,
+        };
+        trailers_only(respond, &status, metadata(&head.headers));
+        return false;
+    }
+    let mut native = Response::new(());
+    *native.headers_mut() = metadata(&head.headers);
+    native
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    if let Some(encoding) = head.headers.get("connect-content-encoding") {
+        native
+            .headers_mut()
+            .insert("grpc-encoding", encoding.clone());
+    }
+    let Ok(mut stream) = respond.send_response(native, false) else {
+        return false;
+    };
+    let mut pending = BytesMut::new();
+    loop {
+        while let Some((flags, payload)) = next_envelope(&mut pending) {
+            if flags & 0x02 != 0 {
+                let _ = stream.send_trailers(end_of_stream(&payload));
+                return matches!(fill(&mut body, &mut pending).await, Ok(false));
+            }
+            if crate::flow::send_flow_controlled(&mut stream, framed(flags, &payload))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        let status = match fill(&mut body, &mut pending).await {
+            Ok(true) => continue,
+            Ok(false) => Status::internal("the Connect stream ended without its end message"),
+            Err(status) => status,
+        };
+        let mut trailers = HeaderMap::new();
+        put_status(&mut trailers, &status);
+        let _ = stream.send_trailers(trailers);
+        return false;
+    }
+}
+
+/// Connect's end-of-stream message (`{"error": ..., "metadata": ...}`) as native trailers.
+fn end_of_stream(payload: &[u8]) -> HeaderMap {
+    let mut trailers = HeaderMap::new();
+    let Ok(end) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        put_status(
+            &mut trailers,
+            &Status::internal("the Connect stream's end message is not JSON"),
+        );
+        return trailers;
+    };
+    if let Some(metadata) = end.get("metadata").and_then(|m| m.as_object()) {
+        for (name, values) in metadata {
+            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+                continue;
+            };
+            for value in values.as_array().into_iter().flatten() {
+                if let Some(Ok(value)) = value.as_str().map(HeaderValue::from_str) {
+                    trailers.append(name.clone(), value);
+                }
+            }
+        }
+    }
+    match end.get("error") {
+        Some(error) => put_status(&mut trailers, &connect_error(error, Code::Unknown)),
+        None => {
+            trailers.insert(GRPC_STATUS, Code::Ok.header_value());
+        }
+    }
+    trailers
+}
