@@ -89,6 +89,9 @@ struct Everything {
     next: Option<Box<Everything>>,
     #[proto(tag = 100, name = "renamed_field")]
     pinned: u32,
+    /// Named `customJson` in proto3 JSON.
+    #[proto(tag = 101, json_name = "customJson")]
+    json_named: i32,
 }
 
 /// A named case and its value.
@@ -152,6 +155,7 @@ fn case(name: &str) -> Option<Everything> {
             value.numbers = vec![-1, -128, i32::MIN];
             value.zigzags = vec![-1, 1, -2];
             value.by_int32.insert(-7, inner(-8, "negative"));
+            value.json_named = -9;
         }
         "extremes" => {
             value.double_value = f64::MAX;
@@ -379,6 +383,7 @@ fn the_conformance_export_declares_every_mapping() {
         "  google.protobuf.Duration elapsed = 37;",
         "  google.protobuf.Timestamp at = 38;",
         "  uint32 renamed_field = 100;",
+        "  int32 json_named = 101 [json_name = \"customJson\"];",
         "  rpc Encode(Case) returns (Encoded) {",
         "    option idempotency_level = NO_SIDE_EFFECTS;",
         "  COLOR_DEEP_BLUE = 5;",
@@ -534,6 +539,13 @@ fn json_reading_accepts_original_names_numeric_enums_and_strings_and_skips_unkno
     assert_eq!(printed["maybeInt"], 0);
     assert_eq!(printed["choice"], serde_json::json!({"shade": "COLOR_RED"}));
     assert!(printed.get("stringValue").is_none());
+    // A field's json_name is what it is written as, and read by, beside its proto name.
+    let named: Everything = protoless::json::from_json(br#"{"customJson": 3}"#).unwrap();
+    assert_eq!(named.json_named, 3);
+    let named: Everything = protoless::json::from_json(br#"{"json_named": 4}"#).unwrap();
+    assert_eq!(named.json_named, 4);
+    let printed = protoless::json::to_json(&named).unwrap();
+    assert_eq!(printed, r#"{"customJson":4}"#);
 }
 
 #[test]

@@ -19,6 +19,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) tag: Option<LitInt>,
     pub(crate) encoding: Option<(Encoding, Path)>,
     pub(crate) name: Option<LitStr>,
+    /// `json_name = "..."`: the field's name in proto3 JSON, instead of its lowerCamelCase name.
+    pub(crate) json_name: Option<LitStr>,
     /// `oneof`: the field is `Option<E>` of a oneof enum, whose members it embeds.
     pub(crate) oneof: Option<Path>,
 }
@@ -116,6 +118,9 @@ pub(crate) fn field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttr
         } else if meta.path.is_ident("name") {
             let name: LitStr = meta.value()?.parse()?;
             set_once(&mut out.name, name, meta, errors);
+        } else if meta.path.is_ident("json_name") {
+            let name: LitStr = meta.value()?.parse()?;
+            set_once(&mut out.json_name, name, meta, errors);
         } else if meta.path.is_ident("sint") || meta.path.is_ident("fixed") {
             let encoding = if meta.path.is_ident("sint") {
                 Encoding::Sint
@@ -134,7 +139,7 @@ pub(crate) fn field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttr
             set_once(&mut out.oneof, meta.path.clone(), meta, errors);
         } else {
             return Err(meta.error(
-                "unknown #[proto] key on a field: expected `tag = N`, `name = \"...\"`, `sint`, `fixed` or `oneof`",
+                "unknown #[proto] key on a field: expected `tag = N`, `name = \"...\"`, `json_name = \"...\"`, `sint`, `fixed` or `oneof`",
             ));
         }
         Ok(())

@@ -107,21 +107,10 @@ pub(crate) fn schema_proto_to_json(
     Ok(print_message(schema, bytes, 0)?.to_string())
 }
 
-/// A field's JSON name: its proto name in lowerCamelCase, as `protoc` derives `json_name`.
+/// A field's default JSON name: its proto name in lowerCamelCase, as `protoc` derives
+/// `json_name` (underscores dropped, the letter after each capitalised).
 pub fn json_name(proto_name: &str) -> String {
-    let mut name = String::with_capacity(proto_name.len());
-    let mut upper = false;
-    for c in proto_name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            name.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            name.push(c);
-        }
-    }
-    name
+    crate::schema::descriptor::camel_case(proto_name, false)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -287,7 +276,7 @@ fn print_message(schema: &MessageSchema, bytes: &[u8], depth: u32) -> Result<Val
                 Value::Object(entries)
             }
         };
-        out.insert(json_name(field.name), value);
+        out.insert(field.json_name().into_owned(), value);
     }
     Ok(Value::Object(out))
 }
@@ -729,7 +718,7 @@ fn parse_message(
         let Some(field) = schema
             .fields
             .iter()
-            .find(|field| field.name == name || json_name(field.name) == *name)
+            .find(|field| field.name == name || field.json_name() == name.as_str())
         else {
             // Unknown fields are ignored, so that older readers accept newer writers.
             continue;

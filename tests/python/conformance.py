@@ -46,6 +46,7 @@ def build(name):
         v.numbers.extend([-1, -128, I32_MIN])
         v.zigzags.extend([-1, 1, -2])
         v.by_int32[-7].CopyFrom(inner(-8, "negative"))
+        v.json_named = -9
     elif name == "extremes":
         v.double_value, v.float_value = F64_MAX, F32_MIN_POSITIVE
         v.int32_value, v.int64_value = I32_MAX, I64_MIN

@@ -224,6 +224,10 @@ fn schema(message: &Message) -> TokenStream {
         let number = field.tag;
         let field_trait = field_trait(field);
         let docs = &field.docs;
+        let json_name = match &field.json_name {
+            Some(name) => quote!(::core::option::Option::Some(#name)),
+            None => quote!(::core::option::Option::None),
+        };
         // A oneof member is `Option`-like: it has presence.
         let field_type = match message.shape {
             Shape::Struct => quote!(#field_trait::field_type()),
@@ -239,6 +243,7 @@ fn schema(message: &Message) -> TokenStream {
                 field_type: #field_type,
                 docs: #docs,
                 oneof: #oneof,
+                json_name: #json_name,
             });
         }
     });

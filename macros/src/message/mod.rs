@@ -48,6 +48,8 @@ struct Field<'a> {
     docs: TokenStream,
     /// `#[proto(oneof)]`: an `Option` of a oneof enum, whose members carry their own numbers.
     oneof: bool,
+    /// `#[proto(json_name = "...")]`.
+    json_name: Option<String>,
 }
 
 pub(crate) fn expand(input: DeriveInput) -> TokenStream {
@@ -230,6 +232,24 @@ fn parse_field<'a>(
         }
     }
     let oneof = field_attrs.oneof.is_some();
+    let json_name = field_attrs.json_name.map(|name| {
+        let text = name.value();
+        // protoc's rule: anything but an empty name, or one with a NUL.
+        if text.is_empty() || text.contains('\0') {
+            errors.at(
+                &name,
+                "a json_name is a non-empty string without NUL characters",
+            );
+        }
+        if oneof {
+            errors.at(
+                &name,
+                "a #[proto(oneof)] field has no JSON name of its own: name its members' JSON \
+                 names on the enum's variants",
+            );
+        }
+        text
+    });
     if oneof {
         if let Some(tag) = &field_attrs.tag {
             errors.at(
@@ -257,6 +277,7 @@ fn parse_field<'a>(
             .encoding
             .map_or(Encoding::Plain, |(encoding, _)| encoding),
         docs: doc_lines(attrs),
+        json_name,
     }
 }
 

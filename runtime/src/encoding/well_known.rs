@@ -58,6 +58,7 @@ impl SecondsAndNanos {
             })),
             docs: &[],
             oneof: None,
+            json_name: None,
         };
         MessageSchema {
             fields: vec![field("seconds", 1), field("nanos", 2)],

@@ -125,12 +125,6 @@ pub(crate) struct FileDescriptor {
     pub(crate) symbols: Vec<String>,
 }
 
-/// `lowerCamelCase` as protoc derives `json_name`: underscores dropped, the letter after each
-/// one capitalised.
-fn json_name(name: &str) -> String {
-    camel_case(name, false)
-}
-
 /// `UpperCamelCase` of a map field's name, plus `Entry`: the nested type protoc makes for it.
 fn map_entry_name(field: &str) -> String {
     camel_case(field, true) + "Entry"
@@ -138,7 +132,7 @@ fn map_entry_name(field: &str) -> String {
 
 /// `name` with its underscores dropped and the letter after each capitalised (the first letter
 /// too, when `upper_first`).
-fn camel_case(name: &str, upper_first: bool) -> String {
+pub(crate) fn camel_case(name: &str, upper_first: bool) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = upper_first;
     for c in name.chars() {
@@ -316,7 +310,7 @@ fn write_field(
     if let Some(index) = synthetic_index {
         out.int32(9, index as i32);
     }
-    out.string(10, &json_name(field.name));
+    out.string(10, &field.json_name());
     if synthetic_index.is_some() {
         out.varint(17, 1);
     }
@@ -397,6 +391,7 @@ mod tests {
 
     #[test]
     fn json_and_map_entry_names_follow_protoc() {
+        let json_name = crate::json::json_name;
         assert_eq!(json_name("file_by_filename"), "fileByFilename");
         assert_eq!(json_name("a_b_c"), "aBC");
         assert_eq!(json_name("plain"), "plain");

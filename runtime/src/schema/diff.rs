@@ -61,6 +61,8 @@ pub(crate) fn line_diff(old: &str, new: &str) -> String {
 struct DeclaredField {
     declared_type: String,
     number: u32,
+    /// Its name in proto3 JSON (its `json_name`, else the lowerCamelCase of its name).
+    json_name: String,
 }
 
 /// A message's reserved numbers (inclusive ranges) and names.
@@ -137,7 +139,13 @@ fn parse(text: &str) -> Declarations {
             _ => {
                 // `[label] type name = number;` in a message, `NAME = number;` in an enum.
                 let Some(message) = &scope else { continue };
-                let Some((left, number)) = line.trim_end_matches(';').split_once(" = ") else {
+                // Options after the number: `[json_name = "..."]` is the one rendered.
+                let line = line.trim_end_matches(';');
+                let (line, options) = match line.split_once(" [") {
+                    Some((line, options)) => (line, Some(options.trim_end_matches(']'))),
+                    None => (line, None),
+                };
+                let Some((left, number)) = line.split_once(" = ") else {
                     continue;
                 };
                 let Ok(number) = number.trim().parse() else {
@@ -147,11 +155,16 @@ fn parse(text: &str) -> Declarations {
                     Some((declared_type, name)) => (declared_type.to_owned(), name.to_owned()),
                     None => ("enum value".to_owned(), left.to_owned()),
                 };
+                let json_name = options
+                    .and_then(|options| options.strip_prefix("json_name = "))
+                    .map(|quoted| quoted.trim_matches('"').to_owned())
+                    .unwrap_or_else(|| crate::json::json_name(&name));
                 declared.fields.insert(
                     (message.clone(), name),
                     DeclaredField {
                         declared_type,
                         number,
+                        json_name,
                     },
                 );
             }
@@ -174,6 +187,10 @@ pub(crate) fn breaking_changes(old: &str, new: &str) -> Vec<String> {
             Some(after) if after.declared_type != before.declared_type => changes.push(format!(
                 "{scope}.{name} retyped from `{}` to `{}`",
                 before.declared_type, after.declared_type
+            )),
+            Some(after) if after.json_name != before.json_name => changes.push(format!(
+                "{scope}.{name} renamed in JSON from `{}` to `{}`",
+                before.json_name, after.json_name
             )),
             Some(_) => {}
             None => {
@@ -235,6 +252,26 @@ mod tests {
                 "A.id renumbered from 1 to 7",
                 "A.name retyped from `string` to `bytes`",
             ]
+        );
+    }
+
+    #[test]
+    fn a_changed_json_name_breaks_json_peers_and_an_equal_one_does_not() {
+        let renamed = OLD.replace("bool flag = 4;", "bool flag = 4 [json_name = \"isFlag\"];");
+        assert_eq!(
+            breaking_changes(OLD, &renamed),
+            ["A.flag renamed in JSON from `flag` to `isFlag`"]
+        );
+        let same = OLD.replace(
+            "string name = 2;",
+            "string name = 2 [json_name = \"name\"];",
+        );
+        assert!(breaking_changes(OLD, &same).is_empty());
+        // A field with options is still compared by number and type.
+        let renumbered = renamed.replace("bool flag = 4 [", "bool flag = 5 [");
+        assert_eq!(
+            breaking_changes(&renamed, &renumbered),
+            ["A.flag renumbered from 4 to 5"]
         );
     }
 

@@ -91,6 +91,20 @@ pub struct FieldSchema {
     pub docs: &'static [&'static str],
     /// The `oneof` it belongs to, if any.
     pub oneof: Option<&'static str>,
+    /// Its name in proto3 JSON when `#[proto(json_name = "...")]` sets one; otherwise the
+    /// name in lowerCamelCase (see [`FieldSchema::json_name`]).
+    pub json_name: Option<&'static str>,
+}
+
+impl FieldSchema {
+    /// The field's name in proto3 JSON: the one `json_name` sets, else its name in
+    /// lowerCamelCase, as protoc derives it.
+    pub fn json_name(&self) -> std::borrow::Cow<'static, str> {
+        match self.json_name {
+            Some(name) => std::borrow::Cow::Borrowed(name),
+            None => std::borrow::Cow::Owned(crate::json::json_name(self.name)),
+        }
+    }
 }
 
 /// A message.

@@ -546,7 +546,16 @@ fn write_field(field: &FieldSchema, indent: &str, out: &mut String) -> fmt::Resu
         FieldType::Repeated(value) => format!("repeated {}", type_name(value)),
         FieldType::Map(key, value) => format!("map<{}, {}>", type_name(key), type_name(value)),
     };
-    writeln!(out, "{indent}{declared} {} = {};", field.name, field.number)
+    match field.json_name {
+        Some(json_name) => writeln!(
+            out,
+            "{indent}{declared} {} = {} [json_name = {}];",
+            field.name,
+            field.number,
+            proto_string(json_name)
+        ),
+        None => writeln!(out, "{indent}{declared} {} = {};", field.name, field.number),
+    }
 }
 
 fn write_reserved(message: &MessageSchema, out: &mut String) -> fmt::Result {
