@@ -4,7 +4,12 @@
 //! `buf generate`) and `@connectrpc/connect-web`, bundled by esbuild. The page is served from
 //! another origin than the services, so every call goes through CORS. It calls greeter's
 //! `SayHello` and `LotsOfReplies` and an erring `rpc.Cache/Get`, over the Connect protocol and
-//! over gRPC-Web. `scripts/browser-env` installs Chromium (apt) and the npm packages.
+//! over gRPC-Web.
+//!
+//! And the Rust client (`ChannelBuilder::web`) calls a server of the Connect project's own,
+//! connect-node, built from the same export, over both protocols.
+//!
+//! `scripts/browser-env` installs Chromium (apt) and the npm packages.
 
 mod support;
 
@@ -45,9 +50,9 @@ async fn run(what: &str, command: &mut Command) -> String {
     succeeded(what, &output)
 }
 
-/// Builds the page into `dir/site`: the exported `.proto` files, TypeScript generated from
-/// them, and the bundle.
-async fn build_page(dir: &Path, modules: &Path) {
+/// Exports greeter's and cache's `.proto` files into `dir/proto` and generates TypeScript from
+/// them into `dir/gen`, as a web team would.
+async fn generate(dir: &Path, modules: &Path) {
     let proto = dir.join("proto");
     std::fs::create_dir_all(&proto).unwrap();
     for (name, package) in [("greeter", "helloworld"), ("cache", "rpc")] {
@@ -76,24 +81,36 @@ async fn build_page(dir: &Path, modules: &Path) {
             .current_dir(dir),
     )
     .await;
-    std::fs::copy(root().join("tests/browser/page.ts"), dir.join("page.ts")).unwrap();
-    let site = dir.join("site");
-    std::fs::create_dir_all(&site).unwrap();
+}
+
+/// Bundles `tests/browser/ENTRY` with what it imports into `dir/OUT`, for `platform` (esbuild's
+/// `browser` or `node`).
+async fn bundle(dir: &Path, modules: &Path, entry: &str, out: &str, platform: &str) {
+    std::fs::copy(root().join("tests/browser").join(entry), dir.join(entry)).unwrap();
+    let format = if platform == "node" { "cjs" } else { "esm" };
     run(
         "esbuild",
         Command::new(modules.join(".bin/esbuild"))
             .args([
-                "page.ts",
+                entry,
                 "--bundle",
-                "--format=esm",
-                "--outfile=site/bundle.js",
+                &format!("--platform={platform}"),
+                &format!("--format={format}"),
+                &format!("--outfile={out}"),
             ])
             .env("NODE_PATH", modules)
             .current_dir(dir),
     )
     .await;
+}
+
+/// Builds the page into `dir/site`: the generated clients and the page, bundled.
+async fn build_page(dir: &Path, modules: &Path) {
+    generate(dir, modules).await;
+    std::fs::create_dir_all(dir.join("site")).unwrap();
+    bundle(dir, modules, "page.ts", "site/bundle.js", "browser").await;
     std::fs::write(
-        site.join("index.html"),
+        dir.join("site/index.html"),
         "<!doctype html><meta charset=utf-8><title>protoless</title>\
          <script type=module src=bundle.js></script>\n",
     )
@@ -202,5 +219,79 @@ async fn chromium_calls_greeter_and_cache_over_connect_and_grpc_web_across_origi
     for server in [greeter, cache] {
         let (clean, _) = server.terminate().await;
         assert!(clean);
+    }
+}
+
+#[tokio::test]
+async fn the_rust_client_calls_connect_node_over_connect_and_grpc_web() {
+    use protoless::{Channel, Code, MetadataMap, WebProtocol};
+    use support::greeter::{GreeterClient, HelloRequest};
+    use tokio::io::AsyncBufReadExt;
+
+    let Some(modules) = browser_env() else {
+        return;
+    };
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("protoless-connect-node-{}", std::process::id())),
+    );
+    let dir = &dir.0;
+    std::fs::create_dir_all(dir).unwrap();
+    generate(dir, &modules).await;
+    bundle(dir, &modules, "server.ts", "server.cjs", "node").await;
+    let mut server = Command::new("node")
+        .arg(dir.join("server.cjs"))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let port = lines
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the server prints its port");
+    let hello = |name: &str| HelloRequest {
+        name: name.to_owned(),
+    };
+    for protocol in [WebProtocol::Connect, WebProtocol::GrpcWeb] {
+        let channel = Channel::builder(&format!("http://127.0.0.1:{port}"))
+            .web(protocol)
+            .connect()
+            .await
+            .unwrap();
+        let client = GreeterClient::new(channel);
+        let mut metadata = MetadataMap::new();
+        metadata.insert("caller", "rust").unwrap();
+        let reply = client
+            .say_hello(hello("rust"))
+            .metadata(metadata)
+            .timeout(std::time::Duration::from_secs(5))
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(reply.message.message, "Hello, rust! (rust)", "{protocol:?}");
+        assert_eq!(reply.headers.get("served-by"), Some("connect-node"));
+        assert_eq!(
+            reply.trailers.get("greeting-count"),
+            Some("1"),
+            "{protocol:?}"
+        );
+        let mut replies = client.lots_of_replies(hello("node")).await.unwrap();
+        let mut received = Vec::new();
+        while let Some(reply) = replies.message().await.unwrap() {
+            received.push(reply.message);
+        }
+        assert_eq!(
+            received,
+            ["Hello, node! #1", "Hello, node! #2", "Hello, node! #3"],
+            "{protocol:?}"
+        );
+        let mut greetings = client.lots_of_greetings().await.unwrap();
+        greetings.send(hello("a")).await.unwrap();
+        greetings.send(hello("b")).await.unwrap();
+        assert_eq!(greetings.finish().await.unwrap().message, "Hello, a, b!");
+        let failed = client.say_hello(hello("fail")).await.unwrap_err();
+        assert_eq!(failed.code(), Code::FailedPrecondition, "{protocol:?}");
+        assert_eq!(failed.message(), "asked to fail");
     }
 }

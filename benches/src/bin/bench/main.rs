@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 mod runtime;
+mod web;
 
 const RUNS: usize = 5;
 /// How many timed batches each codec operation gets.
@@ -135,7 +136,7 @@ async fn h2load_url(base: &str, connections: u32, streams: u32, requests: u32, b
     h2load_on("1", base, connections, streams, requests, body).await
 }
 
-/// h2load pinned to `cpus` against `base`.
+/// h2load pinned to `cpus` against `base`: native gRPC SayHello calls.
 async fn h2load_on(
     cpus: &str,
     base: &str,
@@ -144,19 +145,50 @@ async fn h2load_on(
     requests: u32,
     body: &Path,
 ) -> f64 {
-    let output = Command::new("taskset")
-        .args(["-c", cpus, "h2load"])
-        .args([
-            "-n",
-            &requests.to_string(),
-            "-c",
-            &connections.to_string(),
-            "-m",
-            &streams.to_string(),
-        ])
-        .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+    let load = Load {
+        connections,
+        streams,
+        requests,
+        body,
+        headers: &["content-type: application/grpc", "te: trailers"],
+        http1: false,
+    };
+    h2load_with(cpus, base, &load).await
+}
+
+/// What h2load sends: how many requests, over how many connections and streams each, with
+/// which body and headers, over HTTP/2 or (`http1`) HTTP/1.1.
+struct Load<'a> {
+    connections: u32,
+    streams: u32,
+    requests: u32,
+    body: &'a Path,
+    headers: &'a [&'a str],
+    http1: bool,
+}
+
+/// h2load pinned to `cpus` against greeter's SayHello at `base`: requests per second, after
+/// checking that every request got a 2xx answer.
+async fn h2load_with(cpus: &str, base: &str, load: &Load<'_>) -> f64 {
+    let requests = load.requests;
+    let mut command = Command::new("taskset");
+    command.args(["-c", cpus, "h2load"]).args([
+        "-n",
+        &requests.to_string(),
+        "-c",
+        &load.connections.to_string(),
+        "-m",
+        &load.streams.to_string(),
+    ]);
+    if load.http1 {
+        command.arg("--h1");
+    }
+    for header in load.headers {
+        command.args(["-H", header]);
+    }
+    let output = command
         .arg("-d")
-        .arg(body)
+        .arg(load.body)
         .arg(format!("{base}/helloworld.Greeter/SayHello"))
         .output()
         .await
@@ -1092,6 +1124,9 @@ fn main() {
         }
         if wanted("runtime") {
             runtime::runtimes(&mut report).await;
+        }
+        if wanted("web") {
+            web::web(&mut report).await;
         }
         if wanted("codec") {
             codec(&mut report);
