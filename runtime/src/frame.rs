@@ -286,6 +286,59 @@ impl FrameDecoder {
     }
 }
 
+/// Frames `payload` with a gRPC (or Connect) message prefix.
+pub(crate) fn framed(flags: u8, payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(5 + payload.len());
+    out.put_u8(flags);
+    out.put_u32(payload.len() as u32);
+    out.put_slice(payload);
+    out.freeze()
+}
+
+/// Splits a byte stream into length-prefixed envelopes (gRPC-Web's and Connect's, whose flags
+/// say more than native gRPC's), holding at most one message of at most `max` bytes.
+pub(crate) struct Envelopes {
+    buf: BytesMut,
+    max: usize,
+}
+
+impl Envelopes {
+    pub(crate) fn new(max: usize) -> Envelopes {
+        Envelopes {
+            buf: BytesMut::new(),
+            max,
+        }
+    }
+
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// The next whole envelope: its flags and payload.
+    pub(crate) fn next(&mut self) -> Result<Option<(u8, Bytes)>, Status> {
+        if self.buf.len() < 5 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        if len > self.max {
+            return Err(Status::resource_exhausted(format!(
+                "message larger than the limit ({len} vs. {})",
+                self.max
+            )));
+        }
+        if self.buf.len() < 5 + len {
+            return Ok(None);
+        }
+        let flags = self.buf[0];
+        self.buf.advance(5);
+        Ok(Some((flags, self.buf.split_to(len).freeze())))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -832,8 +832,8 @@ fn parse_value(
             let text = value
                 .as_str()
                 .ok_or_else(|| error(format!("must be a base64 string, not {}", kind(value))))?;
-            let bytes =
-                decode_base64(text).ok_or_else(|| error(format!("{text:?} is not base64")))?;
+            let bytes = crate::base64::decode_any(text.as_bytes())
+                .ok_or_else(|| error(format!("{text:?} is not base64")))?;
             encode_key(number, WireType::LengthDelimited, out);
             encode_varint(bytes.len() as u64, out);
             out.extend_from_slice(&bytes);
@@ -849,20 +849,6 @@ fn parse_value(
         }
     }
     Ok(())
-}
-
-/// Standard or URL-safe base64, padded or not, as protobuf's parsers accept.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-    use base64::engine::DecodePaddingMode;
-    let config =
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
-    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
-    standard
-        .decode(text)
-        .or_else(|_| url_safe.decode(text))
-        .ok()
 }
 
 /// Writes the payload (no key) of a numeric, boolean or enum `value`.

@@ -9,13 +9,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use http::header::{HeaderName, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 
 use super::subchannel::Connector;
+use crate::frame::{framed, Envelopes};
 use crate::headers::{GRPC_MESSAGE, GRPC_STATUS};
 use crate::transport::{Address, Io};
 use crate::{Code, Status};
@@ -261,14 +262,6 @@ fn unframe(mut framed: Bytes) -> Result<(u8, Bytes), Status> {
     Ok((flags, framed))
 }
 
-fn framed(flags: u8, payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(5 + payload.len());
-    out.put_u8(flags);
-    out.put_u32(payload.len() as u32);
-    out.put_slice(payload);
-    out.freeze()
-}
-
 /// Answers the native call with `status` alone, `metadata` beside it.
 fn trailers_only(
     respond: &mut h2::server::SendResponse<Bytes>,
@@ -332,7 +325,7 @@ fn http_failure(status: StatusCode) -> Status {
 }
 
 /// Reads the next frame of `body` into `pending`; `false` at its end.
-async fn fill(body: &mut hyper::body::Incoming, pending: &mut BytesMut) -> Result<bool, Status> {
+async fn fill(body: &mut hyper::body::Incoming, pending: &mut Envelopes) -> Result<bool, Status> {
     loop {
         match body.frame().await {
             None => return Ok(false),
@@ -343,7 +336,7 @@ async fn fill(body: &mut hyper::body::Incoming, pending: &mut BytesMut) -> Resul
             }
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    pending.extend_from_slice(&data);
+                    pending.push(&data);
                     return Ok(true);
                 }
             }
@@ -351,18 +344,63 @@ async fn fill(body: &mut hyper::body::Incoming, pending: &mut BytesMut) -> Resul
     }
 }
 
-/// The next whole envelope in `pending`: flags and payload.
-fn next_envelope(pending: &mut BytesMut) -> Option<(u8, Bytes)> {
-    if pending.len() < 5 {
-        return None;
+/// The largest message of a web answer this gateway holds (the channel then applies its own
+/// limit).
+const MAX_ANSWER_MESSAGE: usize = 64 << 20;
+
+/// Writes a streamed web answer (gRPC-Web's, or a Connect stream's) back as a native one: its
+/// messages as they come, then the trailers that `end` makes of the envelope flagged
+/// `end_flag`; `true` once it was read to its end.
+async fn stream_answer(
+    head: &http::response::Parts,
+    mut body: hyper::body::Incoming,
+    respond: &mut h2::server::SendResponse<Bytes>,
+    compression_header: &str,
+    end_flag: u8,
+    end: fn(&[u8]) -> HeaderMap,
+) -> bool {
+    let mut native = Response::new(());
+    *native.headers_mut() = metadata(&head.headers);
+    native
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    if let Some(encoding) = head.headers.get(compression_header) {
+        native
+            .headers_mut()
+            .insert("grpc-encoding", encoding.clone());
     }
-    let len = u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]]) as usize;
-    if pending.len() < 5 + len {
-        return None;
-    }
-    let flags = pending[0];
-    pending.advance(5);
-    Some((flags, pending.split_to(len).freeze()))
+    let Ok(mut stream) = respond.send_response(native, false) else {
+        return false;
+    };
+    let mut pending = Envelopes::new(MAX_ANSWER_MESSAGE);
+    let failure = loop {
+        match pending.next() {
+            Ok(Some((flags, payload))) if flags & end_flag != 0 => {
+                let _ = stream.send_trailers(end(&payload));
+                // Read on to the end, so that the connection may serve another call.
+                return matches!(fill(&mut body, &mut pending).await, Ok(false));
+            }
+            Ok(Some((flags, payload))) => {
+                let message = framed(flags, &payload);
+                if crate::flow::send_flow_controlled(&mut stream, message)
+                    .await
+                    .is_err()
+                {
+                    return false;
+                }
+            }
+            Ok(None) => match fill(&mut body, &mut pending).await {
+                Ok(true) => {}
+                Ok(false) => break Status::internal("the answer ended without its trailers"),
+                Err(status) => break status,
+            },
+            Err(status) => break status,
+        }
+    };
+    let mut trailers = HeaderMap::new();
+    put_status(&mut trailers, &failure);
+    let _ = stream.send_trailers(trailers);
+    false
 }
 
 /// Writes a gRPC-Web answer back as a native one; `true` once it was read to its end.
@@ -385,53 +423,7 @@ async fn grpc_web_answer(
         let _ = respond.send_response(response, true);
         return body.frame().await.is_none();
     }
-    let mut native = Response::new(());
-    *native.headers_mut() = metadata(&head.headers);
-    native
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    if let Some(encoding) = head.headers.get("grpc-encoding") {
-        native
-            .headers_mut()
-            .insert("grpc-encoding", encoding.clone());
-    }
-    let Ok(mut stream) = respond.send_response(native, false) else {
-        return false;
-    };
-    let mut pending = BytesMut::new();
-    loop {
-        while let Some((flags, payload)) = next_envelope(&mut pending) {
-            if flags & 0x80 != 0 {
-                let _ = stream.send_trailers(parse_trailers(&payload));
-                // Read on to the end, so that the connection may serve another call.
-                return matches!(fill(&mut body, &mut pending).await, Ok(false));
-            }
-            if crate::flow::send_flow_controlled(&mut stream, framed(flags, &payload))
-                .await
-                .is_err()
-            {
-                return false;
-            }
-        }
-        match fill(&mut body, &mut pending).await {
-            Ok(true) => {}
-            Ok(false) => {
-                let mut trailers = HeaderMap::new();
-                put_status(
-                    &mut trailers,
-                    &Status::internal("the gRPC-Web answer ended without trailers"),
-                );
-                let _ = stream.send_trailers(trailers);
-                return false;
-            }
-            Err(status) => {
-                let mut trailers = HeaderMap::new();
-                put_status(&mut trailers, &status);
-                let _ = stream.send_trailers(trailers);
-                return false;
-            }
-        }
-    }
+    stream_answer(&head, body, respond, "grpc-encoding", 0x80, parse_trailers).await
 }
 
 /// A gRPC-Web trailer block (`name: value` lines) as headers.
@@ -481,7 +473,7 @@ fn connect_error(error: &serde_json::Value, fallback: Code) -> Status {
                 .filter_map(|detail| {
                     let type_name = detail.get("type")?.as_str()?;
                     let value = detail.get("value")?.as_str()?;
-                    let value = decode_base64(value)?;
+                    let value = crate::base64::decode_any(value.as_bytes())?;
                     Some(crate::error_details::Any {
                         type_url: format!("type.googleapis.com/{type_name}"),
                         value,
@@ -499,18 +491,6 @@ fn connect_error(error: &serde_json::Value, fallback: Code) -> Status {
         status = status.with_details(crate::Message::encode_to_vec(&rpc));
     }
     status
-}
-
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-    use base64::engine::DecodePaddingMode;
-    use base64::Engine;
-    let config =
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    GeneralPurpose::new(&base64::alphabet::STANDARD, config)
-        .decode(text)
-        .or_else(|_| GeneralPurpose::new(&base64::alphabet::URL_SAFE, config).decode(text))
-        .ok()
 }
 
 /// The code Connect names `name`.
@@ -620,7 +600,7 @@ async fn connect_stream_answer(
     response: Response<hyper::body::Incoming>,
     respond: &mut h2::server::SendResponse<Bytes>,
 ) -> bool {
-    let (head, mut body) = response.into_parts();
+    let (head, body) = response.into_parts();
     if head.status != StatusCode::OK {
         let fallback = Code::from_http(head.status.as_u16());
         let status = match read_whole(body).await {
@@ -633,43 +613,15 @@ async fn connect_stream_answer(
         trailers_only(respond, &status, metadata(&head.headers));
         return false;
     }
-    let mut native = Response::new(());
-    *native.headers_mut() = metadata(&head.headers);
-    native
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    if let Some(encoding) = head.headers.get("connect-content-encoding") {
-        native
-            .headers_mut()
-            .insert("grpc-encoding", encoding.clone());
-    }
-    let Ok(mut stream) = respond.send_response(native, false) else {
-        return false;
-    };
-    let mut pending = BytesMut::new();
-    loop {
-        while let Some((flags, payload)) = next_envelope(&mut pending) {
-            if flags & 0x02 != 0 {
-                let _ = stream.send_trailers(end_of_stream(&payload));
-                return matches!(fill(&mut body, &mut pending).await, Ok(false));
-            }
-            if crate::flow::send_flow_controlled(&mut stream, framed(flags, &payload))
-                .await
-                .is_err()
-            {
-                return false;
-            }
-        }
-        let status = match fill(&mut body, &mut pending).await {
-            Ok(true) => continue,
-            Ok(false) => Status::internal("the Connect stream ended without its end message"),
-            Err(status) => status,
-        };
-        let mut trailers = HeaderMap::new();
-        put_status(&mut trailers, &status);
-        let _ = stream.send_trailers(trailers);
-        return false;
-    }
+    stream_answer(
+        &head,
+        body,
+        respond,
+        "connect-content-encoding",
+        0x02,
+        end_of_stream,
+    )
+    .await
 }
 
 /// Connect's end-of-stream message (`{"error": ..., "metadata": ...}`) as native trailers.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use base64::Engine;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{HeaderName, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
@@ -22,6 +22,7 @@ use http_body_util::BodyExt;
 use tokio::sync::{mpsc, watch, OnceCell};
 
 use super::{Phase, Shared};
+use crate::frame::{framed, Envelopes};
 use crate::headers::{GRPC_MESSAGE, GRPC_STATUS};
 use crate::schema::{Idempotency, MessageSchema, MethodSchema};
 use crate::status::decode_message;
@@ -540,7 +541,7 @@ fn get_message(query: &str) -> Result<(Bytes, bool), Status> {
     };
     let message = message.unwrap_or_default();
     let message = if base64 {
-        decode_base64_lenient(&message)
+        crate::base64::decode_any(&message)
             .ok_or_else(|| Status::invalid_argument("message is not base64"))?
     } else {
         message
@@ -570,69 +571,6 @@ fn percent_decode(text: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
-}
-
-fn decode_base64_lenient(text: &[u8]) -> Option<Vec<u8>> {
-    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-    use base64::engine::DecodePaddingMode;
-    let config =
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    GeneralPurpose::new(&base64::alphabet::URL_SAFE, config)
-        .decode(text)
-        .or_else(|_| GeneralPurpose::new(&base64::alphabet::STANDARD, config).decode(text))
-        .ok()
-}
-
-/// Frames `payload` with a gRPC (or Connect) message prefix.
-fn framed(flags: u8, payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(5 + payload.len());
-    out.put_u8(flags);
-    out.put_u32(payload.len() as u32);
-    out.put_slice(payload);
-    out.freeze()
-}
-
-/// Splits a byte stream into length-prefixed envelopes, holding at most one message.
-struct Envelopes {
-    buf: BytesMut,
-    max: usize,
-}
-
-impl Envelopes {
-    fn new(max: usize) -> Envelopes {
-        Envelopes {
-            buf: BytesMut::new(),
-            max,
-        }
-    }
-
-    fn push(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
-    }
-
-    /// The next whole envelope: its flags and payload.
-    fn next(&mut self) -> Result<Option<(u8, Bytes)>, Status> {
-        if self.buf.len() < 5 {
-            return Ok(None);
-        }
-        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
-        if len > self.max {
-            return Err(Status::resource_exhausted(format!(
-                "message larger than the limit ({len} vs. {})",
-                self.max
-            )));
-        }
-        if self.buf.len() < 5 + len {
-            return Ok(None);
-        }
-        let flags = self.buf[0];
-        self.buf.advance(5);
-        Ok(Some((flags, self.buf.split_to(len).freeze())))
-    }
-
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
 }
 
 /// A native call in flight: its response head, or why there is none.
@@ -832,7 +770,7 @@ where
                 end = (pad / 4 + 1) * 4;
             }
             let quanta: Vec<u8> = pending.drain(..end).collect();
-            match decode_base64_lenient(&quanta) {
+            match crate::base64::decode_any(&quanta) {
                 Some(decoded) => Bytes::from(decoded),
                 None => {
                     stream.send_reset(h2::Reason::PROTOCOL_ERROR);
@@ -1320,7 +1258,7 @@ mod tests {
             text.extend_from_slice(&stream.encode(chunk, false));
         }
         text.extend_from_slice(&stream.encode(b"", true));
-        assert_eq!(decode_base64_lenient(&text).unwrap(), b"abcdefg");
+        assert_eq!(crate::base64::decode_any(&text).unwrap(), b"abcdefg");
     }
 
     #[test]
