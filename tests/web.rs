@@ -691,3 +691,149 @@ async fn the_rust_client_speaks_connect_and_grpc_web_over_http1() {
     greeter.stop().await;
     cache.stop().await;
 }
+
+#[tokio::test]
+async fn web_calls_outlive_the_servers_connection_age_on_a_kept_alive_connection() {
+    // The in-memory connection web calls go through is not aged: a browser's keep-alive
+    // connection keeps working however long it lives.
+    let server = TestServer::start(
+        greeter::server().max_connection_age(std::time::Duration::from_millis(50), None),
+    )
+    .await;
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut calls = 0;
+    // Calls one after another on one connection for several connection ages.
+    while started.elapsed() < std::time::Duration::from_millis(400) {
+        let body = r#"{"name":"kept"}"#;
+        let request = format!(
+            "POST /helloworld.Greeter/SayHello HTTP/1.1\r\nhost: x\r\ncontent-type: \
+             application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !answer.ends_with(br#"{"message":"Hello, kept!"}"#) {
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "closed after {calls} calls: {}",
+                String::from_utf8_lossy(&answer)
+            );
+            answer.extend_from_slice(&chunk[..n]);
+            assert!(
+                !answer.starts_with(b"HTTP/1.1 5"),
+                "{}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        calls += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(calls >= 5, "{calls}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connect_timeouts_and_broken_streams_are_answered_in_the_protocol() {
+    let server = TestServer::start(greeter::server()).await;
+    let url = format!("{}/helloworld.Greeter/SayHello", server.url());
+    // Up to ten digits (here about 58 hours, past grpc-timeout's 8 digits of milliseconds).
+    for (timeout, status) in [
+        ("209999999", 200),
+        ("9999999999", 200),
+        ("+5", 400),
+        ("12345678901", 400),
+    ] {
+        let header = format!("connect-timeout-ms: {timeout}");
+        let answer = curl(&[
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &header,
+            "--data-binary",
+            "{}",
+            &url,
+        ])
+        .await;
+        assert_eq!(answer.status, status, "{timeout}");
+    }
+    // A Connect stream whose second request is not JSON of the request type: the end message
+    // says so (invalid_argument), in the request's content type.
+    let mut body = Vec::new();
+    for json in [&br#"{"name":"a"}"#[..], br#"{"name":7}"#] {
+        body.push(0);
+        body.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        body.extend_from_slice(json);
+    }
+    let path = std::env::temp_dir().join(format!("protoless-web-stream-{}", std::process::id()));
+    std::fs::write(&path, &body).unwrap();
+    let url = format!("{}/helloworld.Greeter/LotsOfGreetings", server.url());
+    let answer = curl(&[
+        "-H",
+        "content-type: application/connect+json",
+        "--data-binary",
+        &format!("@{}", path.display()),
+        &url,
+    ])
+    .await;
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.header("content-type"),
+        Some("application/connect+json")
+    );
+    let end = &answer.body[5..];
+    assert_eq!(answer.body[0], 2, "the end-stream envelope");
+    let end: serde_json::Value = serde_json::from_slice(end).unwrap();
+    assert_eq!(end["error"]["code"], "invalid_argument", "{end}");
+    // An unknown method on a +proto stream: the error, in +proto's content type.
+    let url = format!("{}/helloworld.Greeter/Nope", server.url());
+    let answer = curl(&[
+        "-H",
+        "content-type: application/connect+proto",
+        "--data-binary",
+        "",
+        &url,
+    ])
+    .await;
+    assert_eq!(
+        answer.header("content-type"),
+        Some("application/connect+proto")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_web_channel_whose_server_is_gone_leaves_ready() {
+    use protoless::balance::ConnectivityState;
+    use protoless::{Channel, Code, WebProtocol};
+    use support::greeter::{GreeterClient, HelloRequest};
+
+    let server = TestServer::start(greeter::server()).await;
+    let channel = Channel::builder(&server.url())
+        .web(WebProtocol::Connect)
+        .connect()
+        .await
+        .unwrap();
+    let client = GreeterClient::new(channel.clone());
+    let hello = HelloRequest {
+        name: "gone".to_owned(),
+    };
+    client.say_hello(hello.clone()).await.unwrap();
+    server.stop().await;
+    // Each call now needs a new HTTP/1.1 connection, which fails: the call is UNAVAILABLE...
+    let failed = client.say_hello(hello).await.unwrap_err();
+    assert_eq!(failed.code(), Code::Unavailable, "{failed:?}");
+    // ... and the channel's connection counts as lost, as a native one would.
+    let waited = std::time::Instant::now();
+    while channel.connectivity_state() == ConnectivityState::Ready {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(5),
+            "still ready"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

@@ -48,7 +48,14 @@ struct Pool {
     idle: Mutex<Vec<Sender>>,
     connector: Arc<Connector>,
     address: Address,
+    /// Told when the server cannot be reached any more: the gateway then closes its in-memory
+    /// connection, so that the channel sees the connection lost (and backs off, re-resolves,
+    /// and picks another address) as for native gRPC.
+    unreachable: tokio::sync::Notify,
 }
+
+/// How long dialling the server may take (gRPC's minimum connect timeout).
+const DIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Pool {
     async fn add(&self, io: Box<dyn Io>) -> Result<Sender, Status> {
@@ -65,15 +72,28 @@ impl Pool {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match idle {
-                Some(mut sender) => {
-                    if sender.ready().await.is_ok() {
-                        return Ok(sender);
-                    }
-                }
+                // Only one that can take a request now: one still busy (a request body still
+                // streaming) or closed is let go.
+                Some(sender) if sender.is_ready() => return Ok(sender),
+                Some(_) => {}
                 None => break,
             }
         }
-        let io = self.connector.dial(&self.address).await?;
+        let dialled = tokio::time::timeout(DIAL_TIMEOUT, self.connector.dial(&self.address)).await;
+        let io = match dialled {
+            Ok(Ok(io)) => io,
+            Ok(Err(status)) => {
+                self.unreachable.notify_one();
+                return Err(status);
+            }
+            Err(_) => {
+                self.unreachable.notify_one();
+                return Err(Status::unavailable(format!(
+                    "failed to connect to {}: timed out",
+                    self.address
+                )));
+            }
+        };
         self.add(io).await
     }
 
@@ -100,6 +120,7 @@ pub(super) async fn serve(
         idle: Mutex::new(Vec::new()),
         connector,
         address,
+        unreachable: tokio::sync::Notify::new(),
     });
     match pool.add(first).await {
         Ok(sender) => pool.give_back(sender),
@@ -108,7 +129,15 @@ pub(super) async fn serve(
     let Ok(mut connection) = h2::server::handshake(io).await else {
         return;
     };
-    while let Some(Ok((request, respond))) = connection.accept().await {
+    loop {
+        let accepted = tokio::select! {
+            accepted = connection.accept() => accepted,
+            // Dropping the connection ends the channel's side of it.
+            () = pool.unreachable.notified() => return,
+        };
+        let Some(Ok((request, respond))) = accepted else {
+            return;
+        };
         tokio::spawn(forward(pool.clone(), protocol, request, respond));
     }
 }
@@ -165,7 +194,8 @@ async fn forward(
         let passed = |name: &str| head.headers.get(name).cloned();
         let timeout_ms = passed("grpc-timeout")
             .and_then(|value| crate::timeout::parse(value.as_bytes()))
-            .map(|timeout| timeout.as_millis().max(1).to_string());
+            // Connect takes at most 10 digits.
+            .map(|timeout| timeout.as_millis().clamp(1, 9_999_999_999).to_string());
         let body = match (protocol, unary) {
             (WebProtocol::GrpcWeb, _) => {
                 headers.insert(
@@ -234,7 +264,13 @@ async fn forward(
             .map_err(|error| Status::unavailable(format!("HTTP/1.1 request failed: {error}")))?;
         Ok::<_, Status>((sender, response))
     };
-    let (sender, response) = match answer.await {
+    // A call the caller cancels (RST_STREAM) drops its web request, which closes that HTTP/1.1
+    // connection: the server hears of it as it would of a native cancel.
+    let answered = tokio::select! {
+        answered = answer => answered,
+        _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return,
+    };
+    let (sender, response) = match answered {
         Ok(answered) => answered,
         Err(status) => return trailers_only(&mut respond, &status, HeaderMap::new()),
     };
@@ -289,6 +325,14 @@ fn put_status(headers: &mut HeaderMap, status: &Status) {
     }
 }
 
+/// HTTP/1.1's connection-level headers, which HTTP/2 (and so a native answer) must not carry.
+fn hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" | "te"
+    )
+}
+
 /// The headers of a web answer that are the call's metadata.
 fn metadata(headers: &HeaderMap) -> HeaderMap {
     let mut metadata = HeaderMap::new();
@@ -298,15 +342,13 @@ fn metadata(headers: &HeaderMap) -> HeaderMap {
             "content-type"
                 | "content-length"
                 | "content-encoding"
-                | "transfer-encoding"
-                | "connection"
-                | "keep-alive"
                 | "date"
                 | "vary"
                 | "grpc-status"
                 | "grpc-message"
                 | "grpc-status-details-bin"
-        ) || name.as_str().starts_with("access-control-")
+        ) || hop_by_hop(name.as_str())
+            || name.as_str().starts_with("access-control-")
             || name.as_str().starts_with("trailer-")
             || name.as_str().starts_with("connect-");
         if !protocol {
@@ -389,11 +431,18 @@ async fn stream_answer(
                     return false;
                 }
             }
-            Ok(None) => match fill(&mut body, &mut pending).await {
-                Ok(true) => {}
-                Ok(false) => break Status::internal("the answer ended without its trailers"),
-                Err(status) => break status,
-            },
+            Ok(None) => {
+                let filled = tokio::select! {
+                    filled = fill(&mut body, &mut pending) => filled,
+                    // Cancelled by the caller: dropping the answer closes its connection.
+                    _ = std::future::poll_fn(|cx| stream.poll_reset(cx)) => return false,
+                };
+                match filled {
+                    Ok(true) => {}
+                    Ok(false) => break Status::internal("the answer ended without its trailers"),
+                    Err(status) => break status,
+                }
+            }
             Err(status) => break status,
         }
     };
@@ -414,9 +463,14 @@ async fn grpc_web_answer(
         return false;
     }
     if head.headers.contains_key(GRPC_STATUS) {
-        // Trailers-Only.
+        // Trailers-Only: the status and metadata, without HTTP/1.1's own headers.
         let mut response = Response::new(());
-        *response.headers_mut() = head.headers;
+        *response.headers_mut() = metadata(&head.headers);
+        for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+            if let Some(value) = head.headers.get(name) {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
@@ -436,6 +490,9 @@ fn parse_trailers(block: &[u8]) -> HeaderMap {
         };
         let name = line[..colon].to_ascii_lowercase();
         let value = line[colon + 1..].trim_ascii();
+        if hop_by_hop(std::str::from_utf8(&name).unwrap_or_default()) {
+            continue;
+        }
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(&name),
             HeaderValue::from_bytes(value),
@@ -525,6 +582,11 @@ async fn read_whole(body: hyper::body::Incoming) -> Result<Bytes, Status> {
         .await
     {
         Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(Status::resource_exhausted(format!(
+                "the answer is larger than {MAX_WHOLE_ANSWER} bytes"
+            )))
+        }
         Err(error) => Err(Status::unavailable(format!(
             "the answer broke off: {error}"
         ))),
@@ -546,7 +608,12 @@ async fn connect_unary_answer(
             }
         }
     }
-    let body = match read_whole(body).await {
+    let read = tokio::select! {
+        read = read_whole(body) => read,
+        // Cancelled by the caller: dropping the answer closes its connection.
+        _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return false,
+    };
+    let body = match read {
         Ok(body) => body,
         Err(status) => {
             trailers_only(respond, &status, native_headers);
@@ -639,6 +706,9 @@ fn end_of_stream(payload: &[u8]) -> HeaderMap {
             let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
                 continue;
             };
+            if hop_by_hop(name.as_str()) {
+                continue;
+            }
             for value in values.as_array().into_iter().flatten() {
                 if let Some(Ok(value)) = value.as_str().map(HeaderValue::from_str) {
                     trailers.append(name.clone(), value);

@@ -230,7 +230,14 @@ pub(super) fn serve_inner<IO: Io>(
     shutdown: watch::Receiver<Phase>,
 ) -> Batched<impl std::future::Future<Output = ()>> {
     let deadline = Instant::now() + shared.config.handshake_timeout;
-    Batched::new(serve_h2(stream, peer, deadline, shared, shutdown))
+    Batched::new(serve_h2_with(
+        stream,
+        peer,
+        deadline,
+        shared,
+        shutdown,
+        Policing::Gateway,
+    ))
 }
 
 /// Serves HTTP/2 on a connection (past TLS, if any).
@@ -239,15 +246,37 @@ async fn serve_h2<IO: Io>(
     peer: Peer,
     deadline: Instant,
     shared: Arc<Shared>,
+    shutdown: watch::Receiver<Phase>,
+) {
+    serve_h2_with(stream, peer, deadline, shared, shutdown, Policing::Client).await;
+}
+
+/// Whether a connection's peer is a client, policed by the server's connection policies (idle
+/// time, age, keepalive, pings), or the web gateway's in-memory connection, which lives as long
+/// as the client connection it serves and is policed through that one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Policing {
+    Client,
+    Gateway,
+}
+
+async fn serve_h2_with<IO: Io>(
+    stream: IO,
+    peer: Peer,
+    deadline: Instant,
+    shared: Arc<Shared>,
     mut shutdown: watch::Receiver<Phase>,
+    policing: Policing,
 ) {
     let config = &shared.config;
+    let policed = policing == Policing::Client;
     // Counts the client's PINGs on their way to h2, when a ping policy is set.
     let client_pings = config
         .ping_policy
+        .filter(|_| policed)
         .map(|_| Arc::new(super::ping_tap::Pings::default()));
     let stream = super::ping_tap::PingTap::new(stream, client_pings.clone());
-    let mut police = config.ping_policy.map(PingPolice::new);
+    let mut police = config.ping_policy.filter(|_| policed).map(PingPolice::new);
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(config.max_concurrent_streams)
         .max_header_list_size(config.max_header_list_size)
@@ -267,7 +296,7 @@ async fn serve_h2<IO: Io>(
         connection.graceful_shutdown();
     }
     // Web requests on this connection go through a gateway, when the web protocols are on.
-    let gateway = config.web.as_ref().map(|_| {
+    let gateway = config.web.as_ref().filter(|_| policed).map(|_| {
         Arc::new(super::web::Gateway::new(
             shared.clone(),
             peer.clone(),
@@ -281,15 +310,19 @@ async fn serve_h2<IO: Io>(
     // Made once, and again only when the phase changes: a call arrives at every turn.
     let mut phase_changed = Box::pin(next_phase(shutdown));
     // gRFC A9's MAX_CONNECTION_IDLE, when configured: restarted by each call.
-    let mut idle = config.max_connection_idle.map(IdleTimer::new);
+    let mut idle = config
+        .max_connection_idle
+        .filter(|_| policed)
+        .map(IdleTimer::new);
     // gRFC A9's MAX_CONNECTION_AGE, then its grace, when configured.
     let mut age = config
         .max_connection_age
+        .filter(|_| policed)
         .map(|age| Box::pin(tokio::time::sleep(jittered(age))));
     let mut aged = false;
     // gRFC A8's server keepalive, when configured: completes when a PING goes unanswered.
-    let pings = config.keepalive.and_then(|_| connection.ping_pong());
-    let keepalive = config.keepalive;
+    let keepalive = config.keepalive.filter(|_| policed);
+    let pings = keepalive.and_then(|_| connection.ping_pong());
     let mut unanswered = Box::pin(async move {
         match (keepalive, pings) {
             (Some(keepalive), Some(pings)) => keepalive.until_unanswered(pings, || true).await,

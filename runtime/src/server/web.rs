@@ -19,7 +19,7 @@ use http::header::{HeaderName, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
-use tokio::sync::{mpsc, watch, OnceCell};
+use tokio::sync::{mpsc, watch};
 
 use super::{Phase, Shared};
 use crate::frame::{framed, Envelopes};
@@ -153,7 +153,8 @@ pub(crate) struct Gateway {
     shared: Arc<Shared>,
     peer: Peer,
     phase: watch::Receiver<Phase>,
-    inner: OnceCell<h2::client::SendRequest<Bytes>>,
+    /// The in-memory connection, made on the first web call and again if it ended.
+    inner: tokio::sync::Mutex<Option<h2::client::SendRequest<Bytes>>>,
 }
 
 impl Gateway {
@@ -162,7 +163,7 @@ impl Gateway {
             shared,
             peer,
             phase,
-            inner: OnceCell::new(),
+            inner: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -171,28 +172,30 @@ impl Gateway {
     }
 
     async fn sender(&self) -> Result<h2::client::SendRequest<Bytes>, Status> {
-        let sender = self
-            .inner
-            .get_or_try_init(|| async {
-                let (client, server) = tokio::io::duplex(super::IN_PROCESS_BUFFER);
-                tokio::spawn(super::connection::serve_inner(
-                    server,
-                    self.peer.clone(),
-                    self.shared.clone(),
-                    self.phase.clone(),
-                ));
-                let (sender, connection) = h2::client::Builder::new()
-                    .initial_window_size(1 << 20)
-                    .initial_connection_window_size(2 << 20)
-                    .handshake::<_, Bytes>(client)
-                    .await
-                    .map_err(|error| Status::unavailable(format!("gateway: {error}")))?;
-                tokio::spawn(connection);
-                Ok::<_, Status>(sender)
-            })
-            .await?;
+        let mut inner = self.inner.lock().await;
+        if let Some(sender) = inner.as_ref() {
+            if let Ok(ready) = sender.clone().ready().await {
+                return Ok(ready);
+            }
+        }
+        // None yet, or it ended (the server shutting down ends it with the others).
+        let (client, server) = tokio::io::duplex(super::IN_PROCESS_BUFFER);
+        tokio::spawn(super::connection::serve_inner(
+            server,
+            self.peer.clone(),
+            self.shared.clone(),
+            self.phase.clone(),
+        ));
+        let (sender, connection) = h2::client::Builder::new()
+            .initial_window_size(1 << 20)
+            .initial_connection_window_size(2 << 20)
+            .handshake::<_, Bytes>(client)
+            .await
+            .map_err(|error| Status::unavailable(format!("gateway: {error}")))?;
+        tokio::spawn(connection);
+        *inner = Some(sender.clone());
+        drop(inner);
         sender
-            .clone()
             .ready()
             .await
             .map_err(|error| Status::unavailable(format!("gateway: {error}")))
@@ -339,6 +342,7 @@ fn is_protocol_header(name: &HeaderName) -> bool {
             | "sec-fetch-site"
             | "sec-fetch-dest"
             | "http2-settings"
+            | "proxy-connection"
     ) || name.as_str().starts_with("access-control-")
 }
 
@@ -399,9 +403,16 @@ where
         .get("connect-timeout-ms")
         .and_then(|v| v.to_str().ok())
     {
+        // Up to 10 digits (Connect's limit); grpc-timeout takes 8, so long ones go in seconds.
+        let digits = !ms.is_empty() && ms.len() <= 10 && ms.bytes().all(|b| b.is_ascii_digit());
         match ms.parse::<u64>() {
-            Ok(ms) if ms > 0 && ms < 100_000_000 => {
-                let value = HeaderValue::from_str(&format!("{ms}m")).expect("digits");
+            Ok(ms) if digits && ms > 0 => {
+                let timeout = if ms < 100_000_000 {
+                    format!("{ms}m")
+                } else {
+                    format!("{}S", ms.div_ceil(1000))
+                };
+                let value = HeaderValue::from_str(&timeout).expect("digits and a unit");
                 inner.headers_mut().insert("grpc-timeout", value);
             }
             _ => {
@@ -457,13 +468,14 @@ where
         }
         Protocol::ConnectStream { json } => {
             let Some(method) = method else {
-                return connect_stream_error(Status::unimplemented(format!(
-                    "unknown method {path}"
-                )));
+                return connect_stream_error(
+                    Status::unimplemented(format!("unknown method {path}")),
+                    json,
+                );
             };
             let compression = match compression_of(head.headers.get("connect-content-encoding")) {
                 Ok(compression) => compression,
-                Err(status) => return connect_stream_error(status),
+                Err(status) => return connect_stream_error(status, json),
             };
             connect_stream(
                 gateway,
@@ -713,7 +725,7 @@ where
             let sender = sender.clone();
             async move { chunk.is_empty() || sender.send(chunk).await.is_ok() }
         };
-        while let Some(chunk) = body.data().await {
+        while let Some(chunk) = next_chunk(&mut body, &sender).await {
             let Ok(chunk) = chunk else {
                 break;
             };
@@ -722,6 +734,9 @@ where
                 // The client went away: dropping the streams cancels the call.
                 return;
             }
+        }
+        if sender.is_closed() {
+            return;
         }
         let status = match body.trailers().await {
             Ok(Some(trailers)) => {
@@ -747,6 +762,19 @@ where
     response
 }
 
+/// The next chunk of a native answer; `None` at its end, or once the web client has gone (the
+/// web answer's receiver dropped): then the caller returns, and dropping the native call's
+/// streams cancels it, even while its handler sends nothing.
+async fn next_chunk(
+    body: &mut h2::RecvStream,
+    sender: &mpsc::Sender<Bytes>,
+) -> Option<Result<Bytes, h2::Error>> {
+    tokio::select! {
+        chunk = body.data() => chunk,
+        () = sender.closed() => None,
+    }
+}
+
 /// Copies a gRPC-Web request body onto the native call's (base64-decoded for `text`).
 async fn pump_request<B>(mut body: B, mut stream: h2::SendStream<Bytes>, text: bool)
 where
@@ -764,14 +792,8 @@ where
         };
         let chunk = if text {
             pending.extend(chunk.iter().filter(|b| !b.is_ascii_whitespace()));
-            // Whole quanta only; padding may come mid-stream, between messages.
-            let mut end = pending.len() / 4 * 4;
-            if let Some(pad) = pending[..end].iter().position(|&b| b == b'=') {
-                end = (pad / 4 + 1) * 4;
-            }
-            let quanta: Vec<u8> = pending.drain(..end).collect();
-            match crate::base64::decode_any(&quanta) {
-                Some(decoded) => Bytes::from(decoded),
+            match decode_quanta(&mut pending) {
+                Some(decoded) => decoded,
                 None => {
                     stream.send_reset(h2::Reason::PROTOCOL_ERROR);
                     return;
@@ -788,7 +810,43 @@ where
             return;
         }
     }
+    if !pending.is_empty() {
+        // An unpadded tail: what it decodes to, or the request is broken.
+        match crate::base64::decode_any(&pending) {
+            Some(tail) => {
+                if crate::flow::send_flow_controlled(&mut stream, Bytes::from(tail))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            None => {
+                stream.send_reset(h2::Reason::PROTOCOL_ERROR);
+                return;
+            }
+        }
+    }
     let _ = stream.send_data(Bytes::new(), true);
+}
+
+/// Decodes and removes every whole 4-character quantum of `pending` (base64 text whose
+/// padding may come between messages, each message encoded on its own); `None` when the text
+/// is not base64. At most three characters stay for the next chunk.
+fn decode_quanta(pending: &mut Vec<u8>) -> Option<Bytes> {
+    let whole = pending.len() / 4 * 4;
+    let mut decoded = Vec::with_capacity(whole / 4 * 3);
+    let mut start = 0;
+    for quantum in (0..whole).step_by(4) {
+        // A padded quantum ends a run that decodes on its own.
+        if pending[quantum..quantum + 4].contains(&b'=') {
+            decoded.extend(crate::base64::decode_any(&pending[start..quantum + 4])?);
+            start = quantum + 4;
+        }
+    }
+    decoded.extend(crate::base64::decode_any(&pending[start..whole])?);
+    pending.drain(..whole);
+    Some(Bytes::from(decoded))
 }
 
 /// Base64 over a stream of chunks: whole quanta as they come, the rest padded at the end.
@@ -916,7 +974,13 @@ async fn connect_unary(
         metadata.append(name, value.clone());
     }
     let Some(mut body) = answer.body else {
-        return connect_error(&status_of(&answer.headers), metadata);
+        let status = status_of(&answer.headers);
+        let status = if status.code() == Code::Ok {
+            Status::internal("the server sent no response message")
+        } else {
+            status
+        };
+        return connect_error(&status, metadata);
     };
     let max = gateway.shared.config.max_send_message_size;
     let mut envelopes = Envelopes::new(max.min(u32::MAX as usize));
@@ -983,13 +1047,19 @@ async fn connect_unary(
 }
 
 /// A Connect stream that fails before it starts: HTTP 200, the error in the end envelope.
-fn connect_stream_error(status: Status) -> Response<WebBody> {
+/// (The end message is JSON whatever the codec; the content type is the request's, as
+/// Connect clients check.)
+fn connect_stream_error(status: Status, json: bool) -> Response<WebBody> {
     let end = serde_json::json!({ "error": error_json(&status) }).to_string();
     let mut response = Response::new(WebBody::full(framed(0x02, end.as_bytes())));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/connect+json"),
-    );
+    let content_type = if json {
+        "application/connect+json"
+    } else {
+        "application/connect+proto"
+    };
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -1009,6 +1079,8 @@ where
         .unwrap_or_else(|_| HeaderValue::from_static("application/connect+proto"));
     let (input, output) = ((method.input)(), (method.output)());
     let max = gateway.shared.config.max_receive_message_size;
+    let failure = Arc::new(std::sync::Mutex::new(None));
+    let pumped = failure.clone();
     let answered = call(gateway, inner, |stream| {
         Some(tokio::spawn(pump_connect_requests(
             body,
@@ -1016,12 +1088,17 @@ where
             input,
             (json, compression),
             max,
+            pumped,
         )))
     })
     .await;
     let (answer, pump) = match answered {
         Ok(answered) => answered,
-        Err(status) => return connect_stream_error(status),
+        Err(status) => {
+            // A request broken before the answer began says how it was broken.
+            let broken = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+            return connect_stream_error(broken.unwrap_or(status), json);
+        }
     };
     let mut response = Response::new(WebBody::empty());
     for (name, value) in metadata_headers(&answer.headers) {
@@ -1061,7 +1138,7 @@ where
             return;
         };
         let mut envelopes = Envelopes::new(max_send.min(u32::MAX as usize));
-        while let Some(chunk) = body.data().await {
+        while let Some(chunk) = next_chunk(&mut body, &sender).await {
             let Ok(chunk) = chunk else { break };
             let _ = body.flow_control().release_capacity(chunk.len());
             envelopes.push(&chunk);
@@ -1091,12 +1168,21 @@ where
                 }
             }
         }
+        if sender.is_closed() {
+            return;
+        }
         let (status, trailers) = match body.trailers().await {
             Ok(Some(trailers)) => (status_of(&trailers), trailers),
             _ => (
                 Status::internal("the call ended without trailers"),
                 HeaderMap::new(),
             ),
+        };
+        // A call the request's own fault ended says that fault.
+        let broken = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let status = match broken {
+            Some(broken) if status.code() != Code::Ok => broken,
+            _ => status,
         };
         let _ = sender.send(end(status, &trailers)).await;
     });
@@ -1110,10 +1196,16 @@ async fn pump_connect_requests<B>(
     input: MessageSchema,
     (json, compression): (bool, Option<crate::Compression>),
     max: usize,
+    failure: Arc<std::sync::Mutex<Option<Status>>>,
 ) where
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    // A broken request ends the call; its reason goes to the client in the end message.
+    let fail = |status: Status, stream: &mut h2::SendStream<Bytes>| {
+        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+        stream.send_reset(h2::Reason::CANCEL);
+    };
     let mut envelopes = Envelopes::new(max);
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
@@ -1131,23 +1223,28 @@ async fn pump_connect_requests<B>(
                 (Ok(Some((1, message))), Some(compression)) => {
                     match compression.decompress(&message, max) {
                         Ok(message) => message,
-                        Err(_) => {
-                            stream.send_reset(h2::Reason::PROTOCOL_ERROR);
-                            return;
-                        }
+                        Err(status) => return fail(status, &mut stream),
                     }
                 }
-                // Any other flag (a request stream has no end-stream envelope) is a broken
-                // client.
-                (Ok(Some(_)), _) | (Err(_), _) => {
-                    stream.send_reset(h2::Reason::PROTOCOL_ERROR);
-                    return;
+                (Ok(Some((1, _))), None) => {
+                    let status = Status::internal(
+                        "a compressed request, but no connect-content-encoding named how",
+                    );
+                    return fail(status, &mut stream);
                 }
+                // A request stream has no end-stream envelope, nor any other flag.
+                (Ok(Some((flags, _))), _) => {
+                    let status = Status::invalid_argument(format!(
+                        "invalid envelope flags {flags:#04x} in the request"
+                    ));
+                    return fail(status, &mut stream);
+                }
+                (Err(status), _) => return fail(status, &mut stream),
                 (Ok(None), _) => break,
             };
-            let Ok(message) = to_proto(&input, &message, json) else {
-                stream.send_reset(h2::Reason::PROTOCOL_ERROR);
-                return;
+            let message = match to_proto(&input, &message, json) {
+                Ok(message) => message,
+                Err(status) => return fail(status, &mut stream),
             };
             if crate::flow::send_flow_controlled(&mut stream, framed(0, &message))
                 .await
@@ -1158,8 +1255,8 @@ async fn pump_connect_requests<B>(
         }
     }
     if !envelopes.is_empty() {
-        stream.send_reset(h2::Reason::PROTOCOL_ERROR);
-        return;
+        let status = Status::invalid_argument("the request ended inside a message");
+        return fail(status, &mut stream);
     }
     let _ = stream.send_data(Bytes::new(), true);
 }
@@ -1206,7 +1303,13 @@ pub(crate) fn over_h2(
         if body.is_end_stream() {
             return;
         }
-        while let Some(Ok(frame)) = body.frame().await {
+        loop {
+            // The client may reset the stream while the answer waits: that ends the call.
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                _ = std::future::poll_fn(|cx| stream.poll_reset(cx)) => return,
+            };
+            let Some(Ok(frame)) = frame else { break };
             if let Ok(chunk) = frame.into_data() {
                 if crate::flow::send_flow_controlled(&mut stream, chunk)
                     .await
@@ -1259,6 +1362,28 @@ mod tests {
         }
         text.extend_from_slice(&stream.encode(b"", true));
         assert_eq!(crate::base64::decode_any(&text).unwrap(), b"abcdefg");
+    }
+
+    #[test]
+    fn base64_text_with_padding_between_messages_decodes_in_any_chunks() {
+        // Two messages, each padded: "AA==" "AQI=" , then an unpadded tail "Aw".
+        let text = b"AA==AQI=Aw";
+        for split in 0..text.len() {
+            let mut pending = Vec::new();
+            let mut decoded = Vec::new();
+            for chunk in [&text[..split], &text[split..]] {
+                pending.extend_from_slice(chunk);
+                decoded.extend_from_slice(&decode_quanta(&mut pending).unwrap());
+                assert!(pending.len() < 4);
+            }
+            decoded.extend(crate::base64::decode_any(&pending).unwrap());
+            assert_eq!(decoded, [0, 1, 2, 3], "split at {split}");
+        }
+        // Many padded quanta in one chunk leave nothing behind (no quadratic buffering).
+        let mut pending = b"AA==".repeat(1000);
+        assert_eq!(decode_quanta(&mut pending).unwrap().len(), 1000);
+        assert!(pending.is_empty());
+        assert!(decode_quanta(&mut b"A!==".to_vec()).is_none());
     }
 
     #[test]
