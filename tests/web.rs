@@ -115,6 +115,18 @@ async fn curl_calls_every_unary_method_of_greeter_and_cache_with_json() {
     )
     .await;
     assert_eq!(h2.json(), serde_json::json!({"message": "Hello, h2!"}));
+    // gRPC with a JSON codec is not among the examples' codecs: 415, web protocols or not.
+    let url = format!("{}/helloworld.Greeter/SayHello", greeter.url());
+    let grpc_json = curl(&[
+        "--http2-prior-knowledge",
+        "-H",
+        "content-type: application/grpc+json",
+        "--data-binary",
+        "{}",
+        &url,
+    ])
+    .await;
+    assert_eq!(grpc_json.status, 415);
     // Errors: Connect's JSON and HTTP status.
     let bad = post_json(
         &greeter,
