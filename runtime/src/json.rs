@@ -913,7 +913,9 @@ fn parse_scalar_payload(
         Scalar::Double => out.extend_from_slice(&float(value)?.to_le_bytes()),
         Scalar::Float => {
             let v = float(value)?;
-            if v.is_finite() && v.abs() > f64::from(f32::MAX) {
+            // Out of range only if it does not round to a finite float: the shortest text of
+            // f32::MAX ("3.4028235e38") reads as a double just above it.
+            if v.is_finite() && !(v as f32).is_finite() {
                 return Err(error(format!("{v} is out of range for a float")));
             }
             out.extend_from_slice(&(v as f32).to_le_bytes());
@@ -980,6 +982,32 @@ fn float(value: &Value) -> Result<f64, JsonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_floats_read_back_from_their_shortest_text() {
+        use crate::schema::{FieldSchema, FieldType, MessageSchema, Scalar, ValueType};
+        let schema = MessageSchema {
+            fields: vec![FieldSchema {
+                name: "f",
+                number: 1,
+                field_type: FieldType::Singular(ValueType::Scalar(Scalar::Float)),
+                docs: &[],
+                oneof: None,
+                json_name: None,
+            }],
+            ..MessageSchema::well_known("test.Floats", "test.proto")
+        };
+        let schema = MessageSchema {
+            import: None,
+            ..schema
+        };
+        for value in [f32::MAX, f32::MIN, f32::MIN_POSITIVE] {
+            let encoded = [&[0x0d][..], &value.to_le_bytes()].concat();
+            let json = schema_proto_to_json(&schema, &encoded).unwrap();
+            assert_eq!(schema_json_to_proto(&schema, json.as_bytes()).unwrap(), encoded);
+        }
+        assert!(schema_json_to_proto(&schema, br#"{"f": 3.5e38}"#).is_err());
+    }
 
     #[test]
     fn json_names_are_lower_camel_case() {
