@@ -1004,7 +1004,10 @@ mod tests {
         for value in [f32::MAX, f32::MIN, f32::MIN_POSITIVE] {
             let encoded = [&[0x0d][..], &value.to_le_bytes()].concat();
             let json = schema_proto_to_json(&schema, &encoded).unwrap();
-            assert_eq!(schema_json_to_proto(&schema, json.as_bytes()).unwrap(), encoded);
+            assert_eq!(
+                schema_json_to_proto(&schema, json.as_bytes()).unwrap(),
+                encoded
+            );
         }
         assert!(schema_json_to_proto(&schema, br#"{"f": 3.5e38}"#).is_err());
     }
