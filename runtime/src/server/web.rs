@@ -218,6 +218,19 @@ enum Protocol {
 }
 
 impl Protocol {
+    /// The content type an answer in this protocol carries (a gRPC-Web answer echoes whether
+    /// the request named `+proto`; this is the named form).
+    fn content_type(self) -> &'static str {
+        match self {
+            Protocol::ConnectUnary { json: true } => "application/json",
+            Protocol::ConnectUnary { json: false } => "application/proto",
+            Protocol::ConnectStream { json: true } => "application/connect+json",
+            Protocol::ConnectStream { json: false } => "application/connect+proto",
+            Protocol::GrpcWeb { text: true } => "application/grpc-web-text+proto",
+            Protocol::GrpcWeb { text: false } => "application/grpc-web+proto",
+        }
+    }
+
     fn of(method: &Method, content_type: &str) -> Option<Protocol> {
         let essence = content_type
             .split(';')
@@ -477,15 +490,7 @@ where
                 Ok(compression) => compression,
                 Err(status) => return connect_stream_error(status, json),
             };
-            connect_stream(
-                gateway,
-                inner,
-                &method,
-                body,
-                (json, compression),
-                content_type,
-            )
-            .await
+            connect_stream(gateway, inner, &method, body, (json, compression)).await
         }
     }
 }
@@ -681,10 +686,8 @@ where
 {
     // gRPC-Web clients name their compression as native clients do.
     let _ = &mut inner;
-    let response_type = if text {
-        "application/grpc-web-text+proto"
-    } else if content_type.contains("+proto") {
-        "application/grpc-web+proto"
+    let response_type = if text || content_type.contains("+proto") {
+        Protocol::GrpcWeb { text }.content_type()
     } else {
         "application/grpc-web"
     };
@@ -1032,11 +1035,7 @@ async fn connect_unary(
         Ok(body) => {
             let mut response = Response::new(WebBody::full(body));
             *response.headers_mut() = metadata;
-            let content_type = if json {
-                "application/json"
-            } else {
-                "application/proto"
-            };
+            let content_type = Protocol::ConnectUnary { json }.content_type();
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -1052,11 +1051,7 @@ async fn connect_unary(
 fn connect_stream_error(status: Status, json: bool) -> Response<WebBody> {
     let end = serde_json::json!({ "error": error_json(&status) }).to_string();
     let mut response = Response::new(WebBody::full(framed(0x02, end.as_bytes())));
-    let content_type = if json {
-        "application/connect+json"
-    } else {
-        "application/connect+proto"
-    };
+    let content_type = Protocol::ConnectStream { json }.content_type();
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -1069,14 +1064,12 @@ async fn connect_stream<B>(
     method: &MethodSchema,
     body: B,
     (json, compression): (bool, Option<crate::Compression>),
-    content_type: &str,
 ) -> Response<WebBody>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let content_type = HeaderValue::from_str(content_type)
-        .unwrap_or_else(|_| HeaderValue::from_static("application/connect+proto"));
+    let content_type = HeaderValue::from_static(Protocol::ConnectStream { json }.content_type());
     let (input, output) = ((method.input)(), (method.output)());
     let max = gateway.shared.config.max_receive_message_size;
     let failure = Arc::new(std::sync::Mutex::new(None));
