@@ -67,18 +67,23 @@ impl Pool {
         Ok(sender)
     }
 
-    /// An idle connection, or a new one.
-    async fn take(&self) -> Result<Sender, Status> {
+    /// An idle connection (and `true`), or a new one.
+    async fn take(&self) -> Result<(Sender, bool), Status> {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match idle {
                 // Only one that can take a request now: one still busy (a request body still
                 // streaming) or closed is let go.
-                Some(sender) if sender.is_ready() => return Ok(sender),
+                Some(sender) if sender.is_ready() => return Ok((sender, true)),
                 Some(_) => {}
                 None => break,
             }
         }
+        Ok((self.dial().await?, false))
+    }
+
+    /// A new connection; telling the gateway if the server cannot be reached.
+    async fn dial(&self) -> Result<Sender, Status> {
         let dialled = tokio::time::timeout(DIAL_TIMEOUT, self.connector.dial(&self.address)).await;
         let io = match dialled {
             Ok(Ok(io)) => io,
@@ -95,6 +100,17 @@ impl Pool {
             }
         };
         self.add(io).await
+    }
+
+    /// Checks, after a connection failed under a request, whether the server can still be
+    /// reached (telling the gateway if not); a new connection is kept for the next call.
+    fn probe(self: &Arc<Self>) {
+        let pool = self.clone();
+        tokio::spawn(async move {
+            if let Ok(sender) = pool.dial().await {
+                pool.give_back(sender);
+            }
+        });
     }
 
     /// `sender`'s connection is free again (its last response read to the end).
@@ -174,7 +190,7 @@ async fn forward(
     let (head, body) = request.into_parts();
     let unary = head.headers.get(KIND).is_some_and(|kind| kind == "unary");
     let answer = async {
-        let mut sender = pool.take().await?;
+        let (mut sender, reused) = pool.take().await?;
         let mut out = Request::builder()
             .method(http::Method::POST)
             .uri(head.uri.path_and_query().map_or("/", |p| p.as_str()));
@@ -258,10 +274,21 @@ async fn forward(
         let out = out
             .body(body)
             .map_err(|error| Status::internal(format!("request: {error}")))?;
-        let response = sender
-            .send_request(out)
-            .await
-            .map_err(|error| Status::unavailable(format!("HTTP/1.1 request failed: {error}")))?;
+        let failed = |error: hyper::Error| {
+            pool.probe();
+            Status::unavailable(format!("HTTP/1.1 request failed: {error}"))
+        };
+        let response = match sender.try_send_request(out).await {
+            Ok(response) => response,
+            // An idle connection the server closed before this request was written (its
+            // close not yet seen when the connection was taken): the request goes on a new one.
+            Err(mut error) if reused && error.message().is_some() => {
+                let out = error.take_message().expect("just checked");
+                sender = pool.dial().await?;
+                sender.send_request(out).await.map_err(failed)?
+            }
+            Err(error) => return Err(failed(error.into_error())),
+        };
         Ok::<_, Status>((sender, response))
     };
     // A call the caller cancels (RST_STREAM) drops its web request, which closes that HTTP/1.1
