@@ -367,8 +367,15 @@ pub(super) async fn runtimes(report: &mut Report) {
     }
 
     // Two cores: the server may use both, and so does h2load.
+    let mut one_worker = Contender::greeter("greeter serve (multi-thread, 1 worker)");
+    one_worker
+        .env
+        .push(("TOKIO_WORKER_THREADS", "1".to_owned()));
     let mut two_cores = vec![
         Contender::greeter("greeter serve (multi-thread, 2 workers)"),
+        // The same binary with one worker, in the same conditions (both cores, shared with
+        // h2load): what a second worker costs, apart from what sharing the cores costs.
+        one_worker,
         Contender::bench_server("tonic, multi-thread (2 workers)", "tonic", Some(2)),
         Contender::bench_server("bare h2, multi-thread (2 workers)", "bare", Some(2)),
     ];
@@ -413,10 +420,16 @@ pub(super) async fn runtimes(report: &mut Report) {
     );
     target(
         &mut targets,
-        "greeter serve CPU per call, 2 workers / 1 worker, c=50 m=20",
-        both[1][0][1] / measured[busy][greeter][1],
+        "greeter serve CPU per call, 2 workers / 1 worker, both on two shared cores, c=50 m=20",
+        both[1][0][1] / both[1][1][1],
         1.1,
         false,
+    );
+    let _ = writeln!(
+        targets,
+        "| (for reference) 2 workers on two shared cores / 1 worker pinned alone, c=50 m=20 | \
+         {:.2} | | |",
+        both[1][0][1] / measured[busy][greeter][1],
     );
     text.push_str(&targets);
 
