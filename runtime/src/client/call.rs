@@ -753,18 +753,46 @@ fn unprocessed(error: &h2::Error) -> bool {
 const TRANSPARENT_RETRIES: usize = 3;
 
 /// Runs `work` under the call's deadline; an already-passed one fails at once.
-pub(super) async fn within<T>(
+pub(super) fn within<T, F: Future<Output = Result<T, Status>>>(
     deadline: Option<Instant>,
-    work: impl Future<Output = Result<T, Status>>,
-) -> Result<T, Status> {
+    work: F,
+) -> Within<F> {
     match deadline {
-        None => work.await,
-        Some(deadline) if deadline <= Instant::now() => {
-            Err(Status::deadline_exceeded("Deadline Exceeded"))
+        None => Within::Unbounded { work },
+        Some(deadline) if deadline <= Instant::now() => Within::Expired,
+        Some(deadline) => Within::Bounded {
+            work: tokio::time::timeout_at(deadline, work),
+        },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`within`]'s future: written out rather than an `async fn`, which would hold `work`
+    /// twice (as its argument and as the future it awaits) and make every call's future
+    /// larger by that much.
+    #[project = WithinProjection]
+    pub(super) enum Within<F> {
+        Unbounded { #[pin] work: F },
+        Bounded { #[pin] work: tokio::time::Timeout<F> },
+        Expired,
+    }
+}
+
+impl<T, F: Future<Output = Result<T, Status>>> Future for Within<F> {
+    type Output = Result<T, Status>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let expired = || Status::deadline_exceeded("Deadline Exceeded");
+        match self.project() {
+            WithinProjection::Unbounded { work } => work.poll(cx),
+            WithinProjection::Bounded { work } => work
+                .poll(cx)
+                .map(|outcome| outcome.unwrap_or_else(|_| Err(expired()))),
+            WithinProjection::Expired => std::task::Poll::Ready(Err(expired())),
         }
-        Some(deadline) => tokio::time::timeout_at(deadline, work)
-            .await
-            .unwrap_or_else(|_| Err(Status::deadline_exceeded("Deadline Exceeded"))),
     }
 }
 
@@ -867,7 +895,32 @@ impl<Req: Message, Resp: Message> IntoFuture for UnaryCall<Req, Resp> {
     type IntoFuture = BoxedCall<Resp>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move { Ok(self.into_response().await?.message) })
+        Box::pin(MessageOf {
+            response: self.into_response(),
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A unary call's response message: what an `async` block would do, without holding the
+    /// call twice (once captured, once inside the future it awaits).
+    struct MessageOf<F> {
+        #[pin]
+        response: F,
+    }
+}
+
+impl<Resp, F: Future<Output = Result<Response<Resp>, Status>>> Future for MessageOf<F> {
+    type Output = Result<Resp, Status>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.project()
+            .response
+            .poll(cx)
+            .map(|response| response.map(|response| response.message))
     }
 }
 
