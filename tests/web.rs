@@ -167,6 +167,23 @@ async fn curl_calls_every_unary_method_of_greeter_and_cache_with_json() {
     );
     let by_get = curl(&[&url]).await;
     assert_eq!(by_get.json(), serde_json::json!({"val": "dmFsdWU="}));
+    // ... compressed, as connect-web sends a large GET.
+    let gzipped = {
+        use std::io::Write;
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(br#"{"key":"k"}"#).unwrap();
+        gzip.finish().unwrap()
+    };
+    let message = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(gzipped);
+    let url = format!(
+        "{}/rpc.Cache/Get?connect=v1&encoding=json&base64=1&compression=gzip&message={message}",
+        cache.url()
+    );
+    let by_gzipped_get = curl(&[&url]).await;
+    assert_eq!(
+        by_gzipped_get.json(),
+        serde_json::json!({"val": "dmFsdWU="})
+    );
     // ... and no other method does.
     let url = format!(
         "{}/rpc.Cache/Store?encoding=json&message=%7B%7D",

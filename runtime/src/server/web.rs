@@ -458,7 +458,7 @@ where
                         "GET is for #[no_side_effects] methods only; POST instead",
                     );
                 }
-                match get_message(head.uri.query().unwrap_or_default()) {
+                match get_message(head.uri.query().unwrap_or_default(), max) {
                     Ok(message) => message,
                     Err(status) => return connect_error(&status, HeaderMap::new()),
                 }
@@ -532,10 +532,11 @@ fn compression_of(encoding: Option<&HeaderValue>) -> Result<Option<crate::Compre
     }
 }
 
-/// The message of a Connect GET: `message` (percent-encoded, base64 if `base64=1`) and
-/// `encoding` (`json` or `proto`).
-fn get_message(query: &str) -> Result<(Bytes, bool), Status> {
-    let (mut message, mut base64, mut encoding) = (None, false, None);
+/// The message of a Connect GET: `message` (percent-encoded, base64 if `base64=1`, compressed
+/// as `compression` names, at most `max` bytes once decompressed) and `encoding` (`json` or
+/// `proto`).
+fn get_message(query: &str, max: usize) -> Result<(Bytes, bool), Status> {
+    let (mut message, mut base64, mut encoding, mut compression) = (None, false, None, None);
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_decode(value)
@@ -544,9 +545,15 @@ fn get_message(query: &str) -> Result<(Bytes, bool), Status> {
             "message" => message = Some(value),
             "base64" => base64 = value == b"1",
             "encoding" => encoding = Some(value),
+            "compression" => compression = Some(value),
             _ => {}
         }
     }
+    let compression = compression
+        .map(|name| HeaderValue::from_bytes(&name))
+        .transpose()
+        .map_err(|_| Status::invalid_argument("malformed query value of compression"))?;
+    let compression = compression_of(compression.as_ref())?;
     let json = match encoding.as_deref() {
         Some(b"json") => true,
         Some(b"proto") => false,
@@ -563,7 +570,11 @@ fn get_message(query: &str) -> Result<(Bytes, bool), Status> {
     } else {
         message
     };
-    Ok((Bytes::from(message), json))
+    let message = match compression {
+        Some(compression) => compression.decompress(&message, max)?,
+        None => Bytes::from(message),
+    };
+    Ok((message, json))
 }
 
 fn percent_decode(text: &str) -> Option<Vec<u8>> {
@@ -1381,13 +1392,36 @@ mod tests {
 
     #[test]
     fn get_messages_read_percent_and_base64_encodings() {
-        let (message, json) =
-            get_message("connect=v1&encoding=json&message=%7B%22name%22%3A%22x%22%7D").unwrap();
+        let max = 1 << 20;
+        let query = "connect=v1&encoding=json&message=%7B%22name%22%3A%22x%22%7D";
+        let (message, json) = get_message(query, max).unwrap();
         assert!(json);
         assert_eq!(&message[..], br#"{"name":"x"}"#);
-        let (message, json) = get_message("encoding=proto&base64=1&message=CgF4").unwrap();
+        let (message, json) = get_message("encoding=proto&base64=1&message=CgF4", max).unwrap();
         assert!(!json);
         assert_eq!(&message[..], b"\x0a\x01x");
-        assert!(get_message("message=x").is_err());
+        assert!(get_message("message=x", max).is_err());
+        let query = "encoding=proto&base64=1&compression=identity&message=CgF4";
+        assert_eq!(&get_message(query, max).unwrap().0[..], b"\x0a\x01x");
+    }
+
+    #[test]
+    fn get_messages_are_decompressed_within_the_limit() {
+        let mut gzipped = bytes::BytesMut::new();
+        crate::Compression::Gzip
+            .compress(&[b'x'; 1000], &mut gzipped)
+            .unwrap();
+        let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&gzipped);
+        let query = format!("encoding=proto&base64=1&compression=gzip&message={text}");
+        assert_eq!(get_message(&query, 1000).unwrap().0.len(), 1000);
+        let too_large = get_message(&query, 999).unwrap_err();
+        assert_eq!(
+            too_large.code(),
+            crate::Code::ResourceExhausted,
+            "{too_large:?}"
+        );
+        let query = "encoding=proto&base64=1&compression=br&message=CgF4";
+        let unknown = get_message(query, 1000).unwrap_err();
+        assert_eq!(unknown.code(), crate::Code::Unimplemented, "{unknown:?}");
     }
 }
