@@ -588,3 +588,67 @@ async fn a_handler_can_ignore_the_inherited_deadline() {
     relay.stop().await;
     h.server.stop().await;
 }
+
+/// A web call whose caller goes away cancels its handler, through either gateway: the Rust web
+/// client's (a dropped call closes its HTTP/1.1 request) and the server's (a vanished HTTP/1.1
+/// client resets the native call it became).
+#[tokio::test]
+async fn a_web_call_whose_caller_goes_cancels_the_handler() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // Bounded, so that a handler never cancelled fails the test instead of hanging it.
+    async fn next(events: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+        tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("the next event within 10 s")
+            .unwrap()
+    }
+    let mut h = harness_with(|server| server.web(protoless::Web::new())).await;
+    for protocol in [
+        protoless::WebProtocol::Connect,
+        protoless::WebProtocol::GrpcWeb,
+    ] {
+        let channel = Channel::builder(&h.server.url())
+            .web(protocol)
+            .connect()
+            .await
+            .unwrap();
+        let client = SemanticsClient::new(channel);
+        let call = tokio::spawn(async move { client.wait(ping("then gone")).await });
+        assert!(
+            matches!(next(&mut h.events).await, Event::Started { .. }),
+            "{protocol:?}"
+        );
+        call.abort();
+        assert!(
+            matches!(next(&mut h.events).await, Event::Dropped),
+            "{protocol:?}"
+        );
+    }
+    // A plain HTTP/1.1 client that sends a Connect request and closes its connection.
+    let mut socket = tokio::net::TcpStream::connect(h.server.addr).await.unwrap();
+    let body = r#"{"text":"then gone"}"#;
+    let request = format!(
+        "POST /semantics.Semantics/Wait HTTP/1.1\r\nhost: test\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    assert!(matches!(next(&mut h.events).await, Event::Started { .. }));
+    drop(socket);
+    assert!(matches!(next(&mut h.events).await, Event::Dropped));
+    // The server still answers on a new connection.
+    let mut socket = tokio::net::TcpStream::connect(h.server.addr).await.unwrap();
+    let body = r#"{"text":"still here"}"#;
+    let request = format!(
+        "POST /semantics.Semantics/Echo HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(r#"{"text":"still here"}"#), "{answer}");
+    h.server.stop().await;
+}
