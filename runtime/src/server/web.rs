@@ -463,7 +463,11 @@ where
                     Err(status) => return connect_error(&status, HeaderMap::new()),
                 }
             } else {
-                let compression = match compression_of(head.headers.get("content-encoding")) {
+                let compression = match compression_of(
+                    head.headers
+                        .get("content-encoding")
+                        .map(HeaderValue::as_bytes),
+                ) {
                     Ok(compression) => compression,
                     Err(status) => return connect_error(&status, HeaderMap::new()),
                 };
@@ -486,7 +490,11 @@ where
                     json,
                 );
             };
-            let compression = match compression_of(head.headers.get("connect-content-encoding")) {
+            let compression = match compression_of(
+                head.headers
+                    .get("connect-content-encoding")
+                    .map(HeaderValue::as_bytes),
+            ) {
                 Ok(compression) => compression,
                 Err(status) => return connect_stream_error(status, json),
             };
@@ -517,10 +525,10 @@ where
     }
 }
 
-/// The compression a `content-encoding` (or `connect-content-encoding`) names: gzip and
-/// deflate, as native gRPC; `unimplemented` for others.
-fn compression_of(encoding: Option<&HeaderValue>) -> Result<Option<crate::Compression>, Status> {
-    match encoding.map(|value| value.to_str().unwrap_or_default()) {
+/// The compression a `content-encoding` (or `connect-content-encoding`, or a Connect GET's
+/// `compression` parameter) names: gzip and deflate, as native gRPC; `unimplemented` for others.
+fn compression_of(encoding: Option<&[u8]>) -> Result<Option<crate::Compression>, Status> {
+    match encoding.map(|name| std::str::from_utf8(name).unwrap_or_default()) {
         None | Some("identity") => Ok(None),
         Some(name) => crate::Compression::from_name(name)
             .map(Some)
@@ -549,11 +557,7 @@ fn get_message(query: &str, max: usize) -> Result<(Bytes, bool), Status> {
             _ => {}
         }
     }
-    let compression = compression
-        .map(|name| HeaderValue::from_bytes(&name))
-        .transpose()
-        .map_err(|_| Status::invalid_argument("malformed query value of compression"))?;
-    let compression = compression_of(compression.as_ref())?;
+    let compression = compression_of(compression.as_deref())?;
     let json = match encoding.as_deref() {
         Some(b"json") => true,
         Some(b"proto") => false,
