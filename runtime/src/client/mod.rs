@@ -7,6 +7,7 @@ mod health_check;
 mod replay;
 mod response;
 mod retry;
+mod slices;
 mod streams;
 mod subchannel;
 mod web;

@@ -179,7 +179,7 @@ async fn handshake<IO: Io>(
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .data_frame_budget(crate::flow::data_frame_budget(CONNECTION_WINDOW))
-        .handshake::<_, Bytes>(stream)
+        .handshake::<_, Bytes>(super::slices::Slices::new(stream))
         .await
         .map_err(|error| {
             Status::unavailable(format!("HTTP/2 handshake with {address} failed: {error}"))
