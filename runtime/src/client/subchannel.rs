@@ -88,7 +88,11 @@ impl Connector {
     ) -> Result<SendRequest<Bytes>, Status> {
         let stream = self.dial(address).await?;
         match self.web {
-            None => handshake(address, stream, self.keepalive, watcher).await,
+            // Read in slices, so that calls answered early overlap with the server's work.
+            None => {
+                let stream = super::slices::Slices::new(stream);
+                handshake(address, stream, self.keepalive, watcher).await
+            }
             Some(protocol) => {
                 let (client, gateway) = tokio::io::duplex(super::web::BUFFER);
                 tokio::spawn(super::web::serve(
@@ -179,7 +183,7 @@ async fn handshake<IO: Io>(
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .data_frame_budget(crate::flow::data_frame_budget(CONNECTION_WINDOW))
-        .handshake::<_, Bytes>(super::slices::Slices::new(stream))
+        .handshake::<_, Bytes>(stream)
         .await
         .map_err(|error| {
             Status::unavailable(format!("HTTP/2 handshake with {address} failed: {error}"))
