@@ -123,6 +123,8 @@ enum Raw<'a> {
     Fixed64([u8; 8]),
     Fixed32([u8; 4]),
     Bytes(&'a [u8]),
+    /// A group (proto2's start- and end-group tags), skipped: it has no proto3 form.
+    Group,
 }
 
 impl Raw<'_> {
@@ -133,6 +135,7 @@ impl Raw<'_> {
             Raw::Fixed64(bytes) => *bytes == [0; 8],
             Raw::Fixed32(bytes) => *bytes == [0; 4],
             Raw::Bytes(bytes) => bytes.is_empty(),
+            Raw::Group => false,
         }
     }
 }
@@ -172,19 +175,52 @@ impl<'a> Reader<'a> {
 
     /// The next field's number and value.
     fn field(&mut self) -> Result<(u32, Raw<'a>), JsonError> {
+        let (number, wire_type) = self.key()?;
+        Ok((number, self.value(number, wire_type, 0)?))
+    }
+
+    /// A field's number and wire type.
+    fn key(&mut self) -> Result<(u32, u64), JsonError> {
         let key = self.varint()?;
         let number = u32::try_from(key >> 3).map_err(|_| error("field number out of range"))?;
-        let raw = match key & 7 {
+        Ok((number, key & 7))
+    }
+
+    /// The value of field `number`, of `wire_type`, inside `depth` groups.
+    fn value(&mut self, number: u32, wire_type: u64, depth: u32) -> Result<Raw<'a>, JsonError> {
+        Ok(match wire_type {
             0 => Raw::Varint(self.varint()?),
             1 => Raw::Fixed64(self.take(8)?.try_into().expect("took 8")),
             2 => {
                 let len = usize::try_from(self.varint()?).map_err(|_| error("length too large"))?;
                 Raw::Bytes(self.take(len)?)
             }
+            3 => {
+                // Skipped as protobuf's own parsers skip an unknown group: up to its end tag.
+                if depth >= MAX_DEPTH {
+                    return Err(error(format!("groups nest deeper than {MAX_DEPTH}")));
+                }
+                loop {
+                    if self.bytes.is_empty() {
+                        return Err(error(format!("group {number} has no end tag")));
+                    }
+                    match self.key()? {
+                        (end, 4) if end == number => break Raw::Group,
+                        (end, 4) => {
+                            return Err(error(format!(
+                                "group {number} ends with the end tag of {end}"
+                            )))
+                        }
+                        (inner, wire_type) => {
+                            self.value(inner, wire_type, depth + 1)?;
+                        }
+                    }
+                }
+            }
+            4 => return Err(error(format!("end-group tag of {number} outside a group"))),
             5 => Raw::Fixed32(self.take(4)?.try_into().expect("took 4")),
             other => return Err(error(format!("unsupported wire type {other}"))),
-        };
-        Ok((number, raw))
+        })
     }
 }
 
@@ -1010,6 +1046,45 @@ mod tests {
             );
         }
         assert!(schema_json_to_proto(&schema, br#"{"f": 3.5e38}"#).is_err());
+    }
+
+    #[test]
+    fn an_unknown_group_is_skipped_and_a_broken_one_fails() {
+        let schema = MessageSchema {
+            fields: vec![FieldSchema {
+                name: "n",
+                number: 1,
+                field_type: FieldType::Singular(ValueType::Scalar(Scalar::Int32)),
+                docs: &[],
+                oneof: None,
+                json_name: None,
+            }],
+            import: None,
+            ..MessageSchema::well_known("test.Grouped", "test.proto")
+        };
+        // Field 9 a group holding a varint, a string and a nested group 10; then n = 7.
+        let group = [
+            &[
+                0x4b, 0x08, 0x01, 0x12, 0x02, b'h', b'i', 0x53, 0x08, 0x02, 0x54, 0x4c,
+            ][..],
+            &[0x08, 0x07],
+        ]
+        .concat();
+        assert_eq!(schema_proto_to_json(&schema, &group).unwrap(), r#"{"n":7}"#);
+        // Field 1 known, sent as a group: the wrong wire type for it.
+        assert!(schema_proto_to_json(&schema, &[0x0b, 0x0c]).is_err());
+        for broken in [
+            &[0x4b, 0x08, 0x01][..], // no end tag
+            &[0x4b, 0x54],           // ends with another group's end tag
+            &[0x4c],                 // an end tag alone
+        ] {
+            let failed = schema_proto_to_json(&schema, broken).unwrap_err();
+            assert!(failed.to_string().contains("group"), "{failed}");
+        }
+        // Nested past the depth limit: an error, not a stack overflow.
+        let deep = [vec![0x4b; 10_000], vec![0x4c; 10_000]].concat();
+        let failed = schema_proto_to_json(&schema, &deep).unwrap_err();
+        assert!(failed.to_string().contains("deeper"), "{failed}");
     }
 
     #[test]
