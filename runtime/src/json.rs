@@ -1018,25 +1018,27 @@ fn float(value: &Value) -> Result<f64, JsonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::{FieldSchema, FieldType, MessageSchema, Scalar, ValueType};
 
-    #[test]
-    fn the_largest_floats_read_back_from_their_shortest_text() {
-        use crate::schema::{FieldSchema, FieldType, MessageSchema, Scalar, ValueType};
-        let schema = MessageSchema {
+    /// A message `name` with one field, number 1, `field` of type `scalar`.
+    fn one_field(name: &'static str, field: &'static str, scalar: Scalar) -> MessageSchema {
+        MessageSchema {
             fields: vec![FieldSchema {
-                name: "f",
+                name: field,
                 number: 1,
-                field_type: FieldType::Singular(ValueType::Scalar(Scalar::Float)),
+                field_type: FieldType::Singular(ValueType::Scalar(scalar)),
                 docs: &[],
                 oneof: None,
                 json_name: None,
             }],
-            ..MessageSchema::well_known("test.Floats", "test.proto")
-        };
-        let schema = MessageSchema {
             import: None,
-            ..schema
-        };
+            ..MessageSchema::well_known(name, "test.proto")
+        }
+    }
+
+    #[test]
+    fn the_largest_floats_read_back_from_their_shortest_text() {
+        let schema = one_field("test.Floats", "f", Scalar::Float);
         for value in [f32::MAX, f32::MIN, f32::MIN_POSITIVE] {
             let encoded = [&[0x0d][..], &value.to_le_bytes()].concat();
             let json = schema_proto_to_json(&schema, &encoded).unwrap();
@@ -1050,18 +1052,7 @@ mod tests {
 
     #[test]
     fn an_unknown_group_is_skipped_and_a_broken_one_fails() {
-        let schema = MessageSchema {
-            fields: vec![FieldSchema {
-                name: "n",
-                number: 1,
-                field_type: FieldType::Singular(ValueType::Scalar(Scalar::Int32)),
-                docs: &[],
-                oneof: None,
-                json_name: None,
-            }],
-            import: None,
-            ..MessageSchema::well_known("test.Grouped", "test.proto")
-        };
+        let schema = one_field("test.Grouped", "n", Scalar::Int32);
         // Field 9 a group holding a varint, a string and a nested group 10; then n = 7.
         let group = [
             &[
