@@ -196,31 +196,35 @@ impl<'a> Reader<'a> {
                 Raw::Bytes(self.take(len)?)
             }
             3 => {
-                // Skipped as protobuf's own parsers skip an unknown group: up to its end tag.
-                if depth >= MAX_DEPTH {
-                    return Err(error(format!("groups nest deeper than {MAX_DEPTH}")));
-                }
-                loop {
-                    if self.bytes.is_empty() {
-                        return Err(error(format!("group {number} has no end tag")));
-                    }
-                    match self.key()? {
-                        (end, 4) if end == number => break Raw::Group,
-                        (end, 4) => {
-                            return Err(error(format!(
-                                "group {number} ends with the end tag of {end}"
-                            )))
-                        }
-                        (inner, wire_type) => {
-                            self.value(inner, wire_type, depth + 1)?;
-                        }
-                    }
-                }
+                self.skip_group(number, depth)?;
+                Raw::Group
             }
             4 => return Err(error(format!("end-group tag of {number} outside a group"))),
             5 => Raw::Fixed32(self.take(4)?.try_into().expect("took 4")),
             other => return Err(error(format!("unsupported wire type {other}"))),
         })
+    }
+
+    /// Skips group `number`, inside `depth` groups, up to its end tag, as protobuf's own
+    /// parsers skip an unknown group.
+    fn skip_group(&mut self, number: u32, depth: u32) -> Result<(), JsonError> {
+        if depth >= MAX_DEPTH {
+            return Err(error(format!("groups nest deeper than {MAX_DEPTH}")));
+        }
+        while !self.bytes.is_empty() {
+            match self.key()? {
+                (end, 4) if end == number => return Ok(()),
+                (end, 4) => {
+                    return Err(error(format!(
+                        "group {number} ends with the end tag of {end}"
+                    )))
+                }
+                (inner, wire_type) => {
+                    self.value(inner, wire_type, depth + 1)?;
+                }
+            }
+        }
+        Err(error(format!("group {number} has no end tag")))
     }
 }
 
@@ -272,15 +276,13 @@ fn print_message(schema: &MessageSchema, bytes: &[u8], depth: u32) -> Result<Val
                 }
                 if let ValueType::Message(schema) = value_type {
                     // A message given several times is their merge: their encodings, joined.
-                    let joined: Vec<u8> = raws
-                        .iter()
-                        .filter_map(|raw| match raw {
-                            Raw::Bytes(bytes) => Some(*bytes),
-                            _ => None,
-                        })
-                        .flatten()
-                        .copied()
-                        .collect();
+                    let mut joined = Vec::new();
+                    for raw in &raws {
+                        let Raw::Bytes(bytes) = raw else {
+                            return Err(wire_type_error(field));
+                        };
+                        joined.extend_from_slice(bytes);
+                    }
                     print_message(&schema(), &joined, depth + 1)?
                 } else {
                     print_value(field, value_type, last, depth)?
@@ -1064,6 +1066,24 @@ mod tests {
         assert_eq!(schema_proto_to_json(&schema, &group).unwrap(), r#"{"n":7}"#);
         // Field 1 known, sent as a group: the wrong wire type for it.
         assert!(schema_proto_to_json(&schema, &[0x0b, 0x0c]).is_err());
+        // So for a message field, alone or after a proper value.
+        let outer = MessageSchema {
+            fields: vec![FieldSchema {
+                field_type: FieldType::Singular(ValueType::Message(|| {
+                    one_field("test.Grouped", "n", Scalar::Int32)
+                })),
+                ..one_field("test.Outer", "inner", Scalar::Int32).fields[0].clone()
+            }],
+            ..one_field("test.Outer", "inner", Scalar::Int32)
+        };
+        assert_eq!(
+            schema_proto_to_json(&outer, &[0x0a, 0x02, 0x08, 0x07]).unwrap(),
+            r#"{"inner":{"n":7}}"#
+        );
+        for wrong in [&[0x0b, 0x0c][..], &[0x0a, 0x02, 0x08, 0x07, 0x08, 0x01]] {
+            let failed = schema_proto_to_json(&outer, wrong).unwrap_err();
+            assert!(failed.to_string().contains("wire type"), "{failed}");
+        }
         for broken in [
             &[0x4b, 0x08, 0x01][..], // no end tag
             &[0x4b, 0x54],           // ends with another group's end tag
